@@ -1,1 +1,39 @@
-"""mixedmodels"""
+"""mixedmodels: linear mixed-effects models with lme4's answers, from Python.
+
+>>> import mixedmodels as mm
+>>> sleep = mm.datasets.load("sleepstudy")
+>>> m = mm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+>>> print(m.summary())
+
+Heavy modules are imported on first use, so ``import mixedmodels`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["lmer", "datasets", "LmerResult", "LinearMixedModel", "parse_formula"]
+
+_LAZY = {
+    "lmer": ("mixedmodels.api", "lmer"),
+    "LmerResult": ("mixedmodels.results", "LmerResult"),
+    "LinearMixedModel": ("mixedmodels.lmm", "LinearMixedModel"),
+    "parse_formula": ("mixedmodels.formula.bars", "parse_formula"),
+    "datasets": ("mixedmodels.datasets", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'mixedmodels' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,268 @@
+"""From a parsed formula and a data frame to the model's arrays (the ``Design``).
+
+This is the only stage that reads the user's data frame. It drops rows with missing values in
+any used column (and says how many), checks the data as lme4 does, codes grouping factors and
+builds X, y, offset, weights and one ``ReTerm`` per bar.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from ..terms import ReTerm, order_terms
+from . import fixed as fx
+from .bars import MixedFormula
+
+
+class DroppedRowsWarning(UserWarning):
+    """Rows were dropped because a used column had a missing value."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """Columns of X were dropped because they were linearly dependent on earlier ones."""
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Arrays of one model, after dropping incomplete rows.
+
+    y : (n,) response; X : (n, p) full-rank fixed-effects matrix (dependent columns dropped);
+    offset : (n,) known offset (zeros when none); weights : (n,) prior weights (ones when none);
+    terms : random-effects terms in lme4's order (decreasing number of levels).
+    """
+
+    formula: MixedFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    x_terms: tuple[str, ...]
+    x_spec: Any
+    x_keep: np.ndarray
+    dropped_columns: tuple[str, ...]
+    offset: np.ndarray
+    offset_exprs: tuple[str, ...]
+    weights: np.ndarray
+    has_weights: bool
+    terms: tuple[ReTerm, ...]
+    n_dropped_rows: int
+    row_index: pd.Index
+
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+
+def to_pandas(data: Any) -> pd.DataFrame:
+    """Accept pandas, polars or any narwhals-supported frame; return a pandas DataFrame."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    try:
+        import narwhals as nw
+
+        return nw.from_native(data, eager_only=True).to_pandas()
+    except TypeError as exc:
+        raise DataError(
+            f"data must be a data frame (pandas, polars, ...), not {type(data).__name__}"
+        ) from exc
+
+
+def level_label(value: Any) -> str:
+    """R's as.character for a numeric or boolean level."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Code one column as an R factor: (codes (n,) int64, level labels).
+
+    Categoricals keep their level order (unused levels dropped, as R's ``factor()``);
+    strings are sorted as R sorts them in the C locale; numbers and booleans are sorted by
+    value and labelled as R prints them.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cat = column.cat.remove_unused_categories()
+        return cat.cat.codes.to_numpy().astype(np.int64), [str(c) for c in cat.cat.categories]
+    values = column.to_numpy()
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        uniq, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.int64), [level_label(u) for u in uniq]
+    strings = np.asarray([str(v) for v in values], dtype=object)
+    uniq, codes = np.unique(strings, return_inverse=True)
+    return codes.astype(np.int64), [str(u) for u in uniq]
+
+
+def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Code the interaction of ``group_vars`` as R's ``factor(a:b)`` does.
+
+    Returns (refs (n,) int32, labels). Levels are ordered with the first variable varying
+    slowest, unused combinations dropped; labels join the parts with ':'.
+    """
+    codes, labels = factor_codes(data[group_vars[0]])
+    for var in group_vars[1:]:
+        c2, l2 = factor_codes(data[var])
+        combined = codes * len(l2) + c2
+        uniq, codes = np.unique(combined, return_inverse=True)
+        labels = [f"{labels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq]
+    return codes.astype(np.int32), labels
+
+
+def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd.DataFrame,
+                  weights: str | None) -> list[str]:
+    cols = list(data.columns)
+    used: list[str] = []
+
+    def add(names):
+        for name in names:
+            if name not in used:
+                used.append(name)
+
+    add(sorted(fx.variables(mf.response, cols)))
+    add(sorted(fx.variables(fixed_rhs, cols)))
+    for expr in offsets:
+        add(sorted(fx.variables(expr, cols)))
+    for bar in mf.bars:
+        add(sorted(fx.variables(bar.lhs, cols)))
+        for g in bar.group:
+            if g not in data.columns:
+                raise FormulaError(
+                    f"grouping variable '{g}' of the term ({bar.lhs} | {bar.group_name}) "
+                    f"is not a column of the data", formula=mf.text, position=bar.position)
+            add([g])
+    if weights is not None:
+        if weights not in data.columns:
+            raise DataError(f"weights column '{weights}' is not a column of the data")
+        add([weights])
+    return used
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise DataError(f"{name} has non-finite values (Inf) at rows {rows} (0-based, after "
+                        f"dropping missing values)")
+
+
+def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of the columns of X kept by R's rank check (later dependent columns dropped).
+
+    An unpivoted QR: column j depends on earlier ones when ``|R_jj| < tol * ||x_j||``
+    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``).
+    """
+    if X.shape[1] == 0:
+        return np.arange(0)
+    from scipy.linalg import qr
+
+    R = qr(X, mode="r")[0]
+    norms = np.linalg.norm(X, axis=0)
+    diag = np.abs(np.diag(R)[: X.shape[1]])
+    keep = diag > tol * np.where(norms > 0, norms, 1.0)
+    keep &= norms > 0
+    return np.flatnonzero(keep)
+
+
+def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Design:
+    """Build the ``Design`` of ``mf`` on ``data`` (see module docstring)."""
+    data = to_pandas(data)
+    if not mf.bars:
+        raise FormulaError("no random-effects terms in the formula; use a linear model instead",
+                           formula=mf.text, position=len(mf.text) - 1)
+    fixed_rhs, offsets = fx.split_offsets(mf.fixed)
+    used = _used_columns(mf, fixed_rhs, offsets, data, weights)
+    frame = data[used]
+    complete = ~frame.isna().any(axis=1).to_numpy()
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        frame = frame.loc[complete]
+        per_col = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
+        warnings.warn(f"{n_dropped} row(s) dropped because of missing values "
+                      f"(missing per column: {per_col})", DroppedRowsWarning, stacklevel=3)
+    if len(frame) == 0:
+        raise DataError("no rows left after dropping rows with missing values in the columns "
+                        f"used by the model ({', '.join(used)})")
+    row_index = frame.index
+    frame = frame.reset_index(drop=True)
+
+    y = np.asarray(fx.evaluate(mf.response, frame), dtype=float)
+    _check_finite(f"response '{mf.response}'", y)
+    Xmm = fx.model_matrix(fixed_rhs, frame)
+    _check_finite("fixed-effects model matrix", Xmm.values)
+    keep = independent_columns(Xmm.values)
+    dropped = tuple(n for i, n in enumerate(Xmm.names) if i not in set(keep.tolist()))
+    if dropped:
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
+                      f"{len(dropped)} column(s) / coefficient(s): {', '.join(dropped)}",
+                      RankDeficiencyWarning, stacklevel=3)
+    X = np.ascontiguousarray(Xmm.values[:, keep])
+    offset = np.zeros(len(frame))
+    for expr in offsets:
+        off = np.asarray(fx.evaluate(expr, frame), dtype=float)
+        _check_finite(f"offset({expr})", off)
+        offset = offset + off
+    if weights is not None:
+        w = frame[weights].to_numpy()
+        if not pd.api.types.is_numeric_dtype(frame[weights].dtype):
+            raise DataError(f"weights column '{weights}' is not numeric")
+        w = w.astype(float)
+        _check_finite(f"weights column '{weights}'", w)
+        if (w < 0).any():
+            raise DataError(f"negative weights are not allowed (column '{weights}', "
+                            f"first at row {int(np.flatnonzero(w < 0)[0])})")
+        if (w == 0).any():
+            raise DataError(f"zero weights in column '{weights}' (first at row "
+                            f"{int(np.flatnonzero(w == 0)[0])}); drop those rows instead")
+    else:
+        w = np.ones(len(frame))
+
+    terms = [_build_term(mf, bar, frame) for bar in mf.bars]
+    _check_terms(mf, terms, len(frame))
+    return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
+                  x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
+                  x_keep=keep, dropped_columns=dropped, offset=offset,
+                  offset_exprs=tuple(offsets), weights=w, has_weights=weights is not None,
+                  terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index)
+
+
+def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame) -> ReTerm:
+    try:
+        zmm = fx.model_matrix(bar.lhs, frame)
+    except DataError as exc:
+        raise FormulaError(f"in the random-effects term ({bar.lhs} | {bar.group_name}): {exc}",
+                           formula=mf.text, position=bar.position) from exc
+    if zmm.values.shape[1] == 0:
+        raise FormulaError(f"the random-effects term ({bar.lhs} | {bar.group_name}) has no "
+                           f"columns", formula=mf.text, position=bar.position)
+    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values)
+    refs, levels = grouping_factor(frame, bar.group)
+    return ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group), levels=tuple(levels),
+                  refs=refs, z=np.ascontiguousarray(zmm.values, dtype=float),
+                  column_names=tuple(zmm.names), lhs_spec=zmm.spec, correlated=bar.correlated)
+
+
+def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int) -> None:
+    """lme4's checks: each factor has more than one level, fewer levels than rows, and q < n."""
+    for t in terms:
+        label = f"({' + '.join(t.column_names)} | {t.group_name})"
+        if t.n_levels < 2:
+            raise DataError(f"grouping factor '{t.group_name}' of the term {label} has only "
+                            f"{t.n_levels} level; grouping factors must have more than one level")
+        if t.n_levels >= n:
+            raise DataError(f"grouping factor '{t.group_name}' has {t.n_levels} levels for {n} "
+                            f"observations; the number of levels of each grouping factor must "
+                            f"be less than the number of observations")
+        if t.q >= n:
+            raise DataError(f"number of observations ({n}) <= number of random effects "
+                            f"({t.q}) for the term {label}; the random-effects parameters and "
+                            f"the residual variance are probably unidentifiable")

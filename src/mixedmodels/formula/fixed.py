@@ -1,0 +1,652 @@
+"""Model matrices exactly as R's ``model.matrix()`` builds them.
+
+formulaic parses the formula (term expansion, ``*``, ``/``, ``^``, ``-``) and
+evaluates each variable (columns, ``I()``, ``log()``, ``scale()``, ``poly()``
+and their stateful re-use on new data).  This module adds what R does
+differently: which factor in which term gets contrasts and which gets full
+dummies, ``contr.treatment``/``contr.poly``, the order of variables and of
+interaction columns, and R's column names.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula
+from formulaic import model_matrix as _formulaic_matrix
+from formulaic.errors import FormulaicError
+from formulaic.parser import DefaultFormulaParser
+from formulaic.parser.types import Factor, Term
+from formulaic.transforms import stateful_transform
+
+from ..errors import DataError, FormulaError
+from .contrasts import (
+    contr_identity,
+    contr_poly,
+    contr_treatment,
+    interaction_columns,
+    r_label,
+    r_levels,
+    r_number,
+)
+
+__all__ = ["ModelMatrix", "MatrixSpec", "model_matrix", "evaluate", "split_offsets", "variables"]
+
+
+def _r_log(x, base=None):
+    return np.log(x) if base is None else np.log(x) / np.log(base)
+
+
+def _r_round(x, digits=0):
+    return np.round(x, int(digits))
+
+
+_MATH = {
+    "log": _r_log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p,
+    "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs,
+    "sin": np.sin, "cos": np.cos, "tan": np.tan, "round": _r_round,
+    "I": lambda x: x,
+}
+_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi}
+_FORMULA_ONLY = {"scale", "poly", "factor", "offset"}
+_KNOWN_FUNCTIONS = set(_MATH) | _FORMULA_ONLY
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    |(?P<bq>`[^`]*`)
+    |(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<name>[A-Za-z._][A-Za-z0-9._]*)
+    |(?P<op>%[^%\s]*%|\*\*|\|\||&&|==|!=|<=|>=|.)""",
+    re.X | re.S,
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """Split R text into ``(kind, text)`` tokens; whitespace is kept so text can be rebuilt."""
+    return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
+
+
+def _next_op(toks: list[tuple[str, str]], i: int) -> str:
+    for kind, tok in toks[i + 1:]:
+        if kind != "ws":
+            return tok if kind == "op" else ""
+    return ""
+
+
+def _unknown(name: str, expr: str, columns: Sequence[str]) -> DataError:
+    close = difflib.get_close_matches(name, list(columns), n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return DataError(f"unknown column '{name}' in '{expr}'{hint}")
+
+
+def variables(expr: str, columns: Sequence[str]) -> set[str]:
+    """Data columns that a formula right-hand side or an R expression uses.
+
+    Parameters
+    ----------
+    expr : str
+        E.g. ``"Days + (Days | Subject)"`` or ``"log(size)"``.
+    columns : sequence of str
+        The data's column names.
+
+    Returns
+    -------
+    set of str
+
+    Raises
+    ------
+    DataError
+        A name that is neither a column, a known function nor ``TRUE``,
+        ``FALSE`` or ``pi``.
+    """
+    cols = set(columns)
+    toks = _tokens(expr)
+    used: set[str] = set()
+    for i, (kind, tok) in enumerate(toks):
+        if kind == "bq":
+            tok = tok[1:-1]
+        elif kind != "name":
+            continue
+        follow = _next_op(toks, i)
+        if follow == "(":
+            if tok not in _KNOWN_FUNCTIONS:
+                raise DataError(f"unknown function '{tok}' in '{expr}'")
+        elif follow == "=":
+            continue  # a named argument, e.g. poly(x, degree = 2)
+        elif tok in cols:
+            used.add(tok)
+        elif tok not in _CONSTANTS or kind == "bq":
+            raise _unknown(tok, expr, columns)
+    return used
+
+
+def split_offsets(rhs: str) -> tuple[str, list[str]]:
+    """Remove the top-level ``offset(...)`` terms of a right-hand side.
+
+    Returns
+    -------
+    rest : str
+        The remaining terms as written, ``"1"`` if none remain.
+    offsets : list of str
+        The argument of each ``offset()``, e.g. ``["log(size)"]``.
+    """
+    chunks: list[list] = [["+", ""]]
+    depth = 0
+    for kind, tok in _tokens(rhs):
+        if kind == "op" and tok in "([{":
+            depth += 1
+        elif kind == "op" and tok in ")]}":
+            depth -= 1
+        if kind == "op" and tok in ("+", "-") and depth == 0:
+            if chunks[-1][1].strip():
+                chunks.append([tok, ""])
+            else:  # a leading sign, e.g. "-1 + x"
+                chunks[-1][0] = "-" if (chunks[-1][0] == "-") != (tok == "-") else "+"
+            continue
+        chunks[-1][1] += tok
+    kept, offsets = [], []
+    for sign, text in chunks:
+        text = text.strip()
+        match = re.fullmatch(r"offset\s*\((.*)\)", text, re.S)
+        if match and variables_balanced(match.group(1)):
+            if sign == "-":
+                raise FormulaError("an offset() term cannot be subtracted", rhs, rhs.find(text))
+            offsets.append(match.group(1).strip())
+        elif text:
+            kept.append((sign, text))
+    if not kept:
+        return "1", offsets
+    rest = ("-" if kept[0][0] == "-" else "") + kept[0][1]
+    rest += "".join(f" {sign} {text}" for sign, text in kept[1:])
+    return rest, offsets
+
+
+def variables_balanced(text: str) -> bool:
+    """Whether the parentheses of ``text`` never close below depth zero."""
+    depth = 0
+    for kind, tok in _tokens(text):
+        depth += (tok == "(") - (tok == ")") if kind == "op" else 0
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _python_text(text: str, all_arithmetic: bool) -> str:
+    """Translate R text to what formulaic / Python's parser read.
+
+    ``^`` becomes ``**`` inside function calls (or everywhere when
+    ``all_arithmetic``) because there it is R's power, not formula crossing;
+    ``%%``/``%/%`` become ``%``/``//``; dotted R names are back-quoted since
+    Python would read them as attribute access.
+    """
+    toks = _tokens(text)
+    out, calls = [], []
+    prev = ("", "")
+    for i, (kind, tok) in enumerate(toks):
+        arithmetic = all_arithmetic or any(calls)
+        if kind == "name" and "." in tok and _next_op(toks, i) != "(":
+            tok = f"`{tok}`"
+        elif kind == "op" and tok == "(":
+            calls.append(prev[0] in ("name", "bq"))
+        elif kind == "op" and tok == ")" and calls:
+            calls.pop()
+        elif kind == "op" and arithmetic:
+            tok = {"^": "**", "%%": "%", "%/%": "//"}.get(tok, tok)
+        if kind == "op" and tok in "[]{}":
+            raise FormulaError(f"'{tok}' is not allowed in a formula", text, text.find(tok))
+        out.append(tok)
+        if kind != "ws":
+            prev = (kind, tok)
+    return "".join(out)
+
+
+def _parse_python(code: str) -> tuple[ast.expr, dict[str, str]]:
+    """Parse Python code whose back-quoted names are replaced by placeholders.
+
+    Returns the expression tree and the placeholder -> original-name map.
+    """
+    names: dict[str, str] = {}
+
+    def placeholder(m: re.Match) -> str:
+        key = f"_bq{len(names)}_"
+        names[key] = m.group()[1:-1]
+        return key
+
+    try:
+        tree = ast.parse(re.sub(r"`[^`]*`", placeholder, code).strip(), mode="eval").body
+    except SyntaxError as err:
+        raise FormulaError(f"cannot parse '{code}': {err.msg}", code, err.offset) from None
+    return tree, names
+
+
+_R_BINARY = {
+    ast.Pow: ("^", 14), ast.Mod: ("%%", 12), ast.FloorDiv: ("%/%", 12),
+    ast.Mult: (" * ", 11), ast.Div: ("/", 11), ast.Add: (" + ", 10), ast.Sub: (" - ", 10),
+    ast.BitAnd: (" & ", 7), ast.BitOr: (" | ", 6),
+}
+_R_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def _deparse(node: ast.AST, names: dict[str, str]) -> tuple[str, int]:
+    """R's ``deparse()`` of a parsed expression: text and operator precedence."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _R_BINARY:
+        op, prec = _R_BINARY[type(node.op)]
+        left, lp = _deparse(node.left, names)
+        right, rp = _deparse(node.right, names)
+        right_assoc = isinstance(node.op, ast.Pow)
+        if lp < prec or (lp == prec and right_assoc):
+            left = f"({left})"
+        if rp < prec or (rp == prec and not right_assoc):
+            right = f"({right})"
+        return f"{left}{op}{right}", prec
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+        inner, ip = _deparse(node.operand, names)
+        prec = 8 if isinstance(node.op, ast.Not) else 13
+        sign = {ast.USub: "-", ast.UAdd: "+", ast.Not: "!"}[type(node.op)]
+        return sign + (f"({inner})" if ip < prec else inner), prec
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _R_COMPARE:
+        left, lp = _deparse(node.left, names)
+        right, rp = _deparse(node.comparators[0], names)
+        left, right = (f"({s})" if p <= 9 else s for s, p in ((left, lp), (right, rp)))
+        return f"{left} {_R_COMPARE[type(node.ops[0])]} {right}", 9
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        args = [_deparse(a, names)[0] for a in node.args]
+        args += [f"{k.arg} = {_deparse(k.value, names)[0]}" for k in node.keywords]
+        return f"{node.func.id}({', '.join(args)})", 20
+    if isinstance(node, ast.Name):
+        name = names.get(node.id, node.id)
+        syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?!\d))[A-Za-z0-9._]*|\.", name)
+        return (name if syntactic else f"`{name}`"), 20
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
+        text = r_label(node.value)
+        return text, (20 if not text.startswith("-") else 13)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return '"' + node.value.replace("\\", "\\\\").replace('"', '\\"') + '"', 20
+    raise FormulaError(f"unsupported expression '{ast.unparse(node)}'")
+
+
+def _walk_columns(node: ast.AST, names: dict[str, str], in_factor: bool, out: dict[str, bool]):
+    """Record each column name used and whether it sits inside ``factor()``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        inside = in_factor or node.func.id == "factor"
+        for child in [*node.args, *(k.value for k in node.keywords)]:
+            _walk_columns(child, names, inside, out)
+        return
+    if isinstance(node, ast.Name):
+        name = names.get(node.id, node.id)
+        out[name] = out.get(name, True) and in_factor
+        return
+    for child in ast.iter_child_nodes(node):
+        _walk_columns(child, names, in_factor, out)
+
+
+def _column_kind(series: pd.Series) -> str:
+    """``"factor"``, ``"logical"`` or ``"numeric"``, as R's model.frame would see the column."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "factor"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "logical"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise DataError(f"column '{series.name}' holds dates/times; convert it to a number first")
+    return "factor"
+
+
+def _numeric(series: pd.Series, used_in: str) -> np.ndarray:
+    if _column_kind(series) == "factor":
+        raise DataError(
+            f"column '{series.name}' is not numeric (it holds {series.dtype} values) "
+            f"but is used as a number in '{used_in}'"
+        )
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+@stateful_transform
+def _r_factor(x, _state={}):  # noqa: B006 - formulaic replaces _state per model spec
+    """R's ``factor(x)``; on new data keeps the training levels and rejects unseen ones."""
+    series = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
+    if "levels" not in _state:
+        _state["levels"] = r_levels(series)[0]
+    levels = _state["levels"]
+    labels = [None if pd.isna(v) else r_label(v) for v in series.tolist()]
+    unseen = sorted({v for v in labels if v is not None} - set(levels))
+    if unseen:
+        raise DataError(f"level '{unseen[0]}' was not present when the model was fitted")
+    return pd.Categorical(labels, categories=levels)
+
+
+_CONTEXT = {**_MATH, **_CONSTANTS, "factor": _r_factor}
+
+
+class _Variable:
+    """One R variable (a column or an expression) and its trained encoding."""
+
+    def __init__(self, factor: Factor, columns: Sequence[str]):
+        self.factor = factor
+        self.bare = factor.eval_method is Factor.EvalMethod.LOOKUP
+        if self.bare:
+            self.label = factor.expr
+            self.columns = {factor.expr: False}
+        else:
+            tree, names = _parse_python(factor.expr)
+            self.label = _deparse(tree, names)[0]
+            self.columns = {}
+            _walk_columns(tree, names, False, self.columns)
+            for name in self.columns:
+                if name not in columns and name not in _CONSTANTS and name not in _CONTEXT:
+                    raise _unknown(name, self.label, columns)
+            self.columns = {k: v for k, v in self.columns.items() if k in columns}
+        self.levels: list[str] | None = None
+        self.ordered = False
+        self.spec = None
+
+    def frame(self, data: pd.DataFrame) -> pd.DataFrame:
+        """The columns this variable needs, converted as R's model.frame would."""
+        out = {}
+        for name, raw in self.columns.items():
+            if name not in data.columns:
+                raise DataError(f"column '{name}' (used in '{self.label}') is missing from the data")
+            series = data[name]
+            if self.bare and _column_kind(series) != "numeric":
+                out[name] = self._as_factor(series)
+            elif raw:
+                out[name] = series.reset_index(drop=True)
+            else:
+                out[name] = _numeric(series, self.label)
+        return pd.DataFrame(out)
+
+    def _as_factor(self, series: pd.Series) -> pd.Categorical:
+        if self.levels is None:
+            if _column_kind(series) == "logical":
+                self.levels, self.ordered = ["FALSE", "TRUE"], False
+            else:
+                self.levels, self.ordered = r_levels(series)
+        labels = [None if pd.isna(v) else r_label(v) for v in series.tolist()]
+        unseen = sorted({v for v in labels if v is not None} - set(self.levels))
+        if unseen:
+            raise DataError(
+                f"column '{series.name}' has level '{unseen[0]}' that was not present "
+                f"when the model was fitted (levels: {', '.join(self.levels)})"
+            )
+        return pd.Categorical(labels, categories=self.levels, ordered=self.ordered)
+
+    def evaluate(self, data: pd.DataFrame) -> np.ndarray:
+        """Formulaic's encoding of this variable alone: full dummies for a factor.
+
+        Returns
+        -------
+        ndarray, shape (n, k)
+        """
+        frame = self.frame(data)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.spec is None:
+                    mm = _formulaic_matrix(
+                        Formula([Term([self.factor])]), frame, context=_CONTEXT, na_action="ignore"
+                    )
+                    self.spec = mm.model_spec
+                    state = self.spec.encoder_state.get(self.factor.expr)
+                    if state is not None and state[0] is Factor.Kind.CATEGORICAL and self.levels is None:
+                        self.levels = [r_label(c) for c in state[1]["categories"]]
+                else:
+                    mm = self.spec.get_model_matrix(frame, context=_CONTEXT, na_action="ignore")
+        except DataError as err:
+            raise DataError(f"{err} (in '{self.label}', columns {', '.join(self.columns)})") from None
+        except (FormulaicError, ValueError, TypeError, ArithmeticError) as err:
+            cause = err.__cause__ or err.__context__
+            if isinstance(cause, DataError):
+                raise DataError(f"{cause} (in '{self.label}', columns {', '.join(self.columns)})") from None
+            raise DataError(f"cannot evaluate '{self.label}': {err}") from None
+        return np.asarray(mm, dtype=np.float64).reshape(len(frame), -1)
+
+    def block(self, full: np.ndarray, code: int) -> tuple[np.ndarray, list[str]]:
+        """Columns and names of this variable inside a term (code 1: contrasts, 2: dummies)."""
+        if self.levels is None:
+            if full.shape[1] == 1:
+                return full, [self.label]
+            return full, [f"{self.label}{j + 1}" for j in range(full.shape[1])]
+        if code == 2:
+            coding, suffixes = contr_identity(self.levels)
+        elif len(self.levels) < 2:
+            raise DataError(
+                f"factor '{self.label}' has a single level ('{self.levels[0]}') in the data; "
+                "contrasts need 2 or more levels"
+            )
+        elif self.ordered:
+            coding, suffixes = contr_poly(len(self.levels))
+        else:
+            coding, suffixes = contr_treatment(self.levels)
+        return full @ coding, [f"{self.label}{s}" for s in suffixes]
+
+
+class MatrixSpec:
+    """Everything needed to rebuild a model matrix's columns on new data.
+
+    Holds the training factor levels and the state of stateful transforms
+    (``scale()`` mean and sd, ``poly()`` coefficients).
+    """
+
+    def __init__(self, rhs: str, intercept: bool, variables_: list[_Variable],
+                 terms: list[tuple[tuple[int, int], ...]]):
+        self.rhs = rhs
+        self.intercept = intercept
+        self._variables = variables_
+        self._terms = terms
+        self.names: list[str] = []
+        self.term_of_column: list[str] = []
+
+    def build(self, data: pd.DataFrame) -> np.ndarray:
+        """Model matrix of ``data`` with the training columns and coding.
+
+        Parameters
+        ----------
+        data : pandas DataFrame, m rows
+
+        Returns
+        -------
+        ndarray, shape (m, p), float64, C-contiguous
+
+        Raises
+        ------
+        DataError
+            A missing column, or a factor level not seen in training.
+        """
+        values, _, _ = self._assemble(data)
+        return values
+
+    def _assemble(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
+        n = len(data)
+        full = [v.evaluate(data) for v in self._variables]
+        blocks, names, owners = [], [], []
+        if self.intercept:
+            blocks.append(np.ones((n, 1)))
+            names.append("(Intercept)")
+            owners.append("(Intercept)")
+        for term in self._terms:
+            parts = [self._variables[i].block(full[i], code) for i, code in term]
+            values, labels = interaction_columns([p[0] for p in parts], [p[1] for p in parts])
+            label = ":".join(self._variables[i].label for i, _ in term)
+            blocks.append(values)
+            names.extend(labels)
+            owners.extend([label] * len(labels))
+        matrix = np.hstack(blocks) if blocks else np.empty((n, 0))
+        return np.ascontiguousarray(matrix, dtype=np.float64), names, owners
+
+    def __repr__(self) -> str:
+        return f"MatrixSpec({self.rhs!r}, columns={self.names!r})"
+
+
+@dataclass(frozen=True)
+class ModelMatrix:
+    """A model matrix with R's column names.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n, p), float64, C-contiguous
+    names : list of str, length p
+        R's column names, e.g. ``(Intercept)``, ``TypeT2``, ``temperature.L``.
+    term_of_column : list of str, length p
+        The R term label each column belongs to, e.g. ``recipe:temperature``.
+    spec : MatrixSpec
+        Rebuilds the same columns on new data.
+    """
+
+    values: np.ndarray
+    names: list[str]
+    term_of_column: list[str]
+    spec: MatrixSpec
+
+
+def _term_codes(terms: list[tuple[int, ...]], intercept: bool, nlevels: list[int]) -> list[tuple[tuple[int, int], ...]]:
+    """R's coding of each factor in each term (stats:::TermCode and modelmatrix).
+
+    A factor is coded by contrasts (1) when the term without it is empty or
+    contained in an earlier term, otherwise by full dummies (2).  Without an
+    intercept the first factor of the first term that has one gets dummies.
+    Numeric variables get code 1 (ignored).
+    """
+    codes = []
+    for t, term in enumerate(terms):
+        row = []
+        for v in term:
+            rest = set(term) - {v}
+            contrasts = not rest or any(rest <= set(earlier) for earlier in terms[:t])
+            row.append([v, 1 if contrasts else 2])
+        codes.append(row)
+    if not intercept:
+        first = next(((t, j) for t, row in enumerate(codes) for j, (v, _) in enumerate(row)
+                      if nlevels[v] > 1), None)
+        if first is not None:
+            codes[first[0]][first[1]][1] = 2
+    return [tuple((v, c) for v, c in row) for row in codes]
+
+
+def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
+    """R's ``model.matrix(~ rhs, data)``.
+
+    Parameters
+    ----------
+    rhs : str
+        Right-hand side of a formula without random-effect bars, e.g.
+        ``"recipe * temperature"``, ``"0 + f"``, ``"I(age^2) + log(x)"``.
+        Top-level ``offset()`` terms are ignored, as R does.
+    data : pandas DataFrame, n rows
+        Categorical columns are factors (ordered ones get ``contr.poly``),
+        text and bool columns become unordered factors, numbers are numeric.
+
+    Returns
+    -------
+    ModelMatrix
+        ``values`` has shape (n, p).
+
+    Raises
+    ------
+    FormulaError
+        The formula cannot be parsed.
+    DataError
+        Unknown column, text used as a number, one-level factor needing
+        contrasts.
+    """
+    rest, _ = split_offsets(rhs)
+    if re.search(r"offset\s*\(", rest) or any(t in ("|", "||", "~") for _, t in _tokens(rest)):
+        raise FormulaError(f"'{rhs}' must be a plain right-hand side: no bars, '~' or nested offset()")
+    variables(rest, data.columns)
+    code = _python_text(rest, all_arithmetic=False)
+    try:
+        formula = Formula(code)
+        order = {}
+        for tok in DefaultFormulaParser().get_tokens(code):
+            if tok.kind.name in ("NAME", "PYTHON"):
+                order.setdefault(tok.token, len(order))
+    except FormulaicError as err:
+        raise FormulaError(f"cannot parse formula '{rhs}': {err}", rhs) from None
+    intercept = any(t.degree == 0 for t in formula)
+    found: dict[str, Factor] = {}
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method is not Factor.EvalMethod.LITERAL:
+                found.setdefault(factor.expr, factor)
+    exprs = sorted(found, key=lambda e: order.get(e, len(order)))
+    vars_ = [_Variable(found[e], list(data.columns)) for e in exprs]
+    index = {e: i for i, e in enumerate(exprs)}
+    # R names and orders a term's variables by their first appearance in the formula.
+    terms = [tuple(sorted(index[f.expr] for f in t.factors if f.expr in index))
+             for t in formula if t.degree > 0]
+    for v in vars_:
+        v.evaluate(data)
+    nlevels = [len(v.levels) if v.levels is not None else 0 for v in vars_]
+    spec = MatrixSpec(rhs, intercept, vars_, _term_codes(terms, intercept, nlevels))
+    values, names, owners = spec._assemble(data)
+    spec.names, spec.term_of_column = names, owners
+    return ModelMatrix(values=values, names=names, term_of_column=owners, spec=spec)
+
+
+def _eval_node(node: ast.AST, data: pd.DataFrame, names: dict[str, str], expr: str):
+    if isinstance(node, ast.BinOp) and type(node.op) in _R_BINARY and type(node.op) not in (ast.BitAnd, ast.BitOr):
+        left = _eval_node(node.left, data, names, expr)
+        right = _eval_node(node.right, data, names, expr)
+        ops = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+               ast.Pow: np.power, ast.Mod: np.mod, ast.FloorDiv: np.floor_divide}
+        with np.errstate(all="ignore"):
+            return ops[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _eval_node(node.operand, data, names, expr)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        name = names.get(node.id, node.id)
+        if name in data.columns:
+            return _numeric(data[name], expr)
+        if name in _CONSTANTS and node.id not in names:
+            return float(_CONSTANTS[name])
+        raise _unknown(name, expr, data.columns)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _MATH:
+        args = [_eval_node(a, data, names, expr) for a in node.args]
+        kwargs = {k.arg: _eval_node(k.value, data, names, expr) for k in node.keywords}
+        try:
+            with np.errstate(all="ignore"):
+                return _MATH[node.func.id](*args, **kwargs)
+        except TypeError as err:
+            raise FormulaError(f"bad arguments to {node.func.id}() in '{expr}': {err}") from None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        raise DataError(f"unknown function '{node.func.id}' in '{expr}'")
+    raise FormulaError(f"unsupported expression '{ast.unparse(node)}' in '{expr}'")
+
+
+def evaluate(expr: str, data: pd.DataFrame) -> np.ndarray:
+    """Evaluate an R arithmetic expression of columns, e.g. ``"incidence/size"``, ``"log(y)"``.
+
+    Supports ``+ - * / ^ %% %/%``, parentheses, numbers, ``pi``, columns and
+    ``log log2 log10 log1p exp expm1 sqrt abs sin cos tan round I``.  The
+    expression is walked node by node; nothing is passed to ``eval``.
+
+    Returns
+    -------
+    ndarray, shape (n,), float64
+
+    Raises
+    ------
+    DataError
+        Unknown column or function, or a non-numeric column.
+    FormulaError
+        Syntax the evaluator does not support.
+    """
+    tree, names = _parse_python(_python_text(expr, all_arithmetic=True))
+    value = _eval_node(tree, data, names, expr)
+    out = np.asarray(value, dtype=np.float64)
+    if out.ndim == 0:
+        out = np.full(len(data), float(out))
+    if out.shape != (len(data),):
+        raise DataError(f"'{expr}' gives shape {out.shape}, expected ({len(data)},)")
+    return np.ascontiguousarray(out)

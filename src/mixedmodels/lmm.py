@@ -1,0 +1,98 @@
+"""The linear mixed model workspace: theta -> objective, and the fit.
+
+``LinearMixedModel`` owns the cross-products A and the factor L. ``objective(theta)`` refills L
+from A and reads the profiled deviance or REML criterion off it: it never touches the data.
+``fit()`` runs the optimizer and returns the optimizer's summary; ``results.LmerResult``
+freezes everything a user reads afterwards.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .crossprod import CrossProducts
+from .linalg.cholesky import BlockedCholesky
+from .objective import profiled_objective
+from .optimize import OptSummary, convergence_warnings, minimize_theta
+from .terms import ReTerm, theta_slices
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer's result failed lme4's convergence checks."""
+
+
+class SingularFitWarning(UserWarning):
+    """A variance component is (close to) zero: lme4's 'boundary (singular) fit'."""
+
+
+SINGULAR_TOL = 1e-4
+
+
+class LinearMixedModel:
+    """theta -> objective on fixed cross-products (``algorithm.md`` sections 3, 6 and 7).
+
+    Parameters
+    ----------
+    A : the cross-product blocks, for ``terms`` in the same order.
+    terms : random-effects terms (only their dimensions, names and levels are used here).
+    reml : optimize the REML criterion (True) or the ML deviance (False).
+    """
+
+    def __init__(self, A: CrossProducts, terms: tuple[ReTerm, ...], reml: bool = True):
+        self.A = A
+        self.terms = tuple(terms)
+        self.reml = bool(reml)
+        self.L = BlockedCholesky(A)
+        self.slices = theta_slices(list(self.terms))
+        self.theta_lower = np.concatenate([t.theta_lower() for t in self.terms])
+        self.theta_start = np.concatenate([t.theta_start() for t in self.terms])
+        self._fail_value = None
+
+    @property
+    def n_theta(self) -> int:
+        return self.theta_lower.size
+
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per-term lower-triangular T_i (p_i, p_i) from theta (n_theta,)."""
+        return [t.template(theta[s]) for t, s in zip(self.terms, self.slices)]
+
+    def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
+        """Profiled deviance (ML) or REML criterion at theta; refills the workspace L."""
+        reml = self.reml if reml is None else reml
+        self.L.update(self.templates(np.asarray(theta, dtype=float)))
+        return profiled_objective(self.L.ldL2(), self.L.ldRX2(), self.L.pwrss(), self.A.n,
+                                  self.A.p, self.A.sum_log_w, reml)
+
+    def _safe_objective(self, theta: np.ndarray) -> float:
+        """The objective for the optimizer: a failed factorization returns the start value.
+
+        An infinite value would wreck BOBYQA's quadratic model (MixedModels.jl does the same).
+        """
+        try:
+            value = self.objective(theta)
+        except np.linalg.LinAlgError:
+            return self._fail_value if self._fail_value is not None else 1e300
+        if self._fail_value is None and np.isfinite(value):
+            self._fail_value = value
+        return value if np.isfinite(value) else (self._fail_value or 1e300)
+
+    def fit(self, theta0: np.ndarray | None = None, check_convergence: bool | None = None
+            ) -> OptSummary:
+        """Optimize theta; leave L at the optimum; warn as lme4 does. Returns the OptSummary."""
+        start = self.theta_start if theta0 is None else np.asarray(theta0, dtype=float)
+        summary = minimize_theta(self._safe_objective, start, self.theta_lower)
+        if check_convergence is None:
+            check_convergence = self.A.n < 10_000 and self.n_theta < 10
+        if check_convergence and not self.is_singular(summary.theta):
+            summary.warnings += convergence_warnings(self._safe_objective, summary.theta,
+                                                     summary.fmin, self.theta_lower)
+        self.objective(summary.theta)
+        for message in summary.warnings:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        return summary
+
+    def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's ``isSingular``: a diagonal theta entry within tol of zero."""
+        diag = np.isfinite(self.theta_lower)
+        return bool(np.any(np.asarray(theta)[diag] < tol))

@@ -1,0 +1,148 @@
+"""Optimizing theta: BOBYQA from NLopt with lme4's settings and boundary handling (§7).
+
+lme4's ``lmer`` defaults: ``nloptwrap`` (NLOPT_LN_BOBYQA, xtol_abs = ftol_abs = 1e-8,
+maxeval = 1e5), box constraints (0 on diagonal theta), then ``restart_edge``,
+``check.boundary`` (boundary.tol 1e-5) and a finite-difference convergence check.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+Objective = Callable[[np.ndarray], float]
+
+
+@dataclass
+class OptSummary:
+    """What the optimizer did: start, bounds, result, evaluation count, fit log, warnings."""
+
+    theta0: np.ndarray
+    lower: np.ndarray
+    theta: np.ndarray = None
+    fmin: float = np.nan
+    feval: int = 0
+    optimizer: str = "bobyqa"
+    return_code: str = ""
+    restarted: bool = False
+    fitlog: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+def _bobyqa(f: Objective, x0: np.ndarray, lower: np.ndarray, xtol_abs: float, ftol_abs: float,
+            maxeval: int) -> tuple[np.ndarray, float, str]:
+    import nlopt
+
+    n = x0.size
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_min_objective(lambda x, grad: f(x))
+    opt.set_lower_bounds(lower)
+    opt.set_xtol_abs(xtol_abs)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_maxeval(maxeval)
+    x = opt.optimize(np.maximum(x0, lower))
+    code = {nlopt.SUCCESS: "SUCCESS", nlopt.FTOL_REACHED: "FTOL_REACHED",
+            nlopt.XTOL_REACHED: "XTOL_REACHED", nlopt.MAXEVAL_REACHED: "MAXEVAL_REACHED",
+            nlopt.STOPVAL_REACHED: "STOPVAL_REACHED"}.get(opt.last_optimize_result(),
+                                                        str(opt.last_optimize_result()))
+    return np.asarray(x, dtype=float), float(opt.last_optimum_value()), code
+
+
+def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
+                   xtol_abs: float = 1e-8, ftol_abs: float = 1e-8, maxeval: int = 100_000,
+                   boundary_tol: float = 1e-5) -> OptSummary:
+    """Minimize f over theta >= lower as lme4's ``optimizeLmer`` does.
+
+    Every call of f is logged in ``fitlog`` as (theta, value).
+    """
+    summary = OptSummary(theta0=np.array(theta0, dtype=float), lower=np.array(lower, dtype=float))
+
+    def logged(theta: np.ndarray) -> float:
+        value = f(theta)
+        summary.fitlog.append((np.array(theta), value))
+        return value
+
+    theta, fmin, code = _bobyqa(logged, summary.theta0, summary.lower, xtol_abs, ftol_abs, maxeval)
+    # restart_edge: a parameter stuck on its bound whose one-sided slope into the feasible
+    # region is negative means BOBYQA stopped early; start again from there.
+    on_bound = np.flatnonzero(theta == summary.lower)
+    if on_bound.size:
+        f0 = logged(theta)
+        slopes = []
+        for i in on_bound:
+            th = theta.copy()
+            th[i] = summary.lower[i] + 1e-5
+            slopes.append((logged(th) - f0) / 1e-5)
+        if min(slopes) < 0:
+            summary.restarted = True
+            theta, fmin, code = _bobyqa(logged, theta, summary.lower, xtol_abs, ftol_abs, maxeval)
+    # check.boundary: parameters within boundary_tol of their bound go to the bound when that
+    # does not make the objective worse.
+    near = np.flatnonzero((theta - summary.lower < boundary_tol) & (theta != summary.lower))
+    for i in near:
+        th = theta.copy()
+        th[i] = summary.lower[i]
+        value = logged(th)
+        if value <= fmin:
+            theta, fmin = th, value
+    summary.theta, summary.fmin, summary.return_code = theta, logged(theta), code
+    summary.feval = len(summary.fitlog)
+    if code == "MAXEVAL_REACHED":
+        summary.warnings.append(f"optimizer reached the maximum number of evaluations ({maxeval})")
+    return summary
+
+
+def finite_difference_derivs(f: Objective, x: np.ndarray, fx: float,
+                             delta: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient (k,) and Hessian (k, k) of f at x (lme4's ``deriv12``)."""
+    k = x.size
+    grad = np.empty(k)
+    hess = np.empty((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = delta
+        fp, fm = f(x + e), f(x - e)
+        grad[i] = (fp - fm) / (2 * delta)
+        hess[i, i] = (fp - 2 * fx + fm) / delta**2
+        for j in range(i):
+            e2 = np.zeros(k)
+            e2[j] = delta
+            fpp, fpm = f(x + e + e2), f(x + e - e2)
+            fmp, fmm = f(x - e + e2), f(x - e - e2)
+            hess[i, j] = hess[j, i] = (fpp - fpm - fmp + fmm) / (4 * delta**2)
+    return grad, hess
+
+
+def convergence_warnings(f: Objective, theta: np.ndarray, fmin: float, lower: np.ndarray,
+                         grad_tol: float = 2e-3) -> list[str]:
+    """lme4's ``checkConv``: a scaled-gradient test and a Hessian test at the optimum.
+
+    Parameters on their bound are left out (a positive slope there is expected).
+    """
+    free = np.flatnonzero(theta > lower)
+    if free.size == 0:
+        return []
+
+    def f_free(x):
+        th = theta.copy()
+        th[free] = x
+        return f(th)
+
+    grad, hess = finite_difference_derivs(f_free, theta[free], fmin)
+    messages = []
+    try:
+        chol = np.linalg.cholesky(hess)
+        scaled = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
+        if worst > grad_tol:
+            messages.append(f"Model failed to converge with max|grad| = {worst:.6g} "
+                            f"(tol = {grad_tol}, component {int(np.argmax(np.abs(scaled)))})")
+    except np.linalg.LinAlgError:
+        eig = np.linalg.eigvalsh(hess)
+        if np.any(eig < 0):
+            messages.append(f"Model failed to converge: degenerate Hessian with "
+                            f"{int(np.sum(eig < 0))} negative eigenvalues")
+        else:
+            messages.append("unable to evaluate scaled gradient")
+    return messages

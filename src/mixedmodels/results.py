@@ -1,0 +1,266 @@
+"""The frozen result of an ``lmer`` fit: estimates, tables and row-level outputs.
+
+Everything is computed once from the workspace at the optimum (``LmerResult.from_model``) and
+stored; the result never refers back to the mutable workspace, so inference code may evaluate
+the objective elsewhere without changing what the user reads.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+
+from .formula.design import Design
+from .lmm import LinearMixedModel
+from .objective import profiled_objective, sigma_hat
+from .optimize import OptSummary
+from .terms import ReTerm
+
+
+@dataclass(frozen=True, eq=False)
+class LmerResult:
+    """A fitted linear mixed model (immutable).
+
+    Shapes: p fixed effects, k terms, term j with l_j levels and p_j columns.
+    ``b[j]`` and ``cond_var[j]`` are (l_j, p_j) and (l_j, p_j, p_j) on the original scale.
+    """
+
+    formula: str
+    reml: bool
+    design: Design = field(repr=False)
+    terms: tuple[ReTerm, ...] = field(repr=False)
+    theta: np.ndarray = field(repr=False)
+    beta: np.ndarray = field(repr=False)
+    sigma: float = 0.0
+    objective: float = 0.0
+    ldL2: float = 0.0
+    ldRX2: float = 0.0
+    pwrss: float = 0.0
+    ml_deviance_at_estimates: float = 0.0
+    RX_inv: np.ndarray = field(repr=False, default=None)
+    u: tuple[np.ndarray, ...] = field(repr=False, default=())
+    b: tuple[np.ndarray, ...] = field(repr=False, default=())
+    cond_var: tuple[np.ndarray, ...] = field(repr=False, default=())
+    optsum: OptSummary = field(repr=False, default=None)
+    is_singular: bool = False
+    model: LinearMixedModel = field(repr=False, default=None)
+
+    # ---- construction --------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model: LinearMixedModel, design: Design, optsum: OptSummary,
+                   formula: str) -> "LmerResult":
+        """Read every estimate off the workspace L, which must hold theta-hat."""
+        L, A = model.L, model.A
+        theta = np.array(optsum.theta)
+        beta = L.beta()
+        pwrss = L.pwrss()
+        sigma = sigma_hat(pwrss, A.n, A.p, model.reml)
+        templates = model.templates(theta)
+        u = L.u(beta)
+        b, cond_var = [], []
+        for j, (t, T) in enumerate(zip(model.terms, templates)):
+            uj = u[j].reshape(t.n_levels, t.p)
+            b.append(uj @ T.T)
+            V = L.cond_var_tiles(j)
+            cond_var.append(sigma**2 * np.matmul(T, np.matmul(V, T.T)))
+        p = A.p
+        RX_inv = sla.solve_triangular(L.xx[:p, :p], np.eye(p), lower=True, check_finite=False)
+        ml_dev = profiled_objective(L.ldL2(), L.ldRX2(), pwrss, A.n, A.p, A.sum_log_w, False)
+        return cls(formula=formula, reml=model.reml, design=design, terms=model.terms,
+                   theta=theta, beta=beta, sigma=sigma, objective=optsum.fmin, ldL2=L.ldL2(),
+                   ldRX2=L.ldRX2(), pwrss=pwrss, ml_deviance_at_estimates=ml_dev,
+                   RX_inv=RX_inv, u=tuple(u), b=tuple(b), cond_var=tuple(cond_var),
+                   optsum=optsum, is_singular=model.is_singular(theta), model=model)
+
+    # ---- scalars -------------------------------------------------------------------
+    @property
+    def nobs(self) -> int:
+        return self.design.n
+
+    @property
+    def n_theta(self) -> int:
+        return self.theta.size
+
+    @property
+    def df(self) -> int:
+        """Number of parameters: fixed effects + theta + sigma (lme4's logLik df)."""
+        return self.beta.size + self.n_theta + 1
+
+    @property
+    def loglik(self) -> float:
+        """lme4's logLik: the REML log-likelihood for REML fits, else the ML one."""
+        return -self.objective / 2.0
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        return self.objective + math.log(self.nobs) * self.df
+
+    @property
+    def deviance(self) -> float | None:
+        """-2 log-likelihood of an ML fit; None for a REML fit (see ``reml_criterion``)."""
+        return None if self.reml else self.objective
+
+    @property
+    def reml_criterion(self) -> float | None:
+        """-2 REML log-likelihood of a REML fit; None for an ML fit."""
+        return self.objective if self.reml else None
+
+    @property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=list(self.design.x_names), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """sigma^2 (R_X' R_X)^{-1} with R's coefficient names."""
+        V = self.sigma**2 * (self.RX_inv.T @ self.RX_inv)
+        names = list(self.design.x_names)
+        return pd.DataFrame(V, index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.design.x_names))
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.terms:
+            out.setdefault(t.group_name, t.n_levels)
+        return out
+
+    @property
+    def theta_names(self) -> list[str]:
+        return [name for t in self.terms for name in t.theta_names()]
+
+    # ---- tables --------------------------------------------------------------------
+    def _group_labels(self) -> list[str]:
+        """VarCorr group labels: repeated factors get lme4's '.1', '.2' suffixes."""
+        seen: dict[str, int] = {}
+        labels = []
+        for t in self.terms:
+            count = seen.get(t.group_name, 0)
+            labels.append(t.group_name if count == 0 else f"{t.group_name}.{count}")
+            seen[t.group_name] = count + 1
+        return labels
+
+    def covariance_matrices(self) -> list[np.ndarray]:
+        """Per term Sigma_j = sigma^2 T_j T_j' (p_j, p_j)."""
+        Ts = self.model.templates(self.theta)
+        return [self.sigma**2 * (T @ T.T) for T in Ts]
+
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(m))``: columns grp, var1, var2, vcov, sdcor."""
+        rows = []
+        for label, t, S in zip(self._group_labels(), self.terms, self.covariance_matrices()):
+            sd = np.sqrt(np.diag(S))
+            for i, name in enumerate(t.column_names):
+                rows.append((label, name, None, S[i, i], sd[i]))
+            for j in range(t.p):
+                for i in range(j + 1, t.p):
+                    denom = sd[i] * sd[j]
+                    corr = S[i, j] / denom if denom > 0 else np.nan
+                    rows.append((label, t.column_names[j], t.column_names[i], S[i, j], corr))
+        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def _terms_by_group(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for j, t in enumerate(self.terms):
+            groups.setdefault(t.group_name, []).append(j)
+        return groups
+
+    def ranef(self) -> pd.DataFrame:
+        """Conditional modes with conditional SDs, as ``as.data.frame(ranef(m, condVar=TRUE))``.
+
+        Columns grpvar, term, grp, condval, condsd; levels in R's order.
+        """
+        frames = []
+        for group, idx in self._terms_by_group().items():
+            for j in idx:
+                t = self.terms[j]
+                for c, name in enumerate(t.column_names):
+                    frames.append(pd.DataFrame({
+                        "grpvar": group, "term": name, "grp": list(t.levels),
+                        "condval": self.b[j][:, c],
+                        "condsd": np.sqrt(self.cond_var[j][:, c, c])}))
+        return pd.concat(frames, ignore_index=True)
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
+        out = {}
+        fixef = self.fixef
+        for group, idx in self._terms_by_group().items():
+            levels = list(self.terms[idx[0]].levels)
+            frame = pd.DataFrame(np.tile(fixef.to_numpy(), (len(levels), 1)),
+                                 index=pd.Index(levels, name=group), columns=fixef.index)
+            for j in idx:
+                for c, name in enumerate(self.terms[j].column_names):
+                    if name not in frame.columns:
+                        frame[name] = 0.0
+                    frame[name] = frame[name].to_numpy() + self.b[j][:, c]
+            out[group] = frame
+        return out
+
+    def icc(self) -> pd.Series:
+        """Share of the total variance due to each grouping factor's random intercept.
+
+        ``var_g / (sum of random-intercept variances + sigma^2)``; with one grouping factor and
+        an intercept-only term this is the usual intraclass correlation. Terms without an
+        intercept do not enter (for slopes the share depends on the covariate value).
+        """
+        shares: dict[str, float] = {}
+        for t, S in zip(self.terms, self.covariance_matrices()):
+            if "(Intercept)" in t.column_names:
+                i = t.column_names.index("(Intercept)")
+                shares[t.group_name] = shares.get(t.group_name, 0.0) + S[i, i]
+        total = sum(shares.values()) + self.sigma**2
+        return pd.Series({g: v / total for g, v in shares.items()}, name="icc")
+
+    # ---- row-level outputs (one more pass over the data) -----------------------------
+    @cached_property
+    def _fitted(self) -> np.ndarray:
+        d = self.design
+        eta = d.X @ self.beta + d.offset
+        for t, bj in zip(self.terms, self.b):
+            eta = eta + np.einsum("np,np->n", t.z, bj[t.refs])
+        return eta
+
+    def fitted(self) -> np.ndarray:
+        """(n,) fitted values X beta + Z b + offset."""
+        return self._fitted.copy()
+
+    def residuals(self, type: str = "response") -> np.ndarray:
+        """(n,) residuals: "response" y - fitted, or "pearson" sqrt(w) (y - fitted) as lme4."""
+        r = self.design.y - self._fitted
+        if type == "response":
+            return r
+        if type == "pearson":
+            return np.sqrt(self.design.weights) * r
+        raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
+
+    def predict(self, newdata: Any = None, re_form: Any = None,
+                allow_new_levels: bool = False) -> np.ndarray:
+        """Predictions for ``newdata`` (the fitted values when None); see ``predict.predict``."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    def summary(self):
+        """A ``Summary`` whose ``str()`` reads like lme4's ``summary()``."""
+        from .summary import Summary
+
+        return Summary(self)
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()

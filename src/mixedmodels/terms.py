@@ -1,0 +1,123 @@
+"""Random-effects terms: one per bar after expansion, with its grouping factor and template.
+
+A term ``(lhs | g)`` has a raw model matrix ``z`` (n, p) built from ``lhs``, a grouping factor
+coded as ``refs`` (n,) into ``levels`` (l,), and a p x p lower-triangular template ``T``
+whose free entries are a slice of ``theta`` (column-major lower triangle, as lme4's ``Lind``).
+See ``algorithm.md`` section 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class ReTerm:
+    """One random-effects term.
+
+    Attributes
+    ----------
+    group_name : lme4's name of the grouping factor ("Subject", "cask:batch").
+    group_vars : data columns whose interaction is the grouping factor.
+    levels : (l,) level labels in R's order.
+    refs : (n,) int32 codes of each row's level into ``levels``.
+    z : (n, p) float64 raw model matrix of the bar's left side.
+    column_names : (p,) R names of the columns of ``z`` ("(Intercept)", "Days").
+    lhs_spec : rebuilds ``z`` on new data (``formula.fixed.MatrixSpec``).
+    correlated : False for terms that came from ``||`` (label only: lme4 1.1 keeps a full
+        template for each expanded piece).
+    """
+
+    group_name: str
+    group_vars: tuple[str, ...]
+    levels: tuple[str, ...]
+    refs: np.ndarray
+    z: np.ndarray
+    column_names: tuple[str, ...]
+    lhs_spec: Any = field(repr=False)
+    correlated: bool = True
+
+    @property
+    def p(self) -> int:
+        """Columns per level."""
+        return self.z.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        """Number of random effects of this term, l * p."""
+        return self.n_levels * self.p
+
+    @property
+    def n_theta(self) -> int:
+        return self.p * (self.p + 1) // 2
+
+    def tril_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of theta's entries in T, column-major lower triangle."""
+        rows, cols = [], []
+        for j in range(self.p):
+            for i in range(j, self.p):
+                rows.append(i)
+                cols.append(j)
+        return np.array(rows), np.array(cols)
+
+    def theta_lower(self) -> np.ndarray:
+        """(n_theta,) lower bounds: 0 on diagonal entries, -inf elsewhere."""
+        rows, cols = self.tril_indices()
+        return np.where(rows == cols, 0.0, -np.inf)
+
+    def theta_start(self) -> np.ndarray:
+        """(n_theta,) lme4's start: 1 on the diagonal, 0 elsewhere."""
+        rows, cols = self.tril_indices()
+        return np.where(rows == cols, 1.0, 0.0)
+
+    def template(self, theta_i: np.ndarray) -> np.ndarray:
+        """(p, p) lower-triangular T from this term's slice of theta."""
+        T = np.zeros((self.p, self.p))
+        rows, cols = self.tril_indices()
+        T[rows, cols] = theta_i
+        return T
+
+    def theta_names(self) -> list[str]:
+        """lme4's names: ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ``Subject.Days``."""
+        rows, cols = self.tril_indices()
+        names = []
+        for i, j in zip(rows, cols):
+            if i == j:
+                names.append(f"{self.group_name}.{self.column_names[i]}")
+            else:
+                names.append(f"{self.group_name}.{self.column_names[i]}.{self.column_names[j]}")
+        return names
+
+
+def theta_slices(terms: list[ReTerm]) -> list[slice]:
+    """Slice of the full theta vector that belongs to each term, in term order."""
+    out, start = [], 0
+    for t in terms:
+        out.append(slice(start, start + t.n_theta))
+        start += t.n_theta
+    return out
+
+
+def order_terms(terms: list[ReTerm]) -> list[ReTerm]:
+    """lme4's order: decreasing number of levels, stable for ties (``reorder.terms``).
+
+    The first block of L never receives a downdate, so the largest factor goes first and the
+    fill-in from crossing lands in the smaller ones (``algorithm.md`` section 5).
+    """
+    return sorted(terms, key=lambda t: -t.n_levels)
+
+
+def is_nested(inner: np.ndarray, outer: np.ndarray, n_inner: int) -> bool:
+    """True when every level of the inner factor occurs with exactly one level of the outer.
+
+    inner, outer : (n,) integer codes.
+    """
+    first = np.full(n_inner, -1, dtype=np.int64)
+    first[inner] = outer
+    return bool(np.all(first[inner] == outer))

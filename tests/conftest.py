@@ -1,0 +1,74 @@
+"""Shared test helpers: the lme4 reference fixtures, one cached fit per case, tolerances.
+
+Tolerances are those of tests/fixtures/lme4/README.md ("Suggested tolerances"), in one place.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
+
+TOL = {
+    "fixef": dict(rtol=1e-5, atol=1e-8),       # also sigma, predictions, fitted, residuals
+    "second": dict(rtol=1e-4, atol=1e-8),      # varcorr, SEs, vcov, t values, Wald CI
+    "theta": dict(rtol=1e-4, atol=1e-5),
+    "loglik_abs": 1e-4,
+    "loglik_abs_insteval": 1e-3,
+    "ranef_rel": 1e-4,
+}
+
+
+def load_case(case_id: str) -> dict:
+    return json.loads((FIXTURES / f"{case_id}.json").read_text())
+
+
+def lmer_case_ids() -> list[str]:
+    index = json.loads((FIXTURES / "index.json").read_text())
+    return [d["id"] for d in index if d["type"] == "lmer"]
+
+
+def fit_args(case: dict) -> dict:
+    """lmer keyword arguments from a fixture's ``extra_args`` (R syntax)."""
+    args: dict = {}
+    for part in filter(None, (s.strip() for s in case["extra_args"].split(","))):
+        key, value = (s.strip() for s in part.split("="))
+        if key == "REML":
+            args["reml"] = value == "TRUE"
+        elif key == "weights":
+            args["weights"] = value
+        else:
+            raise ValueError(f"unhandled extra_args {part!r}")
+    return args
+
+
+_FITS: dict = {}
+
+
+def fitted_case(case_id: str):
+    """Fit a reference case once per test session."""
+    if case_id not in _FITS:
+        import mixedmodels as mm
+
+        case = load_case(case_id)
+        data = mm.datasets.load(case["dataset"])
+        _FITS[case_id] = (case, data, mm.lmer(case["formula"], data, **fit_args(case)))
+    return _FITS[case_id]
+
+
+def assert_close(actual, expected, rtol, atol, what=""):
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
+                               rtol=rtol, atol=atol, err_msg=what)
+
+
+@pytest.fixture
+def sleepstudy():
+    import mixedmodels as mm
+
+    return mm.datasets.load("sleepstudy")
