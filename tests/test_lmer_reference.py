@@ -10,6 +10,22 @@ from conftest import TOL, assert_close, fitted_case, lmer_case_ids
 CASES = lmer_case_ids()
 
 
+def checked_fits(case_id):
+    """(case, result, factor) pairs to compare with lme4's theta-dependent numbers.
+
+    InstEval's likelihood is so flat that lme4's BOBYQA stopped 2e-4 (relative, in theta) short
+    of the optimum (our objective is lower by 1.4e-6), which is why the README allows theta a
+    relative 1e-3 there. For InstEval we therefore check (a) every theta-dependent quantity
+    at lme4's own theta at the README's full tolerance, which tests the computation itself, and
+    (b) our optimum with the tolerance scaled by the same factor 10 that the README applies to
+    InstEval's theta (1e-3 instead of 1e-4).
+    """
+    case, _, m = fitted_case(case_id)
+    if case["dataset"] != "InstEval":
+        return [(case, m, 1.0)]
+    return [(case, m.at_theta(np.array(list(case["theta"].values()))), 1.0), (case, m, 10.0)]
+
+
 def _loglik_tol(case):
     return TOL["loglik_abs_insteval"] if case["dataset"] == "InstEval" else TOL["loglik_abs"]
 
@@ -53,17 +69,22 @@ def test_likelihood_summaries(case_id):
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_vcov_and_standard_errors(case_id):
-    case, _, m = fitted_case(case_id)
-    assert_close(m.se.to_numpy(), list(case["se"].values()), what="se", **TOL["second"])
-    assert list(m.vcov.columns) == case["vcov"]["names"]
-    assert_close(m.vcov.to_numpy(), case["vcov"]["values"], what="vcov", **TOL["second"])
-    t = m.fixef / m.se
-    assert_close(t.to_numpy(), list(case["t_value"].values()), what="t", **TOL["second"])
+    for case, m, factor in checked_fits(case_id):
+        rtol = TOL["second"]["rtol"] * factor
+        assert_close(m.se.to_numpy(), list(case["se"].values()), rtol=rtol, atol=1e-8, what="se")
+        assert list(m.vcov.columns) == case["vcov"]["names"]
+        assert_close(m.vcov.to_numpy(), case["vcov"]["values"], rtol=rtol, atol=1e-8, what="vcov")
+        t = m.fixef / m.se
+        assert_close(t.to_numpy(), list(case["t_value"].values()), rtol=rtol, atol=1e-8, what="t")
 
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_varcorr_table(case_id):
-    case, _, m = fitted_case(case_id)
+    for case, m, factor in checked_fits(case_id):
+        _check_varcorr(case, m, factor)
+
+
+def _check_varcorr(case, m, factor):
     vc = m.varcorr()
     ref = pd.DataFrame(case["varcorr"])
     assert list(vc.columns) == ["grp", "var1", "var2", "vcov", "sdcor"]
@@ -71,10 +92,11 @@ def test_varcorr_table(case_id):
     assert vc["var1"].tolist() == ref["var1"].tolist()
     assert vc["var2"].tolist() == ref["var2"].tolist()
     atol = 1e-4 if case["isSingular"] else 1e-8
-    assert_close(vc["vcov"], ref["vcov"], rtol=TOL["second"]["rtol"], atol=atol, what="vcov")
+    rtol = TOL["second"]["rtol"] * factor
+    assert_close(vc["vcov"], ref["vcov"], rtol=rtol, atol=atol, what="vcov")
     # sdcor rows of a singular term: SD is 0 and the correlation undefined.
-    assert_close(vc["sdcor"].fillna(0), ref["sdcor"].fillna(0), rtol=TOL["second"]["rtol"],
-                 atol=atol, what="sdcor")
+    assert_close(vc["sdcor"].fillna(0), ref["sdcor"].fillna(0), rtol=rtol, atol=atol,
+                 what="sdcor")
 
 
 def _sd_scale(case, grpvar, term):
@@ -87,7 +109,11 @@ def _sd_scale(case, grpvar, term):
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_ranef_condval_condsd(case_id):
-    case, _, m = fitted_case(case_id)
+    for case, m, factor in checked_fits(case_id):
+        _check_ranef(case, m, factor)
+
+
+def _check_ranef(case, m, factor):
     ours = m.ranef()
     ref = pd.DataFrame(case["ranef"]["rows"])
     assert list(ours.columns) == ["grpvar", "term", "grp", "condval", "condsd"]
@@ -99,12 +125,12 @@ def test_ranef_condval_condsd(case_id):
     assert ours["term"].tolist() == ref["term"].tolist()
     assert ours["grp"].tolist() == ref["grp"].tolist()
     scale = np.array([_sd_scale(case, g, t) for g, t in zip(ref["grpvar"], ref["term"])])
-    atol = TOL["ranef_rel"] * scale
+    atol = TOL["ranef_rel"] * factor * scale
     if case["isSingular"]:
         atol = np.maximum(atol, 1e-4 * case["sigma"])
     for col in ("condval", "condsd"):
         diff = np.abs(ours[col].to_numpy() - ref[col].to_numpy())
-        ok = (diff <= atol) | (diff <= TOL["ranef_rel"] * np.abs(ref[col].to_numpy()))
+        ok = (diff <= atol) | (diff <= TOL["ranef_rel"] * factor * np.abs(ref[col].to_numpy()))
         assert ok.all(), f"{col}: worst {diff.max()}"
 
 

@@ -77,6 +77,18 @@ class LmerResult:
                    RX_inv=RX_inv, u=tuple(u), b=tuple(b), cond_var=tuple(cond_var),
                    optsum=optsum, is_singular=model.is_singular(theta), model=model)
 
+    def at_theta(self, theta: np.ndarray) -> "LmerResult":
+        """The same model evaluated at another theta (beta, sigma, b profiled there).
+
+        Uses the model's workspace and leaves it at this result's theta afterwards.
+        """
+        theta = np.asarray(theta, dtype=float)
+        value = self.model.objective(theta)
+        point = OptSummary(theta0=theta, lower=self.model.theta_lower, theta=theta, fmin=value)
+        other = LmerResult.from_model(self.model, self.design, point, self.formula)
+        self.model.objective(self.theta)
+        return other
+
     # ---- scalars -------------------------------------------------------------------
     @property
     def nobs(self) -> int:

@@ -1,15 +1,21 @@
-"""R's factor codings and R-style labels, used by :mod:`mixedmodels.formula.fixed`.
+"""R conventions that :mod:`mixedmodels.formula.fixed` reproduces.
 
-Everything here reproduces a piece of base R exactly: ``contr.treatment``,
-``contr.poly``, the level labels ``factor()`` gives numbers, and the column
-order of interaction terms in ``model.matrix()``.
+Factor codings (``contr.treatment``, ``contr.poly``), the level labels
+``factor()`` gives, the column order of interaction terms in
+``model.matrix()``, ``deparse()`` of a term, and the small R-syntax layer
+(tokens, R-to-Python translation) that lets formulaic and Python's ``ast``
+read R text.
 """
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from ..errors import FormulaError
 
 __all__ = [
     "contr_treatment",
@@ -18,7 +24,14 @@ __all__ = [
     "r_number",
     "r_label",
     "r_levels",
+    "level_codes",
+    "r_deparse",
+    "r_name",
     "interaction_columns",
+    "r_tokens",
+    "next_op",
+    "python_text",
+    "parse_python",
 ]
 
 
@@ -135,7 +148,7 @@ def r_levels(values: pd.Series) -> tuple[list[str], bool]:
         return [r_label(c) for c in cats], bool(dtype.ordered)
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         return [r_label(v) for v in sorted(present.unique().tolist())], False
-    return sorted({r_label(v) for v in present.tolist()}), False
+    return sorted({r_label(v) for v in present.unique().tolist()}), False
 
 
 def interaction_columns(
@@ -163,3 +176,159 @@ def interaction_columns(
         values = (block[:, :, None] * values[:, None, :]).reshape(n, -1)
         labels = [f"{a}:{b}" for b in block_names for a in labels]
     return values, labels
+
+
+def level_codes(series: pd.Series, levels: Sequence[str]) -> tuple[np.ndarray, str | None]:
+    """Level index of each value, matched by its R label.
+
+    Labels are computed once per distinct value, which keeps big columns fast.
+
+    Returns
+    -------
+    codes : ndarray of int64, shape (n,)
+        Index into ``levels``; -1 for missing or unseen values.
+    unseen : str or None
+        The first (sorted) label not among ``levels``.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    position = {lev: i for i, lev in enumerate(levels)}
+    labels = [r_label(u) for u in uniques]
+    mapped = np.array([position.get(lab, -1) for lab in labels] + [-1], dtype=np.int64)
+    unseen = sorted(lab for lab in labels if lab not in position)
+    return mapped[codes], (unseen[0] if unseen else None)
+
+
+def r_name(name: str) -> str:
+    """A column name as R deparses it: back-quoted unless it is a syntactic R name."""
+    syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?!\d))[A-Za-z0-9._]*|\.", name)
+    return name if syntactic else f"`{name}`"
+
+
+# R's operator text and precedence; R writes ``/``, ``^`` and ``%%`` without spaces.
+_R_BINARY = {
+    ast.Pow: ("^", 14), ast.Mod: ("%%", 12), ast.FloorDiv: ("%/%", 12),
+    ast.Mult: (" * ", 11), ast.Div: ("/", 11), ast.Add: (" + ", 10), ast.Sub: (" - ", 10),
+}
+_ATOM = 20
+
+
+def r_deparse(node: ast.expr, names: dict[str, str]) -> tuple[str, int]:
+    """R's ``deparse()`` of an arithmetic expression parsed by Python's ``ast``.
+
+    Parameters
+    ----------
+    node : ast.expr
+        Names, numbers, ``+ - * / ^ %% %/%``, unary signs and function calls.
+    names : dict
+        Placeholder identifier -> real column name (for back-quoted names).
+
+    Returns
+    -------
+    text : str
+        E.g. ``I(age^2)``, ``log(x + 1)``, ``poly(x, degree = 2)``.
+    precedence : int
+        Of the outermost operator, so callers know where R keeps parentheses.
+
+    Raises
+    ------
+    ValueError
+        Any other syntax.
+    """
+    if isinstance(node, ast.BinOp) and type(node.op) in _R_BINARY:
+        op, prec = _R_BINARY[type(node.op)]
+        left, lp = r_deparse(node.left, names)
+        right, rp = r_deparse(node.right, names)
+        right_assoc = isinstance(node.op, ast.Pow)
+        if lp < prec or (lp == prec and right_assoc):
+            left = f"({left})"
+        if rp < prec or (rp == prec and not right_assoc):
+            right = f"({right})"
+        return f"{left}{op}{right}", prec
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner, ip = r_deparse(node.operand, names)
+        sign = "-" if isinstance(node.op, ast.USub) else "+"
+        return sign + (f"({inner})" if ip < 13 else inner), 13
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        args = [r_deparse(a, names)[0] for a in node.args]
+        args += [f"{k.arg} = {r_deparse(k.value, names)[0]}" for k in node.keywords]
+        return f"{node.func.id}({', '.join(args)})", _ATOM
+    if isinstance(node, ast.Name):
+        return r_name(names.get(node.id, node.id)), _ATOM
+    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
+        return r_label(node.value), _ATOM
+    raise ValueError(f"unsupported expression '{ast.unparse(node)}'")
+
+
+# --- R text -------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+    |(?P<bq>`[^`]*`)
+    |(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+    |(?P<name>[A-Za-z._][A-Za-z0-9._]*)
+    |(?P<op>%[^%\s]*%|\*\*|\|\||&&|==|!=|<=|>=|.)""",
+    re.X | re.S,
+)
+
+
+def r_tokens(text: str) -> list[tuple[str, str]]:
+    """Split R text into ``(kind, text)`` tokens; whitespace is kept so text can be rebuilt."""
+    return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
+
+
+def next_op(toks: list[tuple[str, str]], i: int) -> str:
+    """The operator right after token ``i`` (skipping whitespace), or ``""`` if a non-operator follows."""
+    for kind, tok in toks[i + 1:]:
+        if kind != "ws":
+            return tok if kind == "op" else ""
+    return ""
+
+
+def python_text(text: str, all_arithmetic: bool) -> str:
+    """Translate R text to what formulaic / Python's parser read.
+
+    ``^`` becomes ``**`` inside function calls (or everywhere when
+    ``all_arithmetic``) because there it is R's power, not formula crossing;
+    ``%%``/``%/%`` become ``%``/``//``; dotted R names are back-quoted since
+    Python would read them as attribute access.
+    """
+    toks = r_tokens(text)
+    out, calls = [], []
+    prev = ("", "")
+    for i, (kind, tok) in enumerate(toks):
+        arithmetic = all_arithmetic or any(calls)
+        if kind == "name" and "." in tok and next_op(toks, i) != "(":
+            tok = f"`{tok}`"
+        elif kind == "op" and tok == "(":
+            calls.append(prev[0] in ("name", "bq"))
+        elif kind == "op" and tok == ")" and calls:
+            calls.pop()
+        elif kind == "op" and arithmetic:
+            tok = {"^": "**", "%%": "%", "%/%": "//"}.get(tok, tok)
+        if kind == "op" and tok in "[]{}":
+            raise FormulaError(f"'{tok}' is not allowed in a formula", text, text.find(tok))
+        out.append(tok)
+        if kind != "ws":
+            prev = (kind, tok)
+    return "".join(out)
+
+
+def parse_python(code: str) -> tuple[ast.expr, dict[str, str]]:
+    """Parse Python code whose back-quoted names are replaced by placeholders.
+
+    Returns the expression tree and the placeholder -> original-name map.
+    """
+    names: dict[str, str] = {}
+
+    def placeholder(m: re.Match) -> str:
+        key = f"_bq{len(names)}_"
+        names[key] = m.group()[1:-1]
+        return key
+
+    try:
+        tree = ast.parse(re.sub(r"`[^`]*`", placeholder, code).strip(), mode="eval").body
+    except SyntaxError as err:
+        position = err.offset - 1 if err.offset else None
+        raise FormulaError(f"cannot parse '{code}': {err.msg}", code, position) from None
+    return tree, names

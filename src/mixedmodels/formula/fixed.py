@@ -31,53 +31,31 @@ from .contrasts import (
     contr_poly,
     contr_treatment,
     interaction_columns,
+    level_codes,
+    next_op,
+    parse_python,
+    python_text,
+    r_deparse,
     r_label,
     r_levels,
-    r_number,
+    r_name,
+    r_tokens,
 )
 
 __all__ = ["ModelMatrix", "MatrixSpec", "model_matrix", "evaluate", "split_offsets", "variables"]
 
 
-def _r_log(x, base=None):
-    return np.log(x) if base is None else np.log(x) / np.log(base)
-
-
-def _r_round(x, digits=0):
-    return np.round(x, int(digits))
-
-
+# R's versions where numpy's signature differs (numpy's 2nd argument of log is `out`).
 _MATH = {
-    "log": _r_log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p,
-    "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs,
-    "sin": np.sin, "cos": np.cos, "tan": np.tan, "round": _r_round,
-    "I": lambda x: x,
+    "log": lambda x, base=None: np.log(x) if base is None else np.log(x) / np.log(base),
+    "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "expm1": np.expm1,
+    "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "round": lambda x, digits=0: np.round(x, int(digits)), "I": lambda x: x,
 }
 _CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi}
-_FORMULA_ONLY = {"scale", "poly", "factor", "offset"}
+# cbind() only so variables() accepts binomial responses such as cbind(k, n - k)
+_FORMULA_ONLY = {"scale", "poly", "factor", "offset", "cbind"}
 _KNOWN_FUNCTIONS = set(_MATH) | _FORMULA_ONLY
-
-_TOKEN = re.compile(
-    r"""(?P<ws>\s+)
-    |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-    |(?P<bq>`[^`]*`)
-    |(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-    |(?P<name>[A-Za-z._][A-Za-z0-9._]*)
-    |(?P<op>%[^%\s]*%|\*\*|\|\||&&|==|!=|<=|>=|.)""",
-    re.X | re.S,
-)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    """Split R text into ``(kind, text)`` tokens; whitespace is kept so text can be rebuilt."""
-    return [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
-
-
-def _next_op(toks: list[tuple[str, str]], i: int) -> str:
-    for kind, tok in toks[i + 1:]:
-        if kind != "ws":
-            return tok if kind == "op" else ""
-    return ""
 
 
 def _unknown(name: str, expr: str, columns: Sequence[str]) -> DataError:
@@ -107,14 +85,14 @@ def variables(expr: str, columns: Sequence[str]) -> set[str]:
         ``FALSE`` or ``pi``.
     """
     cols = set(columns)
-    toks = _tokens(expr)
+    toks = r_tokens(expr)
     used: set[str] = set()
     for i, (kind, tok) in enumerate(toks):
         if kind == "bq":
             tok = tok[1:-1]
         elif kind != "name":
             continue
-        follow = _next_op(toks, i)
+        follow = next_op(toks, i)
         if follow == "(":
             if tok not in _KNOWN_FUNCTIONS:
                 raise DataError(f"unknown function '{tok}' in '{expr}'")
@@ -139,7 +117,7 @@ def split_offsets(rhs: str) -> tuple[str, list[str]]:
     """
     chunks: list[list] = [["+", ""]]
     depth = 0
-    for kind, tok in _tokens(rhs):
+    for kind, tok in r_tokens(rhs):
         if kind == "op" and tok in "([{":
             depth += 1
         elif kind == "op" and tok in ")]}":
@@ -151,11 +129,13 @@ def split_offsets(rhs: str) -> tuple[str, list[str]]:
                 chunks[-1][0] = "-" if (chunks[-1][0] == "-") != (tok == "-") else "+"
             continue
         chunks[-1][1] += tok
+    if len(chunks) > 1 and not chunks[-1][1].strip():
+        raise FormulaError("the formula ends with an operator", rhs, len(rhs.rstrip()) - 1)
     kept, offsets = [], []
     for sign, text in chunks:
         text = text.strip()
         match = re.fullmatch(r"offset\s*\((.*)\)", text, re.S)
-        if match and variables_balanced(match.group(1)):
+        if match and _balanced(match.group(1)):
             if sign == "-":
                 raise FormulaError("an offset() term cannot be subtracted", rhs, rhs.find(text))
             offsets.append(match.group(1).strip())
@@ -168,108 +148,14 @@ def split_offsets(rhs: str) -> tuple[str, list[str]]:
     return rest, offsets
 
 
-def variables_balanced(text: str) -> bool:
+def _balanced(text: str) -> bool:
     """Whether the parentheses of ``text`` never close below depth zero."""
     depth = 0
-    for kind, tok in _tokens(text):
+    for kind, tok in r_tokens(text):
         depth += (tok == "(") - (tok == ")") if kind == "op" else 0
         if depth < 0:
             return False
     return depth == 0
-
-
-def _python_text(text: str, all_arithmetic: bool) -> str:
-    """Translate R text to what formulaic / Python's parser read.
-
-    ``^`` becomes ``**`` inside function calls (or everywhere when
-    ``all_arithmetic``) because there it is R's power, not formula crossing;
-    ``%%``/``%/%`` become ``%``/``//``; dotted R names are back-quoted since
-    Python would read them as attribute access.
-    """
-    toks = _tokens(text)
-    out, calls = [], []
-    prev = ("", "")
-    for i, (kind, tok) in enumerate(toks):
-        arithmetic = all_arithmetic or any(calls)
-        if kind == "name" and "." in tok and _next_op(toks, i) != "(":
-            tok = f"`{tok}`"
-        elif kind == "op" and tok == "(":
-            calls.append(prev[0] in ("name", "bq"))
-        elif kind == "op" and tok == ")" and calls:
-            calls.pop()
-        elif kind == "op" and arithmetic:
-            tok = {"^": "**", "%%": "%", "%/%": "//"}.get(tok, tok)
-        if kind == "op" and tok in "[]{}":
-            raise FormulaError(f"'{tok}' is not allowed in a formula", text, text.find(tok))
-        out.append(tok)
-        if kind != "ws":
-            prev = (kind, tok)
-    return "".join(out)
-
-
-def _parse_python(code: str) -> tuple[ast.expr, dict[str, str]]:
-    """Parse Python code whose back-quoted names are replaced by placeholders.
-
-    Returns the expression tree and the placeholder -> original-name map.
-    """
-    names: dict[str, str] = {}
-
-    def placeholder(m: re.Match) -> str:
-        key = f"_bq{len(names)}_"
-        names[key] = m.group()[1:-1]
-        return key
-
-    try:
-        tree = ast.parse(re.sub(r"`[^`]*`", placeholder, code).strip(), mode="eval").body
-    except SyntaxError as err:
-        raise FormulaError(f"cannot parse '{code}': {err.msg}", code, err.offset) from None
-    return tree, names
-
-
-_R_BINARY = {
-    ast.Pow: ("^", 14), ast.Mod: ("%%", 12), ast.FloorDiv: ("%/%", 12),
-    ast.Mult: (" * ", 11), ast.Div: ("/", 11), ast.Add: (" + ", 10), ast.Sub: (" - ", 10),
-    ast.BitAnd: (" & ", 7), ast.BitOr: (" | ", 6),
-}
-_R_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-
-
-def _deparse(node: ast.AST, names: dict[str, str]) -> tuple[str, int]:
-    """R's ``deparse()`` of a parsed expression: text and operator precedence."""
-    if isinstance(node, ast.BinOp) and type(node.op) in _R_BINARY:
-        op, prec = _R_BINARY[type(node.op)]
-        left, lp = _deparse(node.left, names)
-        right, rp = _deparse(node.right, names)
-        right_assoc = isinstance(node.op, ast.Pow)
-        if lp < prec or (lp == prec and right_assoc):
-            left = f"({left})"
-        if rp < prec or (rp == prec and not right_assoc):
-            right = f"({right})"
-        return f"{left}{op}{right}", prec
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
-        inner, ip = _deparse(node.operand, names)
-        prec = 8 if isinstance(node.op, ast.Not) else 13
-        sign = {ast.USub: "-", ast.UAdd: "+", ast.Not: "!"}[type(node.op)]
-        return sign + (f"({inner})" if ip < prec else inner), prec
-    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _R_COMPARE:
-        left, lp = _deparse(node.left, names)
-        right, rp = _deparse(node.comparators[0], names)
-        left, right = (f"({s})" if p <= 9 else s for s, p in ((left, lp), (right, rp)))
-        return f"{left} {_R_COMPARE[type(node.ops[0])]} {right}", 9
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        args = [_deparse(a, names)[0] for a in node.args]
-        args += [f"{k.arg} = {_deparse(k.value, names)[0]}" for k in node.keywords]
-        return f"{node.func.id}({', '.join(args)})", 20
-    if isinstance(node, ast.Name):
-        name = names.get(node.id, node.id)
-        syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?!\d))[A-Za-z0-9._]*|\.", name)
-        return (name if syntactic else f"`{name}`"), 20
-    if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
-        text = r_label(node.value)
-        return text, (20 if not text.startswith("-") else 13)
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return '"' + node.value.replace("\\", "\\\\").replace('"', '\\"') + '"', 20
-    raise FormulaError(f"unsupported expression '{ast.unparse(node)}'")
 
 
 def _walk_columns(node: ast.AST, names: dict[str, str], in_factor: bool, out: dict[str, bool]):
@@ -316,12 +202,10 @@ def _r_factor(x, _state={}):  # noqa: B006 - formulaic replaces _state per model
     series = x if isinstance(x, pd.Series) else pd.Series(np.asarray(x))
     if "levels" not in _state:
         _state["levels"] = r_levels(series)[0]
-    levels = _state["levels"]
-    labels = [None if pd.isna(v) else r_label(v) for v in series.tolist()]
-    unseen = sorted({v for v in labels if v is not None} - set(levels))
+    codes, unseen = level_codes(series, _state["levels"])
     if unseen:
-        raise DataError(f"level '{unseen[0]}' was not present when the model was fitted")
-    return pd.Categorical(labels, categories=levels)
+        raise DataError(f"level '{unseen}' was not present when the model was fitted")
+    return pd.Categorical.from_codes(codes, categories=_state["levels"])
 
 
 _CONTEXT = {**_MATH, **_CONSTANTS, "factor": _r_factor}
@@ -334,11 +218,14 @@ class _Variable:
         self.factor = factor
         self.bare = factor.eval_method is Factor.EvalMethod.LOOKUP
         if self.bare:
-            self.label = factor.expr
+            self.label = r_name(factor.expr)
             self.columns = {factor.expr: False}
         else:
-            tree, names = _parse_python(factor.expr)
-            self.label = _deparse(tree, names)[0]
+            tree, names = parse_python(factor.expr)
+            try:
+                self.label = r_deparse(tree, names)[0]
+            except ValueError as err:
+                raise FormulaError(f"{err} in term '{factor.expr}'") from None
             self.columns = {}
             _walk_columns(tree, names, False, self.columns)
             for name in self.columns:
@@ -356,7 +243,10 @@ class _Variable:
             if name not in data.columns:
                 raise DataError(f"column '{name}' (used in '{self.label}') is missing from the data")
             series = data[name]
-            if self.bare and _column_kind(series) != "numeric":
+            # A column trained as a factor stays one even if new data stores it as numbers.
+            trained = self.spec is not None
+            as_factor = self.levels is not None if trained else _column_kind(series) != "numeric"
+            if self.bare and as_factor:
                 out[name] = self._as_factor(series)
             elif raw:
                 out[name] = series.reset_index(drop=True)
@@ -370,14 +260,13 @@ class _Variable:
                 self.levels, self.ordered = ["FALSE", "TRUE"], False
             else:
                 self.levels, self.ordered = r_levels(series)
-        labels = [None if pd.isna(v) else r_label(v) for v in series.tolist()]
-        unseen = sorted({v for v in labels if v is not None} - set(self.levels))
-        if unseen:
+        codes, unseen = level_codes(series, self.levels)
+        if unseen is not None:
             raise DataError(
-                f"column '{series.name}' has level '{unseen[0]}' that was not present "
+                f"column '{series.name}' has level '{unseen}' that was not present "
                 f"when the model was fitted (levels: {', '.join(self.levels)})"
             )
-        return pd.Categorical(labels, categories=self.levels, ordered=self.ordered)
+        return pd.Categorical.from_codes(codes, categories=self.levels, ordered=self.ordered)
 
     def evaluate(self, data: pd.DataFrame) -> np.ndarray:
         """Formulaic's encoding of this variable alone: full dummies for a factor.
@@ -400,13 +289,18 @@ class _Variable:
                         self.levels = [r_label(c) for c in state[1]["categories"]]
                 else:
                     mm = self.spec.get_model_matrix(frame, context=_CONTEXT, na_action="ignore")
-        except DataError as err:
-            raise DataError(f"{err} (in '{self.label}', columns {', '.join(self.columns)})") from None
         except (FormulaicError, ValueError, TypeError, ArithmeticError) as err:
-            cause = err.__cause__ or err.__context__
+            # formulaic wraps errors raised inside transforms (our factor()); unwrap ours
+            cause = err if isinstance(err, DataError) else (err.__cause__ or err.__context__)
             if isinstance(cause, DataError):
                 raise DataError(f"{cause} (in '{self.label}', columns {', '.join(self.columns)})") from None
             raise DataError(f"cannot evaluate '{self.label}': {err}") from None
+        if self.levels is not None and len(self.levels) < 2:
+            # R's model.matrix sets contrasts on every factor, which fails below 2 levels
+            raise DataError(
+                f"factor '{self.label}' has a single level ('{self.levels[0]}') in the data; "
+                "R's contrasts need 2 or more levels"
+            )
         return np.asarray(mm, dtype=np.float64).reshape(len(frame), -1)
 
     def block(self, full: np.ndarray, code: int) -> tuple[np.ndarray, list[str]]:
@@ -417,11 +311,6 @@ class _Variable:
             return full, [f"{self.label}{j + 1}" for j in range(full.shape[1])]
         if code == 2:
             coding, suffixes = contr_identity(self.levels)
-        elif len(self.levels) < 2:
-            raise DataError(
-                f"factor '{self.label}' has a single level ('{self.levels[0]}') in the data; "
-                "contrasts need 2 or more levels"
-            )
         elif self.ordered:
             coding, suffixes = contr_poly(len(self.levels))
         else:
@@ -461,12 +350,14 @@ class MatrixSpec:
         DataError
             A missing column, or a factor level not seen in training.
         """
-        values, _, _ = self._assemble(data)
+        values, _, _ = self._assemble(data, [v.evaluate(data) for v in self._variables])
         return values
 
-    def _assemble(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
+    def _assemble(
+        self, data: pd.DataFrame, full: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[str], list[str]]:
+        """Matrix (n, p), column names and term labels from each variable's full encoding."""
         n = len(data)
-        full = [v.evaluate(data) for v in self._variables]
         blocks, names, owners = [], [], []
         if self.intercept:
             blocks.append(np.ones((n, 1)))
@@ -507,7 +398,9 @@ class ModelMatrix:
     spec: MatrixSpec
 
 
-def _term_codes(terms: list[tuple[int, ...]], intercept: bool, nlevels: list[int]) -> list[tuple[tuple[int, int], ...]]:
+def _term_codes(
+    terms: list[tuple[int, ...]], intercept: bool, nlevels: list[int]
+) -> list[tuple[tuple[int, int], ...]]:
     """R's coding of each factor in each term (stats:::TermCode and modelmatrix).
 
     A factor is coded by contrasts (1) when the term without it is empty or
@@ -515,20 +408,26 @@ def _term_codes(terms: list[tuple[int, ...]], intercept: bool, nlevels: list[int
     intercept the first factor of the first term that has one gets dummies.
     Numeric variables get code 1 (ignored).
     """
-    codes = []
-    for t, term in enumerate(terms):
-        row = []
-        for v in term:
-            rest = set(term) - {v}
-            contrasts = not rest or any(rest <= set(earlier) for earlier in terms[:t])
-            row.append([v, 1 if contrasts else 2])
-        codes.append(row)
+    codes = [[[v, 1 if not set(term) - {v} or any(set(term) - {v} <= set(e) for e in terms[:t]) else 2]
+              for v in term] for t, term in enumerate(terms)]
     if not intercept:
         first = next(((t, j) for t, row in enumerate(codes) for j, (v, _) in enumerate(row)
                       if nlevels[v] > 1), None)
         if first is not None:
             codes[first[0]][first[1]][1] = 2
     return [tuple((v, c) for v, c in row) for row in codes]
+
+
+def _parse_error(err: FormulaicError, rhs: str, code: str) -> FormulaError:
+    """formulaic's syntax error as a FormulaError pointing into the user's text.
+
+    formulaic marks the offending token with ``⧛...⧚`` and ANSI colours; the
+    position is only meaningful when the text was passed through unchanged.
+    """
+    message, _, context = str(err).partition("\n\n")
+    context = re.sub(r"\x1b\[[0-9;]*m", "", context)
+    position = context.find("⧛") if code == rhs and "⧛" in context else None
+    return FormulaError(f"cannot parse formula '{rhs}': {message}", rhs, position)
 
 
 def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
@@ -557,11 +456,15 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
         Unknown column, text used as a number, one-level factor needing
         contrasts.
     """
-    rest, _ = split_offsets(rhs)
-    if re.search(r"offset\s*\(", rest) or any(t in ("|", "||", "~") for _, t in _tokens(rest)):
+    rest, offsets = split_offsets(rhs)
+    rest = rest if offsets else rhs
+    if re.search(r"offset\s*\(", rest) or any(t in ("|", "||", "~") for _, t in r_tokens(rest)):
         raise FormulaError(f"'{rhs}' must be a plain right-hand side: no bars, '~' or nested offset()")
+    if "%in%" in (t for _, t in r_tokens(rest)):
+        # formulaic reads a %in% b as nesting (b + b:a), R as the single term a:b
+        raise FormulaError(f"'%in%' is not supported in '{rhs}'; write the interaction a:b", rhs, rhs.find("%in%"))
     variables(rest, data.columns)
-    code = _python_text(rest, all_arithmetic=False)
+    code = python_text(rest, all_arithmetic=False)
     try:
         formula = Formula(code)
         order = {}
@@ -569,7 +472,9 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
             if tok.kind.name in ("NAME", "PYTHON"):
                 order.setdefault(tok.token, len(order))
     except FormulaicError as err:
-        raise FormulaError(f"cannot parse formula '{rhs}': {err}", rhs) from None
+        raise _parse_error(err, rhs, code) from None
+    except SyntaxError as err:  # formulaic parses the Python inside calls with ast
+        raise FormulaError(f"cannot parse formula '{rhs}': {err.msg}", rhs) from None
     intercept = any(t.degree == 0 for t in formula)
     found: dict[str, Factor] = {}
     for term in formula:
@@ -582,27 +487,28 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     # R names and orders a term's variables by their first appearance in the formula.
     terms = [tuple(sorted(index[f.expr] for f in t.factors if f.expr in index))
              for t in formula if t.degree > 0]
-    for v in vars_:
-        v.evaluate(data)
+    full = [v.evaluate(data) for v in vars_]
     nlevels = [len(v.levels) if v.levels is not None else 0 for v in vars_]
     spec = MatrixSpec(rhs, intercept, vars_, _term_codes(terms, intercept, nlevels))
-    values, names, owners = spec._assemble(data)
+    values, names, owners = spec._assemble(data, full)
     spec.names, spec.term_of_column = names, owners
     return ModelMatrix(values=values, names=names, term_of_column=owners, spec=spec)
 
 
+_ARITHMETIC = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+               ast.Pow: np.power, ast.Mod: np.mod, ast.FloorDiv: np.floor_divide}
+
+
 def _eval_node(node: ast.AST, data: pd.DataFrame, names: dict[str, str], expr: str):
-    if isinstance(node, ast.BinOp) and type(node.op) in _R_BINARY and type(node.op) not in (ast.BitAnd, ast.BitOr):
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
         left = _eval_node(node.left, data, names, expr)
         right = _eval_node(node.right, data, names, expr)
-        ops = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-               ast.Pow: np.power, ast.Mod: np.mod, ast.FloorDiv: np.floor_divide}
         with np.errstate(all="ignore"):
-            return ops[type(node.op)](left, right)
+            return _ARITHMETIC[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _eval_node(node.operand, data, names, expr)
         return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         return float(node.value)
     if isinstance(node, ast.Name):
         name = names.get(node.id, node.id)
@@ -642,7 +548,7 @@ def evaluate(expr: str, data: pd.DataFrame) -> np.ndarray:
     FormulaError
         Syntax the evaluator does not support.
     """
-    tree, names = _parse_python(_python_text(expr, all_arithmetic=True))
+    tree, names = parse_python(python_text(expr, all_arithmetic=True))
     value = _eval_node(tree, data, names, expr)
     out = np.asarray(value, dtype=np.float64)
     if out.ndim == 0:
