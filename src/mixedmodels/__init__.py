@@ -14,7 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["lmer", "datasets", "LmerResult", "LinearMixedModel", "parse_formula"]
+__all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "LmerResult",
+           "LinearMixedModel", "parse_formula"]
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
@@ -22,6 +23,11 @@ _LAZY = {
     "LinearMixedModel": ("mixedmodels.lmm", "LinearMixedModel"),
     "parse_formula": ("mixedmodels.formula.bars", "parse_formula"),
     "datasets": ("mixedmodels.datasets", None),
+    "anova": ("mixedmodels.inference.lrt", "anova"),
+    "describe": ("mixedmodels.teaching.tables", "describe"),
+    "pooling": ("mixedmodels.teaching.tables", "pooling"),
+    "icc": ("mixedmodels.teaching.tables", "icc"),
+    "plots": ("mixedmodels.plots", None),
 }
 
 

@@ -265,11 +265,78 @@ class LmerResult:
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
-    def summary(self):
-        """A ``Summary`` whose ``str()`` reads like lme4's ``summary()``."""
+    # ---- inference (mixedmodels.inference) ------------------------------------------
+    def coefficients(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Fixed-effects table: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest).
+
+        ddf : "satterthwaite" (default), "kenward-roger", "residual" or "none".
+        """
+        from .inference.ftests import coefficients
+
+        return coefficients(self, ddf=ddf)
+
+    def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """lmerTest's F-test table per fixed-effects term (type III by default)."""
+        from .inference.ftests import anova
+
+        return anova(self, type=type, ddf=ddf)
+
+    def contrast(self, L: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """t test (one row of L) or F test (several rows) of L beta = 0."""
+        from .inference.ftests import contrast
+
+        return contrast(self, L, ddf=ddf)
+
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ``ranova``: likelihood-ratio test for dropping each random term."""
+        from .inference.lrt import ranova
+
+        return ranova(self)
+
+    def drop1(self) -> pd.DataFrame:
+        """F tests (Satterthwaite) for dropping each fixed-effects term, as lmerTest's drop1."""
+        from .inference.lrt import drop1
+
+        return drop1(self)
+
+    def confint(self, method: str = "wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals with lme4's row names (.sig01, ..., .sigma, fixed effects).
+
+        method : "wald", "profile" or "boot".
+        """
+        from .inference.intervals import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
+    def profile(self, **kwargs: Any):
+        """Likelihood profile traces, as lme4's ``profile()`` (ML deviance)."""
+        from .inference.profile import profile
+
+        return profile(self, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed: Any = None) -> np.ndarray:
+        """(n, nsim) responses simulated from the fitted model (new random effects and noise)."""
+        from .inference.bootstrap import simulate
+
+        return simulate(self, nsim=nsim, seed=seed)
+
+    def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
+                  progress: bool | None = None):
+        """Parametric bootstrap, as lme4's ``bootMer``."""
+        from .inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim=nsim, func=func, seed=seed, n_jobs=n_jobs, progress=progress)
+
+    def summary(self, ddf: str | None = "satterthwaite"):
+        """A ``Summary`` whose ``str()`` reads like lme4's (lmerTest's with ddf) ``summary()``.
+
+        ddf : "satterthwaite" (default), "kenward-roger", "residual", or None for lme4's
+            plain table without df and p-values.
+        """
         from .summary import Summary
 
-        return Summary(self)
+        table = None if ddf is None or ddf == "none" else self.coefficients(ddf=ddf)
+        return Summary(self, coef_table=table)
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -1,0 +1,544 @@
+"""A fitted ``lmer`` model printed as lme4 1.1's ``print(summary(m))``, and as HTML for Jupyter.
+
+Rendering only: every number comes from the result object. The arithmetic done here is what R's
+print method itself does: rounding and significant-digit formatting (``format``, ``printCoefmat``,
+``format.pval``), the quantiles of the scaled residuals and the correlations of the fixed effects.
+Each helper names the R function it follows, so that a difference from R can be traced to it.
+"""
+from __future__ import annotations
+
+import html
+import math
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+WIDTH = 80                        # getOption("width")
+DIGITS = 4                        # print.summary.merMod: max(3, getOption("digits") - 3)
+COR_MAX = 12                      # getOption("lme4.summary.cor.max")
+EPS = 2.220446049250313e-16       # .Machine$double.eps, format.pval's floor
+SINGULAR = "boundary (singular) fit: see help('isSingular')"
+LEGEND = "0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+
+
+# ---- R's number formatting -------------------------------------------------------------
+def _sig_digits(x: float, digits: int) -> tuple[int, int, bool]:
+    """R's ``scientific()``: (exponent, significant digits needed, rounding widens).
+
+    The last flag is set when rounding to ``digits`` carries into the next power of ten although
+    fixed notation would not (9996 to 3 digits is 1.00e+04 but prints as 9996).
+    """
+    r = abs(x)
+    if r == 0:
+        return 0, 1, False
+    mantissa, exponent = f"{r:.{digits - 1}e}".split("e")
+    kpower = int(exponent)
+    nsig = max(1, len(mantissa.replace(".", "").rstrip("0")))
+    rgt = min(max(digits - kpower, 0), 22)
+    widens = 0 < kpower <= 22 and r < 10.0**kpower - 0.5 / 10.0**rgt
+    return kpower, nsig, widens
+
+
+def _special(v: Any) -> str | None:
+    """R's text for NA / NaN / Inf, or None for a finite number."""
+    if v is None or v is pd.NA:
+        return "NA"
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    return None
+
+
+def format_num(values: Sequence[Any], digits: int = 7, nsmall: int = 0) -> list[str]:
+    """R's ``format(x, digits, nsmall)`` of a numeric vector (``formatReal``).
+
+    All elements share one layout: fixed notation with as many decimals as the element that needs
+    most to show ``digits`` significant digits, unless scientific notation is narrower; the strings
+    are right-justified to a common width.
+    """
+    finite = [float(v) for v in values if _special(v) is None]
+    fixed, decimals, width = True, 0, 0
+    if finite:
+        neg = int(any(v < 0 for v in finite))
+        parts = [_sig_digits(v, digits) for v in finite]
+        lefts = [kp + 1 - widens for kp, _, widens in parts]
+        rgt = max(0, max(nsig - left for (_, nsig, _), left in zip(parts, lefts)))
+        mxsl = max((v < 0) + max(left, 1) for v, left in zip(finite, lefts))
+        if max(lefts) < 0:
+            mxsl = 1 + neg
+        sci_decimals = max(nsig for _, nsig, _ in parts) - 1
+        exp_digits = 2 if max(lefts) > 100 or min(lefts) <= -99 else 1
+        sci_width = neg + (sci_decimals > 0) + sci_decimals + 4 + exp_digits
+        if mxsl + rgt + (rgt != 0) <= sci_width:
+            decimals = max(rgt, nsmall)
+            width = mxsl + decimals + (decimals != 0)
+        else:
+            fixed, decimals, width = False, sci_decimals, sci_width
+    out = [_special(v) or (f"{float(v):.{decimals}f}" if fixed else f"{float(v):.{decimals}e}")
+           for v in values]
+    width = max([width] + [len(s) for s in out])
+    return [s.rjust(width) for s in out]
+
+
+def r_round(values: Sequence[float], digits: float) -> list[float]:
+    """R's ``round(x, digits)``; fractional ``digits`` are first rounded half up (``fround``)."""
+    d = math.floor(digits + 0.5)
+    # adding 0.0 turns -0.0 into 0.0: R never prints a sign on a zero
+    return [round(float(v), d) + 0.0 if math.isfinite(v) else float(v) for v in values]
+
+
+def zapsmall(values: Sequence[float], digits: int) -> list[float]:
+    """R (<= 4.3)'s ``zapsmall``: round to ``digits`` significant digits of the largest value."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    mx = max(finite, default=0.0)
+    return r_round(values, max(0.0, digits - math.log10(mx)) if mx > 0 else digits)
+
+
+def format_pval(pv: Sequence[float], digits: int = 3, eps: float = EPS) -> list[str]:
+    """R's ``format.pval``: p-values near the fixed range formatted together, smaller ones in
+    scientific notation, those below ``eps`` as ``< eps`` (``< 2e-16``)."""
+    out = ["NA"] * len(pv)
+    big = [i for i, p in enumerate(pv) if _special(p) is None and p >= eps]
+    tiny = [i for i, p in enumerate(pv) if _special(p) is None and p < eps]
+    expo = {i: math.floor(math.log10(pv[i])) for i in big}
+    fixp = [i for i in big if expo[i] >= -3 or (expo[i] == -4 and digits > 1)]
+    for group in (fixp, [i for i in big if i not in fixp]):
+        for i, s in zip(group, format_num([pv[i] for i in group], digits)):
+            out[i] = s
+    if tiny:
+        d = max(1, digits - 2)
+        if big:
+            nc = max(len(out[i]) for i in big)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        else:
+            sep = "" if d == 1 else " "
+        for i in tiny:
+            out[i] = "<" + sep + format_num([eps], d)[0]
+    return out
+
+
+def _stars(p: float) -> str:
+    """``symnum`` with printCoefmat's cut points (intervals closed on the right)."""
+    if _special(p) is not None:
+        return ""
+    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return sym
+    return " "
+
+
+# ---- R's abbreviate (C stripchars + the R-level uniqueness loop) -----------------------
+def _strip_chars(name: str, minlength: int) -> str:
+    """Drop characters from the end backwards, class by class, until ``minlength`` is reached:
+    lower-case vowels ending a word, other lower-case vowels, lower-case letters ending a word,
+    other lower-case letters, then anything; the first character of a word is always kept."""
+    b = list(name.lstrip())
+    nspace = 0
+
+    def short() -> bool:
+        return len(b) - nspace <= minlength
+
+    def first(i: int) -> bool:
+        return b[i - 1].isspace()
+
+    def last(i: int) -> bool:
+        return not b[i - 1].isspace() and (i + 1 == len(b) or b[i + 1].isspace())
+
+    rules = (lambda i: b[i] in "aeiou" and last(i), lambda i: b[i] in "aeiou" and not first(i),
+             lambda i: b[i].islower() and last(i), lambda i: b[i].islower() and not first(i),
+             lambda i: not first(i) and not b[i].isspace())
+    if len(b) >= minlength:
+        trailing, done = True, False
+        for i in range(len(b) - 1, 0, -1):
+            if b[i].isspace():
+                if trailing:
+                    del b[i]
+                else:
+                    nspace += 1
+            else:
+                trailing = False
+            if short():
+                done = True
+                break
+        for rule in rules if not done else ():
+            for i in range(len(b) - 1, 0, -1):
+                if rule(i):
+                    del b[i]
+                if short():
+                    break
+            if short():
+                break
+    if len(b) > minlength:
+        b = b[:1] + [c for c in b[1:] if not c.isspace()]
+    return "".join(b)
+
+
+def abbreviate(names: Sequence[str], minlength: int) -> list[str]:
+    """R's ``abbreviate(names, minlength)``: lengthen colliding abbreviations until unique."""
+    names = [n.strip() for n in names]
+    unique = list(dict.fromkeys(names))
+    short = [n if len(n) <= minlength else _strip_chars(n, minlength) for n in unique]
+    while True:
+        seen: set[str] = set()
+        dup = {s for s in short if s in seen or seen.add(s)}
+        if not dup:
+            break
+        minlength += 1
+        short = [_strip_chars(u, minlength) if s in dup and len(u) > minlength else
+                 (u if s in dup else s) for u, s in zip(unique, short)]
+    lookup = dict(zip(unique, short))
+    return [lookup[n] for n in names]
+
+
+# ---- R's printing primitives ------------------------------------------------------------
+def cat_fill(items: Sequence[str], sep: str = " ") -> list[str]:
+    """``cat(..., sep = sep, fill = TRUE)``: the separator is written, then a line break if the
+    next item would pass the console width."""
+    lines, line, width = [], "", 0
+    for k, item in enumerate(items):
+        if k:
+            line += sep
+            if width + len(item) + len(sep) > WIDTH:
+                lines.append(line)
+                line, width = "", 0
+        line += item
+        width += len(item) + len(sep)
+    return lines + [line]
+
+
+def _strwrap(text: str, width: int, exdent: int) -> list[str]:
+    """``strwrap(text, width, exdent = exdent)`` for single-spaced text."""
+    lines: list[list[str]] = [[]]
+    limit = width - 1
+    for word in text.split():
+        if lines[-1] and sum(len(w) + 1 for w in lines[-1]) + len(word) + 1 > limit:
+            lines.append([])
+            limit = width - exdent - 1
+        lines[-1].append(word)
+    return [(" " * exdent if k else "") + " ".join(ws) for k, ws in enumerate(lines)]
+
+
+def _deparse_chunks(formula: str) -> list[str]:
+    """Where ``deparse`` (width.cutoff = 60) splits a long formula: after a spaced binary operator
+    once the line passes 60 characters; continuation lines are indented by four spaces."""
+    chunks, start, indent = [], 0, ""
+    for m in re.finditer(r" [-+*/~|] ", formula):
+        if len(indent) + m.end() - start > 60:
+            chunks.append(indent + formula[start:m.end()])
+            start, indent = m.end(), "    "
+    return chunks + [indent + formula[start:]]
+
+
+def print_matrix(col_names: Sequence[str], row_names: Sequence[str],
+                 columns: Sequence[Sequence[str]], right: bool) -> list[str]:
+    """``print(<character matrix>, quote = FALSE, right = right)``.
+
+    Row names are left-justified; cells and column labels are right- or left-justified; columns
+    that do not fit in the console width continue in a further block below.
+    """
+    rlabw = max((len(r) for r in row_names), default=0)
+    widths = [max([len(h)] + [len(c) for c in col]) for h, col in zip(col_names, columns)]
+
+    def just(s: str, w: int) -> str:
+        return s.rjust(w) if right else s.ljust(w)
+
+    lines, j = [], 0
+    while j < len(columns):
+        k, width = j + 1, rlabw + widths[j] + 1
+        while k < len(columns) and width + widths[k] + 1 < WIDTH:
+            width += widths[k] + 1
+            k += 1
+        lines.append(" " * rlabw + "".join(" " + just(col_names[c], widths[c])
+                                           for c in range(j, k)))
+        for r, name in enumerate(row_names):
+            lines.append(name.ljust(rlabw) + "".join(" " + just(columns[c][r], widths[c])
+                                                     for c in range(j, k)))
+        j = k
+    return lines
+
+
+def print_named(names: Sequence[str], values: Sequence[str]) -> list[str]:
+    """``print(<named vector>)``: names over values, right-justified, each followed by a gap."""
+    w = max(len(s) for s in list(names) + list(values))
+    per_line = max(1, WIDTH // (w + 1))
+    lines = []
+    for s in range(0, len(values), per_line):
+        lines.append("".join(n.rjust(w) + " " for n in names[s:s + per_line]))
+        lines.append("".join(v.rjust(w) + " " for v in values[s:s + per_line]))
+    return lines
+
+
+# ---- the summary -----------------------------------------------------------------------
+class Summary:
+    """``print(summary(m))`` of an lme4 ``lmerMod`` fit: ``str()`` for text, HTML for Jupyter.
+
+    Parameters
+    ----------
+    result : LmerResult (or any object with the same attributes).
+    coef_table : optional DataFrame indexed by coefficient, columns ``Estimate``, ``Std. Error``,
+        ``df``, ``t value``, ``Pr(>|t|)`` (lmerTest); then the header and the fixed-effects block
+        are lmerTest's, with significance stars.
+    data_name : printed as ``   Data: <name>`` (lme4 prints the data argument as written).
+    weights_name : printed as ``Weights: <name>`` for fits with prior weights.
+    ddf_method : the denominator-df method named in lmerTest's header.
+    """
+
+    def __init__(self, result: Any, coef_table: pd.DataFrame | None = None,
+                 data_name: str | None = None, weights_name: str | None = None,
+                 ddf_method: str = "Satterthwaite"):
+        self.result = result
+        self.coef_table = coef_table
+        self.data_name = data_name
+        self.weights_name = weights_name
+        self.ddf_method = ddf_method
+
+    # -- header --
+    def _title(self) -> tuple[str, str]:
+        # methTitle pastes a NULL after "maximum likelihood": hence its trailing space
+        title = "Linear mixed model fit by " + ("REML" if self.result.reml else
+                                                "maximum likelihood ")
+        if self.coef_table is None:
+            return title, "lmerMod"
+        return f"{title}. t-tests use {self.ddf_method}'s method", "lmerModLmerTest"
+
+    def _title_lines(self) -> list[str]:
+        title, cls = self._title()
+        if len(title) + 5 + len(cls) <= WIDTH:
+            return [f"{title} ['{cls}']"]
+        # lme4's .prt.methTit wraps long titles with cat(fill = TRUE), dropping the quotes
+        return cat_fill(_strwrap(title, WIDTH - 2, 2) + [" [", cls, "]"], sep="")
+
+    def _call_lines(self) -> list[str]:
+        lines = cat_fill(["Formula:"] + _deparse_chunks(self.result.formula))
+        if self.data_name is not None:
+            lines.append(f"   Data: {self.data_name}")
+        if self.weights_name is not None:
+            lines.append(f"Weights: {self.weights_name}")
+        return lines
+
+    def _fit_stats(self) -> tuple[list[str], list[str]] | str:
+        """The REML criterion (REML fits) or the AIC / BIC / logLik / deviance / df.resid row."""
+        r = self.result
+        if r.reml:
+            crit = r.reml_criterion if r.reml_criterion is not None else r.objective
+            return "REML criterion at convergence: " + format_num(r_round([crit], 1))[0].strip()
+        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        values = r_round([r.aic, r.bic, r.loglik, r.deviance, r.nobs - r.df], 1)
+        # lme4 formats the row together, then re-formats df.resid alone so it shows as an integer
+        return names, format_num(values)[:4] + [format_num(values[4:])[0]]
+
+    def _residual_quantiles(self) -> list[str]:
+        scaled = np.asarray(self.result.residuals(type="pearson"), float) / self.result.sigma
+        q = np.quantile(scaled[np.isfinite(scaled)], [0, 0.25, 0.5, 0.75, 1])
+        return format_num(zapsmall(list(q), DIGITS + 1), DIGITS)
+
+    # -- random effects --
+    def _varcorr_table(self) -> tuple[list[str], list[list[str]]]:
+        """lme4's ``formatVC``: Groups, Name, Variance, Std.Dev. and lower-triangle Corr columns."""
+        vc = self.result.varcorr()
+        is_var = vc["var2"].isna().to_numpy()
+        groups: dict[str, list] = {}
+        for row, var in zip(vc.itertuples(index=False), is_var):
+            groups.setdefault(row.grp, []).append((row, var))
+        sds, labels, names, corr_blocks = [], [], [], []
+        for grp, rows in groups.items():
+            var_rows = [row for row, var in rows if var]
+            cols = [row.var1 if isinstance(row.var1, str) else "" for row in var_rows]
+            sds += [row.sdcor for row in var_rows]
+            labels += [grp] + [""] * (len(cols) - 1)
+            names += cols
+            if grp != "Residual" or cols != [""]:
+                C = np.eye(len(cols))
+                for row, var in rows:
+                    if not var:
+                        i, j = cols.index(row.var1), cols.index(row.var2)
+                        C[i, j] = C[j, i] = row.sdcor
+                corr_blocks.append(C)
+        variances = format_num([s * s for s in sds], DIGITS)
+        columns = [labels, names, variances, format_num(sds, DIGITS)]
+        header = ["Groups", "Name", "Variance", "Std.Dev."]
+        maxlen = max((C.shape[0] for C in corr_blocks), default=1)
+        if maxlen > 1:
+            corr_rows = []
+            for C in corr_blocks:
+                k = C.shape[0]
+                cells = format_num(r_round(C.ravel(), 2), 7, nsmall=2)
+                corr_rows += [[cells[i * k + j] if j < i else "" for j in range(maxlen - 1)]
+                              for i in range(k)]
+            corr_rows += [[""] * (maxlen - 1)] * (len(labels) - len(corr_rows))
+            columns += [list(col) for col in zip(*corr_rows)]
+            header += ["Corr"] + [""] * (maxlen - 2)
+        return header, columns
+
+    def _groups_lines(self) -> list[str]:
+        r = self.result
+        groups = "; ".join(f"{g}, {n}" for g, n in r.ngroups.items())
+        lines = cat_fill([f"Number of obs: {r.nobs}, groups: ", groups])
+        dropped = getattr(r.design, "n_dropped_rows", 0)
+        if dropped:
+            noun = "observation" if dropped == 1 else "observations"
+            lines.append(f"({dropped} {noun} deleted due to missingness)")
+        return lines
+
+    # -- fixed effects --
+    def _coef_frame(self) -> pd.DataFrame:
+        if self.coef_table is not None:
+            return self.coef_table
+        r = self.result
+        est, se = np.asarray(r.fixef, float), np.asarray(r.se, float)
+        return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": est / se},
+                            index=list(r.fixef.index))
+
+    def _coef_table(self) -> tuple[list[str], list[str], list[list[str]], bool]:
+        """R's ``printCoefmat(digits = 4)``: (header, row names, columns, stars shown)."""
+        table = self._coef_frame()
+        header = [str(c) for c in table.columns]
+        x = table.to_numpy(dtype=float)
+        has_p = len(header) >= 4 and header[-1].startswith("Pr(")
+        k = len(header) - has_p - 1       # coefficient-like columns, then the test statistic
+        acs = np.abs(x[:, :k])
+        acs = acs[np.isfinite(acs) & (acs != 0)]
+        # decimals from the smallest magnitude, so the smallest still shows `digits` digits
+        digmin = 1 + math.floor(math.log10(acs.min())) if acs.size else 1
+        flat = format_num(r_round(x[:, :k].ravel(order="F"), max(1, DIGITS - digmin)), DIGITS)
+        n = x.shape[0]
+        columns = [flat[c * n:(c + 1) * n] for c in range(k)]
+        columns.append(format_num(r_round(x[:, k], 3), DIGITS))
+        # a nonzero value that rounding displayed as zero is shown in its own layout instead
+        zeroed = [(c, i) for c in range(k) for i in range(n)
+                  if np.isfinite(x[i, c]) and x[i, c] != 0 and float(columns[c][i]) == 0]
+        for (c, i), s in zip(zeroed, format_num([x[i, c] for c, i in zeroed], DIGITS - 1)):
+            columns[c][i] = s
+        for c in range(k + 1):
+            columns[c] = ["NA" if np.isnan(v) else s for v, s in zip(x[:, c], columns[c])]
+        stars = False
+        if has_p:
+            pv = list(x[:, -1])
+            columns.append(format_pval(pv, 3))
+            stars = any(p < 0.1 for p in pv if math.isfinite(p))
+            if stars:
+                symbols = [_stars(p) for p in pv]
+                w = max(len(s) for s in symbols)
+                columns.append([s.ljust(w) for s in symbols])
+                header.append("")
+        return header, [str(i) for i in table.index], columns, stars
+
+    def _fixef_correlation(self) -> tuple[list[str], list[str], list[list[str]]]:
+        """The lower triangle of cor(beta-hat), rows/columns named as lme4 abbreviates them."""
+        V = np.asarray(self.result.vcov, float)
+        sd = np.sqrt(np.diag(V))
+        C = V / np.outer(sd, sd)
+        p = C.shape[0]
+        cells = format_num(r_round(C.ravel(), 3), 7, nsmall=3)
+        names = [str(n) for n in self._coef_frame().index]
+        columns = [[cells[i * p + j] if i > j else "" for i in range(1, p)] for j in range(p - 1)]
+        return abbreviate(names, 6)[:-1], abbreviate(names, 11)[1:], columns
+
+    def _notes(self) -> list[str]:
+        """Fit messages as lme4 prints them after the tables (the optimizer code line omitted)."""
+        r = self.result
+        lines = []
+        n_drop = len(getattr(r.design, "dropped_columns", ()))
+        if n_drop:
+            what = "column / coefficient" if n_drop == 1 else "columns / coefficients"
+            lines += ["fit warnings:",
+                      f"fixed-effect model matrix is rank deficient so dropping {n_drop} {what}"]
+        warnings = [str(w) for w in getattr(r.optsum, "warnings", None) or []]
+        if r.is_singular:
+            lines.append(SINGULAR)
+        return lines + [w for w in warnings if w != SINGULAR]
+
+    # -- output --
+    def __str__(self) -> str:
+        lines = self._title_lines() + self._call_lines() + [""]
+        stats = self._fit_stats()
+        lines += ([stats] if isinstance(stats, str) else print_named(*stats)) + [""]
+        lines += ["Scaled residuals: "]
+        lines += print_named(["Min", "1Q", "Median", "3Q", "Max"], self._residual_quantiles())
+        header, columns = self._varcorr_table()
+        lines += ["", "Random effects:"] + print_matrix(header, [""] * len(columns[0]), columns,
+                                                        right=False)
+        lines += self._groups_lines()
+        p = len(self.result.fixef)
+        if p > 0:
+            header, rows, columns, stars = self._coef_table()
+            lines += ["", "Fixed effects:"] + print_matrix(header, rows, columns, right=True)
+            if stars:
+                lines += ["---", "Signif. codes:  " + LEGEND]
+            if p > COR_MAX:
+                lines += ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
+                          "Use print(x, correlation=TRUE)  or",
+                          "    vcov(x)        if you need it", ""]
+            elif p > 1:
+                lines += ["", "Correlation of Fixed Effects:"]
+                lines += print_matrix(*self._fixef_correlation(), right=False)
+        lines += self._notes()
+        while lines and not lines[-1]:
+            lines.pop()
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        """The same content as ``str()`` in HTML tables (inline styles only, text escaped)."""
+        title, cls = self._title()
+        parts = [f"<p><b>{_esc(title)}</b> [{_esc(repr(cls))}]<br>"
+                 f"Formula: {_esc(self.result.formula)}"]
+        if self.data_name is not None:
+            parts[-1] += f"<br>Data: {_esc(self.data_name)}"
+        if self.weights_name is not None:
+            parts[-1] += f"<br>Weights: {_esc(self.weights_name)}"
+        parts[-1] += "</p>"
+        stats = self._fit_stats()
+        if isinstance(stats, str):
+            parts.append(f"<p>{_esc(stats)}</p>")
+        else:
+            parts.append(_html_table(None, stats[0], [], [[v] for v in stats[1]]))
+        quantiles = [[q] for q in self._residual_quantiles()]
+        parts.append(_html_table("Scaled residuals", ["Min", "1Q", "Median", "3Q", "Max"], [],
+                                 quantiles))
+        header, columns = self._varcorr_table()
+        parts.append(_html_table("Random effects", header, [], columns, n_text=2))
+        parts.append(f"<p>{_esc(' '.join(s.strip() for s in self._groups_lines()))}</p>")
+        p = len(self.result.fixef)
+        if p > 0:
+            header, rows, columns, stars = self._coef_table()
+            parts.append(_html_table("Fixed effects", header, rows, columns))
+            if stars:
+                parts.append(f"<p>Signif. codes: {_esc(LEGEND)}</p>")
+            if p > COR_MAX:
+                parts.append(f"<p>Correlation matrix not shown by default, as p = {p} > "
+                             f"{COR_MAX}.</p>")
+            elif p > 1:
+                cols, rows, columns = self._fixef_correlation()
+                parts.append(_html_table("Correlation of Fixed Effects", cols, rows, columns))
+        notes = self._notes()
+        if notes:
+            parts.append("<p>" + "<br>".join(_esc(n) for n in notes) + "</p>")
+        return '<div class="mixedmodels-summary">\n' + "\n".join(parts) + "\n</div>"
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_table(caption: str | None, header: Sequence[str], row_names: Sequence[str],
+                columns: Sequence[Sequence[str]], n_text: int = 0) -> str:
+    """An HTML table; the first ``n_text`` columns are left-aligned text, the rest numbers."""
+    n_rows = len(columns[0]) if columns else 0
+    head = ("<th></th>" if row_names else "") + "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = []
+    for i in range(n_rows):
+        cells = [f"<th style=\"text-align:left\">{_esc(row_names[i])}</th>"] if row_names else []
+        for c, col in enumerate(columns):
+            align = "left" if c < n_text else "right"
+            cells.append(f"<td style=\"text-align:{align}\">{_esc(col[i].strip())}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = f"<caption style=\"text-align:left\">{_esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
