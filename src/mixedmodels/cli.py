@@ -40,6 +40,35 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_agg() -> None:
+    # The report subcommands only write PNGs into a file, and Agg needs no display. Once pyplot
+    # is imported (a caller's session) its backend stays: switching would close its figures.
+    if "matplotlib.pyplot" not in sys.modules:
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    _use_agg()
+    data = read_data(args.data)
+    name = Path(args.data).stem if Path(args.data).suffix else args.data
+    path = write_report(args.formula, data, args.out, data_name=name, x=args.x,
+                        reml=not args.ml)
+    print(f"wrote {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .report import run_demo
+
+    _use_agg()
+    run_demo(args.out, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixedmodels",
                                      description="Linear mixed-effects models with lme4's answers.")
@@ -51,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.set_defaults(func=_fit)
+    report = sub.add_parser("report", help="fit a model and write a self-contained HTML report")
+    report.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
+    report.add_argument("--data", required=True,
+                        help="bundled dataset name or CSV/Parquet path")
+    report.add_argument("--out", default="report.html", metavar="FILE",
+                        help="HTML file to write (default: report.html)")
+    report.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    report.add_argument("--x", metavar="COL",
+                        help="numeric column for the x axis of the data and model-line figures "
+                             "(default: the first numeric fixed-effect variable)")
+    report.set_defaults(func=_report)
+    demo = sub.add_parser("demo", help="the lecture's analysis of simulated salary data, "
+                                       "printed and written as an HTML report")
+    demo.add_argument("--out", default="mixedmodels-demo.html", metavar="FILE",
+                      help="HTML file to write (default: mixedmodels-demo.html)")
+    demo.add_argument("--seed", type=int, default=2024, metavar="N",
+                      help="seed of the simulated data (default: 2024)")
+    demo.set_defaults(func=_demo)
     ds = sub.add_parser("datasets", help="list the bundled datasets")
     ds.set_defaults(func=lambda args: print("\n".join(__import__(
         "mixedmodels.datasets", fromlist=["names"]).names())) or 0)

@@ -14,7 +14,7 @@ import numpy as np
 from .crossprod import CrossProducts
 from .linalg.cholesky import BlockedCholesky
 from .objective import profiled_objective
-from .optimize import OptSummary, convergence_warnings, minimize_theta
+from .optimize import OptSummary, minimize_theta, polish_and_check
 from .terms import ReTerm, theta_slices
 
 
@@ -84,9 +84,11 @@ class LinearMixedModel:
         summary = minimize_theta(self._safe_objective, start, self.theta_lower)
         if check_convergence is None:
             check_convergence = self.A.n < 10_000 and self.n_theta < 10
-        if check_convergence and not self.is_singular(summary.theta):
-            summary.warnings += convergence_warnings(self._safe_objective, summary.theta,
+        if check_convergence:
+            theta, fmin, messages = polish_and_check(self._safe_objective, summary.theta,
                                                      summary.fmin, self.theta_lower)
+            summary.theta, summary.fmin = theta, fmin
+            summary.warnings += messages
         self.objective(summary.theta)
         for message in summary.warnings:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import html
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .formula.contrasts import r_tokens
 
 WIDTH = 80                        # getOption("width")
 DIGITS = 4                        # print.summary.merMod: max(3, getOption("digits") - 3)
@@ -43,13 +46,9 @@ def _sig_digits(x: float, digits: int) -> tuple[int, int, bool]:
 
 def _special(v: Any) -> str | None:
     """R's text for NA / NaN / Inf, or None for a finite number."""
-    if v is None or v is pd.NA:
-        return "NA"
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Inf" if v > 0 else "-Inf"
-    return None
+    if v is None or v is pd.NA or math.isfinite(v):
+        return "NA" if v is None or v is pd.NA else None
+    return "NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf")
 
 
 def format_num(values: Sequence[Any], digits: int = 7, nsmall: int = 0) -> list[str]:
@@ -109,14 +108,10 @@ def format_pval(pv: Sequence[float], digits: int = 3, eps: float = EPS) -> list[
         for i, s in zip(group, format_num([pv[i] for i in group], digits)):
             out[i] = s
     if tiny:
-        d = max(1, digits - 2)
-        if big:
-            nc = max(len(out[i]) for i in big)
-            if d > 1 and d + 6 > nc:
-                d = max(1, nc - 7)
-            sep = "" if d == 1 and nc <= 6 else " "
-        else:
-            sep = "" if d == 1 else " "
+        d, nc = max(1, digits - 2), max((len(out[i]) for i in big), default=0)
+        if big and d > 1 and d + 6 > nc:
+            d = max(1, nc - 7)
+        sep = "" if d == 1 and (not big or nc <= 6) else " "
         for i in tiny:
             out[i] = "<" + sep + format_num([eps], d)[0]
     return out
@@ -124,12 +119,8 @@ def format_pval(pv: Sequence[float], digits: int = 3, eps: float = EPS) -> list[
 
 def _stars(p: float) -> str:
     """``symnum`` with printCoefmat's cut points (intervals closed on the right)."""
-    if _special(p) is not None:
-        return ""
-    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p <= cut:
-            return sym
-    return " "
+    cuts = ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, "."), (math.inf, " "))
+    return "" if _special(p) is not None else next(sym for cut, sym in cuts if p <= cut)
 
 
 # ---- R's abbreviate (C stripchars + the R-level uniqueness loop) -----------------------
@@ -137,42 +128,24 @@ def _strip_chars(name: str, minlength: int) -> str:
     """Drop characters from the end backwards, class by class, until ``minlength`` is reached:
     lower-case vowels ending a word, other lower-case vowels, lower-case letters ending a word,
     other lower-case letters, then anything; the first character of a word is always kept."""
-    b = list(name.lstrip())
-    nspace = 0
-
-    def short() -> bool:
-        return len(b) - nspace <= minlength
+    b = list(name.strip())
+    nspace = sum(c.isspace() for c in b)     # inner blanks separate words; dropped only at the end
 
     def first(i: int) -> bool:
         return b[i - 1].isspace()
 
     def last(i: int) -> bool:
-        return not b[i - 1].isspace() and (i + 1 == len(b) or b[i + 1].isspace())
+        return not first(i) and (i + 1 == len(b) or b[i + 1].isspace())
 
     rules = (lambda i: b[i] in "aeiou" and last(i), lambda i: b[i] in "aeiou" and not first(i),
              lambda i: b[i].islower() and last(i), lambda i: b[i].islower() and not first(i),
              lambda i: not first(i) and not b[i].isspace())
-    if len(b) >= minlength:
-        trailing, done = True, False
+    for rule in rules:
         for i in range(len(b) - 1, 0, -1):
-            if b[i].isspace():
-                if trailing:
-                    del b[i]
-                else:
-                    nspace += 1
-            else:
-                trailing = False
-            if short():
-                done = True
+            if len(b) - nspace <= minlength:
                 break
-        for rule in rules if not done else ():
-            for i in range(len(b) - 1, 0, -1):
-                if rule(i):
-                    del b[i]
-                if short():
-                    break
-            if short():
-                break
+            if rule(i):
+                del b[i]
     if len(b) > minlength:
         b = b[:1] + [c for c in b[1:] if not c.isspace()]
     return "".join(b)
@@ -223,11 +196,33 @@ def _strwrap(text: str, width: int, exdent: int) -> list[str]:
     return [(" " * exdent if k else "") + " ".join(ws) for k, ws in enumerate(lines)]
 
 
+# deparse spaces PP_BINARY operators; "/", ":", "^", "%%" and "%/%" are PP_BINARY2 (tight)
+_SPACED_OPS = {"+", "-", "*", "~", "|", "||", "&", "&&", "==", "!=", "<", ">", "<=", ">=", "=",
+               "<-"}
+
+
+def deparse_formula(text: str) -> str:
+    """The spacing ``deparse`` gives a formula: binary operators such as ``~ + - * |`` spaced,
+    unary ones and ``/ : ^`` tight, ``", "`` between arguments."""
+    out: list[str] = []
+    prev = None
+    for kind, tok in r_tokens(text):
+        if kind == "ws":
+            continue
+        if kind == "op" and (tok in _SPACED_OPS or tok[0] == "%" and tok not in ("%%", "%/%")):
+            unary = prev is None or (prev[0] == "op" and prev[1] not in ")]")
+            out.append(tok if unary else f" {tok} ")
+        else:
+            out.append(", " if tok == "," else tok)
+        prev = (kind, tok)
+    return "".join(out)
+
+
 def _deparse_chunks(formula: str) -> list[str]:
     """Where ``deparse`` (width.cutoff = 60) splits a long formula: after a spaced binary operator
     once the line passes 60 characters; continuation lines are indented by four spaces."""
     chunks, start, indent = [], 0, ""
-    for m in re.finditer(r" [-+*/~|] ", formula):
+    for m in re.finditer(r" [-+*~|] ", formula):
         if len(indent) + m.end() - start > 60:
             chunks.append(indent + formula[start:m.end()])
             start, indent = m.end(), "    "
@@ -273,7 +268,16 @@ def print_named(names: Sequence[str], values: Sequence[str]) -> list[str]:
     return lines
 
 
+def _title_lines(title: str, cls: str) -> list[str]:
+    """lme4's ``.prt.methTit``: a title too wide for the console is wrapped with
+    ``cat(fill = TRUE)``, which also drops the quotes around the class."""
+    if len(title) + 5 + len(cls) <= WIDTH:
+        return [f"{title} ['{cls}']"]
+    return cat_fill(_strwrap(title, WIDTH - 2, 2) + [" [", cls, "]"], sep="")
+
+
 # ---- the summary -----------------------------------------------------------------------
+@dataclass(repr=False, eq=False)
 class Summary:
     """``print(summary(m))`` of an lme4 ``lmerMod`` fit: ``str()`` for text, HTML for Jupyter.
 
@@ -288,16 +292,12 @@ class Summary:
     ddf_method : the denominator-df method named in lmerTest's header.
     """
 
-    def __init__(self, result: Any, coef_table: pd.DataFrame | None = None,
-                 data_name: str | None = None, weights_name: str | None = None,
-                 ddf_method: str = "Satterthwaite"):
-        self.result = result
-        self.coef_table = coef_table
-        self.data_name = data_name
-        self.weights_name = weights_name
-        self.ddf_method = ddf_method
+    result: Any
+    coef_table: pd.DataFrame | None = None
+    data_name: str | None = None
+    weights_name: str | None = None
+    ddf_method: str = "Satterthwaite"
 
-    # -- header --
     def _title(self) -> tuple[str, str]:
         # methTitle pastes a NULL after "maximum likelihood": hence its trailing space
         title = "Linear mixed model fit by " + ("REML" if self.result.reml else
@@ -306,66 +306,48 @@ class Summary:
             return title, "lmerMod"
         return f"{title}. t-tests use {self.ddf_method}'s method", "lmerModLmerTest"
 
-    def _title_lines(self) -> list[str]:
-        title, cls = self._title()
-        if len(title) + 5 + len(cls) <= WIDTH:
-            return [f"{title} ['{cls}']"]
-        # lme4's .prt.methTit wraps long titles with cat(fill = TRUE), dropping the quotes
-        return cat_fill(_strwrap(title, WIDTH - 2, 2) + [" [", cls, "]"], sep="")
-
-    def _call_lines(self) -> list[str]:
-        lines = cat_fill(["Formula:"] + _deparse_chunks(self.result.formula))
-        if self.data_name is not None:
-            lines.append(f"   Data: {self.data_name}")
-        if self.weights_name is not None:
-            lines.append(f"Weights: {self.weights_name}")
-        return lines
-
-    def _fit_stats(self) -> tuple[list[str], list[str]] | str:
-        """The REML criterion (REML fits) or the AIC / BIC / logLik / deviance / df.resid row."""
+    def _reml_line(self) -> str:
         r = self.result
-        if r.reml:
-            crit = r.reml_criterion if r.reml_criterion is not None else r.objective
-            return "REML criterion at convergence: " + format_num(r_round([crit], 1))[0].strip()
-        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        crit = r.reml_criterion if r.reml_criterion is not None else r.objective
+        return "REML criterion at convergence: " + format_num(r_round([crit], 1))[0].strip()
+
+    def _likelihood_row(self) -> tuple[list[str], list[str]]:
+        r = self.result
         values = r_round([r.aic, r.bic, r.loglik, r.deviance, r.nobs - r.df], 1)
         # lme4 formats the row together, then re-formats df.resid alone so it shows as an integer
-        return names, format_num(values)[:4] + [format_num(values[4:])[0]]
+        return (["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                format_num(values)[:4] + [format_num(values[4:])[0]])
 
     def _residual_quantiles(self) -> list[str]:
         scaled = np.asarray(self.result.residuals(type="pearson"), float) / self.result.sigma
         q = np.quantile(scaled[np.isfinite(scaled)], [0, 0.25, 0.5, 0.75, 1])
         return format_num(zapsmall(list(q), DIGITS + 1), DIGITS)
 
-    # -- random effects --
     def _varcorr_table(self) -> tuple[list[str], list[list[str]]]:
         """lme4's ``formatVC``: Groups, Name, Variance, Std.Dev. and lower-triangle Corr columns."""
         vc = self.result.varcorr()
-        is_var = vc["var2"].isna().to_numpy()
         groups: dict[str, list] = {}
-        for row, var in zip(vc.itertuples(index=False), is_var):
-            groups.setdefault(row.grp, []).append((row, var))
+        for row, is_var in zip(vc.itertuples(index=False), vc["var2"].isna()):
+            groups.setdefault(row.grp, []).append((row, is_var))
         sds, labels, names, corr_blocks = [], [], [], []
         for grp, rows in groups.items():
-            var_rows = [row for row, var in rows if var]
-            cols = [row.var1 if isinstance(row.var1, str) else "" for row in var_rows]
-            sds += [row.sdcor for row in var_rows]
+            cols = [row.var1 if isinstance(row.var1, str) else "" for row, v in rows if v]
+            sds += [row.sdcor for row, v in rows if v]
             labels += [grp] + [""] * (len(cols) - 1)
             names += cols
-            if grp != "Residual" or cols != [""]:
+            if cols != [""]:                   # not the Residual row
                 C = np.eye(len(cols))
-                for row, var in rows:
-                    if not var:
+                for row, v in rows:
+                    if not v:
                         i, j = cols.index(row.var1), cols.index(row.var2)
                         C[i, j] = C[j, i] = row.sdcor
                 corr_blocks.append(C)
-        variances = format_num([s * s for s in sds], DIGITS)
-        columns = [labels, names, variances, format_num(sds, DIGITS)]
         header = ["Groups", "Name", "Variance", "Std.Dev."]
+        columns = [labels, names, format_num([s * s for s in sds], DIGITS), format_num(sds, DIGITS)]
         maxlen = max((C.shape[0] for C in corr_blocks), default=1)
         if maxlen > 1:
             corr_rows = []
-            for C in corr_blocks:
+            for C in corr_blocks:            # each term's matrix is formatted on its own
                 k = C.shape[0]
                 cells = format_num(r_round(C.ravel(), 2), 7, nsmall=2)
                 corr_rows += [[cells[i * k + j] if j < i else "" for j in range(maxlen - 1)]
@@ -385,7 +367,6 @@ class Summary:
             lines.append(f"({dropped} {noun} deleted due to missingness)")
         return lines
 
-    # -- fixed effects --
     def _coef_frame(self) -> pd.DataFrame:
         if self.coef_table is not None:
             return self.coef_table
@@ -395,27 +376,26 @@ class Summary:
                             index=list(r.fixef.index))
 
     def _coef_table(self) -> tuple[list[str], list[str], list[list[str]], bool]:
-        """R's ``printCoefmat(digits = 4)``: (header, row names, columns, stars shown)."""
+        """R's ``printCoefmat(digits = 4)``: header, row names, columns, whether stars show."""
         table = self._coef_frame()
         header = [str(c) for c in table.columns]
         x = table.to_numpy(dtype=float)
-        has_p = len(header) >= 4 and header[-1].startswith("Pr(")
-        k = len(header) - has_p - 1       # coefficient-like columns, then the test statistic
+        n, has_p = x.shape[0], len(header) >= 4 and header[-1].startswith("Pr(")
+        k = len(header) - has_p - 1           # coefficient-like columns, then the statistic
         acs = np.abs(x[:, :k])
         acs = acs[np.isfinite(acs) & (acs != 0)]
-        # decimals from the smallest magnitude, so the smallest still shows `digits` digits
+        # decimals chosen so that the smallest magnitude still shows `digits` digits
         digmin = 1 + math.floor(math.log10(acs.min())) if acs.size else 1
         flat = format_num(r_round(x[:, :k].ravel(order="F"), max(1, DIGITS - digmin)), DIGITS)
-        n = x.shape[0]
         columns = [flat[c * n:(c + 1) * n] for c in range(k)]
         columns.append(format_num(r_round(x[:, k], 3), DIGITS))
-        # a nonzero value that rounding displayed as zero is shown in its own layout instead
+        # a nonzero value that the common layout shows as zero gets a layout of its own
         zeroed = [(c, i) for c in range(k) for i in range(n)
                   if np.isfinite(x[i, c]) and x[i, c] != 0 and float(columns[c][i]) == 0]
         for (c, i), s in zip(zeroed, format_num([x[i, c] for c, i in zeroed], DIGITS - 1)):
             columns[c][i] = s
-        for c in range(k + 1):
-            columns[c] = ["NA" if np.isnan(v) else s for v, s in zip(x[:, c], columns[c])]
+        columns = [["NA" if np.isnan(v) else s for v, s in zip(x[:, c], col)]
+                   for c, col in enumerate(columns)]
         stars = False
         if has_p:
             pv = list(x[:, -1])
@@ -423,24 +403,22 @@ class Summary:
             stars = any(p < 0.1 for p in pv if math.isfinite(p))
             if stars:
                 symbols = [_stars(p) for p in pv]
-                w = max(len(s) for s in symbols)
-                columns.append([s.ljust(w) for s in symbols])
+                columns.append([s.ljust(max(len(t) for t in symbols)) for s in symbols])
                 header.append("")
         return header, [str(i) for i in table.index], columns, stars
 
     def _fixef_correlation(self) -> tuple[list[str], list[str], list[list[str]]]:
-        """The lower triangle of cor(beta-hat), rows/columns named as lme4 abbreviates them."""
+        """The lower triangle of cor(beta-hat), names abbreviated as lme4 does."""
         V = np.asarray(self.result.vcov, float)
         sd = np.sqrt(np.diag(V))
-        C = V / np.outer(sd, sd)
-        p = C.shape[0]
-        cells = format_num(r_round(C.ravel(), 3), 7, nsmall=3)
+        p = V.shape[0]
+        cells = format_num(r_round((V / np.outer(sd, sd)).ravel(), 3), 7, nsmall=3)
         names = [str(n) for n in self._coef_frame().index]
         columns = [[cells[i * p + j] if i > j else "" for i in range(1, p)] for j in range(p - 1)]
         return abbreviate(names, 6)[:-1], abbreviate(names, 11)[1:], columns
 
     def _notes(self) -> list[str]:
-        """Fit messages as lme4 prints them after the tables (the optimizer code line omitted)."""
+        """lme4's fit messages after the tables (its optimizer-code line is left out)."""
         r = self.result
         lines = []
         n_drop = len(getattr(r.design, "dropped_columns", ()))
@@ -448,97 +426,110 @@ class Summary:
             what = "column / coefficient" if n_drop == 1 else "columns / coefficients"
             lines += ["fit warnings:",
                       f"fixed-effect model matrix is rank deficient so dropping {n_drop} {what}"]
-        warnings = [str(w) for w in getattr(r.optsum, "warnings", None) or []]
         if r.is_singular:
             lines.append(SINGULAR)
-        return lines + [w for w in warnings if w != SINGULAR]
+        warnings = getattr(r.optsum, "warnings", None) or []
+        return lines + [str(w) for w in warnings if str(w) != SINGULAR]
 
-    # -- output --
-    def __str__(self) -> str:
-        lines = self._title_lines() + self._call_lines() + [""]
-        stats = self._fit_stats()
-        lines += ([stats] if isinstance(stats, str) else print_named(*stats)) + [""]
-        lines += ["Scaled residuals: "]
-        lines += print_named(["Min", "1Q", "Median", "3Q", "Max"], self._residual_quantiles())
+    def blocks(self, console: bool = True) -> list[tuple]:
+        """The summary in print order, shared by the text and HTML renderings.
+
+        Items are ``("text", lines)`` or ``("table", caption, header, row_names, columns, kind)``
+        with kind ``"named"`` (a named vector, one cell per column), ``"left"`` or ``"right"``
+        (a matrix with left- or right-justified cells). ``console`` wraps long lines at 80
+        characters as R does.
+        """
+        r = self.result
+        title, cls = self._title()
+        formula = deparse_formula(r.formula)
+        if console:
+            head = _title_lines(title, cls) + cat_fill(["Formula:"] + _deparse_chunks(formula))
+        else:
+            head = [f"{title} ['{cls}']", f"Formula: {formula}"]
+        if self.data_name is not None:
+            head.append(f"   Data: {self.data_name}")
+        if self.weights_name is not None:
+            head.append(f"Weights: {self.weights_name}")
+        out: list[tuple] = [("text", head + [""])]
+        if r.reml:
+            out.append(("text", [self._reml_line(), ""]))
+        else:
+            names, values = self._likelihood_row()
+            out += [("table", "", names, [], [[v] for v in values], "named"), ("text", [""])]
+        quantiles = [[q] for q in self._residual_quantiles()]
+        out.append(("table", "Scaled residuals: ", ["Min", "1Q", "Median", "3Q", "Max"], [],
+                    quantiles, "named"))
         header, columns = self._varcorr_table()
-        lines += ["", "Random effects:"] + print_matrix(header, [""] * len(columns[0]), columns,
-                                                        right=False)
-        lines += self._groups_lines()
-        p = len(self.result.fixef)
+        out += [("text", [""]),
+                ("table", "Random effects:", header, [""] * len(columns[0]), columns, "left"),
+                ("text", self._groups_lines())]
+        p = len(r.fixef)
         if p > 0:
             header, rows, columns, stars = self._coef_table()
-            lines += ["", "Fixed effects:"] + print_matrix(header, rows, columns, right=True)
+            out += [("text", [""]), ("table", "Fixed effects:", header, rows, columns, "right")]
             if stars:
-                lines += ["---", "Signif. codes:  " + LEGEND]
+                out.append(("text", ["---", "Signif. codes:  " + LEGEND]))
             if p > COR_MAX:
-                lines += ["", f"Correlation matrix not shown by default, as p = {p} > {COR_MAX}.",
-                          "Use print(x, correlation=TRUE)  or",
-                          "    vcov(x)        if you need it", ""]
+                out.append(("text", ["", f"Correlation matrix not shown by default, as p = {p} > "
+                                         f"{COR_MAX}.", "Use print(x, correlation=TRUE)  or",
+                                     "    vcov(x)        if you need it", ""]))
             elif p > 1:
-                lines += ["", "Correlation of Fixed Effects:"]
-                lines += print_matrix(*self._fixef_correlation(), right=False)
-        lines += self._notes()
+                out += [("text", [""]), ("table", "Correlation of Fixed Effects:",
+                                         *self._fixef_correlation(), "left")]
+        out.append(("text", self._notes()))
+        return out
+
+    def __str__(self) -> str:
+        lines: list[str] = []
+        for kind, *rest in self.blocks(console=True):
+            if kind == "text":
+                lines += rest[0]
+                continue
+            caption, header, rows, columns, style = rest
+            lines += [caption] if caption else []
+            if style == "named":
+                lines += print_named(header, [c[0] for c in columns])
+            else:
+                lines += print_matrix(header, rows, columns, right=style == "right")
         while lines and not lines[-1]:
             lines.pop()
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        return str(self)
+    __repr__ = __str__      # the REPL shows the summary, as R's auto-print does
 
     def _repr_html_(self) -> str:
-        """The same content as ``str()`` in HTML tables (inline styles only, text escaped)."""
-        title, cls = self._title()
-        parts = [f"<p><b>{_esc(title)}</b> [{_esc(repr(cls))}]<br>"
-                 f"Formula: {_esc(self.result.formula)}"]
-        if self.data_name is not None:
-            parts[-1] += f"<br>Data: {_esc(self.data_name)}"
-        if self.weights_name is not None:
-            parts[-1] += f"<br>Weights: {_esc(self.weights_name)}"
-        parts[-1] += "</p>"
-        stats = self._fit_stats()
-        if isinstance(stats, str):
-            parts.append(f"<p>{_esc(stats)}</p>")
-        else:
-            parts.append(_html_table(None, stats[0], [], [[v] for v in stats[1]]))
-        quantiles = [[q] for q in self._residual_quantiles()]
-        parts.append(_html_table("Scaled residuals", ["Min", "1Q", "Median", "3Q", "Max"], [],
-                                 quantiles))
-        header, columns = self._varcorr_table()
-        parts.append(_html_table("Random effects", header, [], columns, n_text=2))
-        parts.append(f"<p>{_esc(' '.join(s.strip() for s in self._groups_lines()))}</p>")
-        p = len(self.result.fixef)
-        if p > 0:
-            header, rows, columns, stars = self._coef_table()
-            parts.append(_html_table("Fixed effects", header, rows, columns))
-            if stars:
-                parts.append(f"<p>Signif. codes: {_esc(LEGEND)}</p>")
-            if p > COR_MAX:
-                parts.append(f"<p>Correlation matrix not shown by default, as p = {p} > "
-                             f"{COR_MAX}.</p>")
-            elif p > 1:
-                cols, rows, columns = self._fixef_correlation()
-                parts.append(_html_table("Correlation of Fixed Effects", cols, rows, columns))
-        notes = self._notes()
-        if notes:
-            parts.append("<p>" + "<br>".join(_esc(n) for n in notes) + "</p>")
+        """The same content as ``str()`` as HTML paragraphs and tables (inline styles only)."""
+        parts = []
+        for kind, *rest in self.blocks(console=False):
+            if kind == "table":
+                parts.append(_html_table(*rest))
+                continue
+            text = [line.strip() for line in rest[0] if line.strip() and line != "---"]
+            if text:
+                parts.append("<p>" + "<br>".join(_esc(t) for t in text) + "</p>")
         return '<div class="mixedmodels-summary">\n' + "\n".join(parts) + "\n</div>"
+
+
+_NUMERIC_CELL = re.compile(r"^[-+<\s\d.e]*$|^(NA|NaN|-?Inf)$")
 
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _html_table(caption: str | None, header: Sequence[str], row_names: Sequence[str],
-                columns: Sequence[Sequence[str]], n_text: int = 0) -> str:
-    """An HTML table; the first ``n_text`` columns are left-aligned text, the rest numbers."""
-    n_rows = len(columns[0]) if columns else 0
-    head = ("<th></th>" if row_names else "") + "".join(f"<th>{_esc(h)}</th>" for h in header)
+def _html_table(caption: str, header: Sequence[str], row_names: Sequence[str],
+                columns: Sequence[Sequence[str]], style: str) -> str:
+    """One block as an HTML table; numbers right-aligned, text left-aligned."""
+    show_rows = any(row_names)
+    head = ("<th></th>" if show_rows else "") + "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = []
-    for i in range(n_rows):
-        cells = [f"<th style=\"text-align:left\">{_esc(row_names[i])}</th>"] if row_names else []
-        for c, col in enumerate(columns):
-            align = "left" if c < n_text else "right"
-            cells.append(f"<td style=\"text-align:{align}\">{_esc(col[i].strip())}</td>")
+    for i in range(len(columns[0]) if columns else 0):
+        cells = [f'<th style="text-align:left">{_esc(row_names[i])}</th>'] if show_rows else []
+        for col in columns:
+            cell = col[i].strip()
+            align = "right" if _NUMERIC_CELL.match(cell) else "left"
+            cells.append(f'<td style="text-align:{align}">{_esc(cell)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption style=\"text-align:left\">{_esc(caption)}</caption>" if caption else ""
+    title = caption.strip().rstrip(":")
+    cap = f'<caption style="text-align:left">{_esc(title)}</caption>' if title else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

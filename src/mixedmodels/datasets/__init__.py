@@ -27,6 +27,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from mixedmodels.errors import DataError
+from mixedmodels.datasets.simulate import salary  # noqa: F401 - simulated teaching data
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,0 +1,507 @@
+"""One self-contained HTML page for a fitted mixed model, and the lecture's demo analysis.
+
+``write_report`` fits a model and writes a single HTML file that a student can open offline or
+attach to an e-mail: every figure is a base64 PNG inside the page, the CSS is inline and the
+page links to nothing outside itself. Each section starts with a short plain-language paragraph
+saying what to look at. ``run_demo`` runs the lecture's whole analysis of the simulated salary
+data, prints it as text and writes the same kind of page.
+
+Examples
+--------
+>>> from mixedmodels.report import write_report
+>>> import mixedmodels as mm
+>>> write_report("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"),
+...              "sleepstudy.html", data_name="sleepstudy")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .api import lmer
+from .errors import DataError
+from .formula import fixed as fx
+from .formula.bars import MixedFormula, parse_formula
+from .formula.contrasts import r_tokens
+from .formula.design import to_pandas
+
+__all__ = ["write_report", "run_demo", "prediction_equation"]
+
+# Tables with more rows than this are cut, so a model on thousands of groups (InstEval) still
+# gives a page a browser opens quickly.
+MAX_TABLE_ROWS = 60
+DEMO_NULL = "salary ~ 1 + (1 | organisation)"
+DEMO_INTERCEPT = "salary ~ 1 + service + (1 | organisation)"
+DEMO_SLOPE = "salary ~ 1 + service + (1 + service | organisation)"
+
+EXPLAIN = {
+    "data": "Before fitting anything, look at the groups: how many observations each one has "
+            "and how far apart their means are. Groups with few observations are estimated "
+            "less precisely, and the mixed model leans on the other groups for them.",
+    "icc": "The intraclass correlation (ICC) comes from a model with no predictors. It is the "
+           "share of the outcome's variance that lies between groups. Near 0, the groups "
+           "hardly differ; the larger it is, the more alike observations from the same group "
+           "are, and the more an analysis that ignores the grouping would overstate how much "
+           "independent information the data hold.",
+    "summary": "Fixed effects are the average intercept and slopes over all groups. The random "
+               "effects block gives the standard deviations by which groups vary around those "
+               "averages, and the residual standard deviation is the spread left within "
+               "groups. Compare a group-level SD with its fixed effect to judge how much the "
+               "groups differ.",
+    "coef": "Each group's own intercept and slopes: the fixed effect plus that group's random "
+            "effect. Put one row into the model equation to get the prediction line of that "
+            "group.",
+    "pooling": "Three ways of estimating each group: complete pooling ignores the groups (one "
+               "line for everybody), no pooling fits every group on its own, and partial "
+               "pooling (the mixed model) sits in between. Partial pooling pulls small or noisy "
+               "groups towards the grand mean more strongly than large ones.",
+    "group_data": "The raw data of each group with the group's own least-squares line. See how "
+                  "much the intercepts and slopes differ between groups: that variation is what "
+                  "the random effects describe.",
+    "model_lines": "The model's prediction line for every group and the population (average) "
+                   "line. Compared with the separate least-squares lines, the model's lines are "
+                   "closer together: that is shrinkage.",
+    "caterpillar": "Each group's random effect (its deviation from the average) with a 95% "
+                   "interval, sorted. Intervals that cross zero belong to groups that cannot be "
+                   "told apart from the average; wide intervals mean few or noisy data.",
+    "shrinkage": "Each group's own estimate (no pooling) next to its mixed-model estimate. The "
+                 "further a group moves, the more its estimate borrows from the other groups: "
+                 "typically small groups and groups far from the average.",
+    "residuals": "Residuals against fitted values should form a band without structure around "
+                 "zero, and the normal quantile plot should be close to a straight line. "
+                 "Funnels, curves or isolated points suggest a mis-specified model or outliers.",
+}
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       max-width: 980px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+.meta { color: #555; }
+.explain { background: #f3f7fb; border-left: 4px solid #4a7ab5; padding: .6em .9em; }
+.equation { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 1.1em; }
+.note { color: #8a4b00; }
+nav ol { columns: 2; }
+pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
+th, td { padding: .25em .7em; border-bottom: 1px solid #e2e2e2; }
+td { text-align: right; font-variant-numeric: tabular-nums; }
+caption { font-weight: 600; text-align: left; padding: .3em 0; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: .9em; }
+"""
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def fmt(value: float) -> str:
+    """A number as a reader wants it: thousands separators for large values, 3 digits for small."""
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    size = abs(value)
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 1:
+        return f"{value:,.2f}"
+    return "0" if size == 0 else f"{value:.3g}"
+
+
+def _say(enabled: bool) -> Callable[[str], None]:
+    """A progress printer on stderr, so that stdout stays clean for the results."""
+    if not enabled:
+        return lambda message: None
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
+# ---- model facts read off the formula ------------------------------------------------------
+def _safe_name(text: str) -> str:
+    return re.sub(r"\W+", "_", text).strip("_") or "value"
+
+
+def _model_columns(mf: MixedFormula, data: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """(data, outcome column, group column) with the response and first grouping factor present.
+
+    A response expression such as ``log(y)`` or a grouping factor ``a:b`` is not a column, so it
+    is added to a copy under a plain name that the teaching tables can put into a formula.
+    """
+    outcome, group = mf.response, mf.bars[0].group_name
+    if outcome in data.columns and group in data.columns:
+        return data, outcome, group
+    data = data.copy()
+    if outcome not in data.columns:
+        values = fx.evaluate(outcome, data)
+        outcome = _safe_name(outcome)
+        data[outcome] = values
+    if group not in data.columns:
+        parts = [data[g].astype(str) for g in mf.bars[0].group]
+        labels = parts[0].str.cat(parts[1:], sep=":")
+        group = _safe_name(group)
+        data[group] = pd.Categorical(labels)
+    return data, outcome, group
+
+
+def _is_number(column: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(column.dtype)
+            and not pd.api.types.is_bool_dtype(column.dtype)
+            and not isinstance(column.dtype, pd.CategoricalDtype))
+
+
+def _pick_x(mf: MixedFormula, data: pd.DataFrame, x: str | None) -> str | None:
+    """The x of the group and model-line figures: ``x``, else the first numeric fixed variable."""
+    if x is not None:
+        if x not in data.columns:
+            raise DataError(f"--x column '{x}' is not a column of the data")
+        if not _is_number(data[x]):
+            raise DataError(f"x column '{x}' is not numeric, so it cannot be a plot's x axis")
+        return x
+    for kind, token in r_tokens(mf.fixed):
+        name = token[1:-1] if kind == "bq" else token
+        if kind in ("name", "bq") and name in data.columns and _is_number(data[name]):
+            return name
+    return None
+
+
+def prediction_equation(result: Any, level: str, group: str | None = None) -> str:
+    """The prediction equation of one group, from ``result.coef()``.
+
+    Parameters
+    ----------
+    result : LmerResult
+    level : the group's label, e.g. ``"org07"``.
+    group : grouping factor; the first one of ``result.coef()`` when None.
+
+    Returns
+    -------
+    str
+        E.g. ``"salary = 41,230 + 1,520 x service for org07"``.
+    """
+    coefs = result.coef()
+    group = next(iter(coefs)) if group is None else group
+    row = coefs[group].loc[level]
+    pieces: list[str] = []
+    for name, value in row.items():
+        sign = "-" if value < 0 else "+"
+        number = fmt(abs(value))
+        term = number if name == "(Intercept)" else f"{number} x {name}"
+        if pieces:
+            pieces.append(f"{sign} {term}")
+        else:
+            pieces.append(term if sign == "+" else f"-{term}")
+    return f"{result.design.formula.response} = {' '.join(pieces)} for {level}"
+
+
+def _population_equation(result: Any) -> str:
+    pieces = []
+    for name, value in result.fixef.items():
+        term = fmt(abs(value)) if name == "(Intercept)" else f"{fmt(abs(value))} x {name}"
+        sign = "-" if value < 0 else "+"
+        pieces.append((f"{sign} " if pieces else ("-" if sign == "-" else "")) + term)
+    return f"{result.design.formula.response} = {' '.join(pieces)} (average group)"
+
+
+def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
+    """Fit, keeping the warnings (singular fit, dropped rows) for the page and passing them on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = lmer(formula, data, reml=reml)
+    for w in caught:
+        warnings.warn(w.message, stacklevel=3)
+    return result, [str(w.message) for w in caught]
+
+
+# ---- HTML pieces ---------------------------------------------------------------------------
+def _table(frame: pd.DataFrame, caption: str | None = None) -> str:
+    shown = frame.head(MAX_TABLE_ROWS)
+    # pandas escapes cell text itself (escape=True is its default, stated here on purpose)
+    out = shown.to_html(escape=True, border=0, float_format=fmt, na_rep="")
+    if caption:
+        # the caption must be the table's first child: right after the opening <table ...>
+        out = out.replace(">", f"><caption>{_esc(caption)}</caption>", 1)
+    if len(frame) > len(shown):
+        out += _note(f"First {len(shown)} of {len(frame)} rows shown.")
+    return out
+
+
+def _pre(text: Any) -> str:
+    return f"<pre>{_esc(text)}</pre>"
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_esc(text)}</p>'
+
+
+def _png(fig: Any) -> str:
+    """The figure as an <img> with a base64 PNG; the figure is closed afterwards."""
+    buffer = io.BytesIO()
+    # savefig(format="png") renders through Agg whatever backend pyplot uses
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="">'
+
+
+class _Page:
+    """An HTML page built section by section; all text is escaped on the way in."""
+
+    def __init__(self, title: str, meta: list[str]):
+        self.title = title
+        self.meta = meta
+        self.sections: list[tuple[str, str, list[str]]] = []
+
+    def section(self, key: str, heading: str, explain: str | None = None) -> list[str]:
+        """A new section; returns the list to which its HTML pieces are appended."""
+        parts = [f'<p class="explain">{_esc(explain or EXPLAIN[key])}</p>']
+        self.sections.append((key, heading, parts))
+        return parts
+
+    def render(self) -> str:
+        toc = "".join(f'<li><a href="#{_esc(key)}">{_esc(heading)}</a></li>'
+                      for key, heading, _ in self.sections)
+        body = "\n".join(f'<section id="{_esc(key)}">\n<h2>{_esc(heading)}</h2>\n'
+                         + "\n".join(parts) + "\n</section>"
+                         for key, heading, parts in self.sections)
+        meta = "<br>".join(_esc(line) for line in self.meta)
+        return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+                f"<title>{_esc(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+                f"<h1>{_esc(self.title)}</h1>\n<p class=\"meta\">{meta}</p>\n"
+                f"<nav><ol>{toc}</ol></nav>\n{body}\n</body>\n</html>\n")
+
+    def write(self, out_path: str | Path) -> Path:
+        path = Path(out_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.render(), encoding="utf-8")
+        return path
+
+
+# ---- sections shared by the report and the demo -------------------------------------------
+def _icc_section(page: _Page, ic: Any, outcome: str, group: str) -> None:
+    parts = page.section("icc", "How much of the variance lies between groups? (ICC)")
+    parts.append(_pre(ic))
+    reading = (f"ICC = {ic.icc:.2f}: about {100 * ic.icc:.0f}% of the variance of {outcome} "
+               f"lies between the {ic.n_groups} levels of {group}.")
+    parts.append(f"<p>{_esc(reading)}</p>")
+
+
+def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name: str | None,
+                     notes: list[str], explain: str | None = None) -> None:
+    summary = result.summary()
+    summary.data_name = data_name
+    parts = page.section(key, heading, explain)
+    parts.append(summary._repr_html_())
+    parts.append("<details><summary>The same summary as text (lme4's layout)</summary>"
+                 f"{_pre(summary)}</details>")
+    parts.extend(_note(f"Warning while fitting: {n}") for n in notes)
+
+
+def _coef_section(page: _Page, result: Any) -> None:
+    parts = page.section("coef", "Coefficients of every group (coef)")
+    for group, frame in result.coef().items():
+        first = frame.index[0]
+        parts.append(f'<p class="equation">{_esc(_population_equation(result))}<br>'
+                     f"{_esc(prediction_equation(result, first, group))}</p>")
+        parts.append(_table(frame, caption=f"coef() for {group}"))
+
+
+def _pooling_section(page: _Page, data: pd.DataFrame, formula: str, reml: bool,
+                     say: Callable[[str], None]) -> pd.DataFrame | None:
+    from .teaching.tables import pooling
+
+    say("comparing complete, no and partial pooling...")
+    parts = page.section("pooling", "Complete, no and partial pooling")
+    try:
+        table = pooling(data, formula, reml=reml)
+    except ValueError as exc:
+        parts.append(_note(f"The pooling table does not apply to this model: {exc}"))
+        return None
+    parts.append(_table(table))
+    return table
+
+
+def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None,
+                     outcome: str, group: str, say: Callable[[str], None]) -> int:
+    """Append the figure sections that apply to this model; returns how many were drawn."""
+    from . import plots
+
+    # (section id, heading, name in the progress message, drawing function)
+    figures: list[tuple[str, str, str, Callable[[], Any]]] = []
+    if x is not None:
+        figures += [
+            ("group_data", f"The data by {group}", "group data",
+             lambda: plots.group_data(data, x, outcome, group, panels=True, ols=True)),
+            ("model_lines", "The model's lines", "model lines",
+             lambda: plots.model_lines(result, x, data=data)),
+        ]
+    figures += [
+        ("caterpillar", "Random effects with intervals (caterpillar plot)", "caterpillar",
+         lambda: plots.caterpillar(result)),
+        ("shrinkage", "Shrinkage", "shrinkage", lambda: plots.shrinkage(result, data=data)),
+        ("residuals", "Residual diagnostics", "residual", lambda: plots.residuals(result)),
+    ]
+    drawn = 0
+    for key, heading, label, draw in figures:
+        say(f"drawing {label} plot...")
+        parts = page.section(key, heading)
+        try:
+            fig = draw()
+        except ValueError as exc:
+            # A figure that does not fit the model (e.g. shrinkage of crossed factors) is
+            # reported on the page instead of stopping the whole report.
+            parts.append(_note(f"This figure does not apply to this model: {exc}"))
+            continue
+        parts.append(f"<figure>{_png(fig)}<figcaption>{_esc(heading)}</figcaption></figure>")
+        drawn += 1
+    if x is None:
+        page.section("no_x", "Figures against a predictor",
+                     "The fixed part of this model has no numeric predictor, so the figures of "
+                     "the data and of the model's lines against x are left out.")
+    return drawn
+
+
+# ---- public entry points -------------------------------------------------------------------
+def write_report(formula: str, data: Any, out_path: str | Path, data_name: str | None = None,
+                 x: str | None = None, progress: bool = True, reml: bool = True) -> Path:
+    """Fit ``formula`` to ``data`` and write one self-contained HTML report.
+
+    Parameters
+    ----------
+    formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas or polars data frame.
+    out_path : the HTML file to write (parent folders are created).
+    data_name : name of the data shown in the title and the summary.
+    x : numeric column for the x axis of the data and model-line figures; the first numeric
+        variable of the fixed part when None (those figures are left out when there is none).
+    progress : print what is being done on stderr.
+    reml : REML (default) or ML.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from .teaching.tables import describe, icc
+
+    say = _say(progress)
+    mf = parse_formula(formula)
+    frame, outcome, group = _model_columns(mf, to_pandas(data))
+    x = _pick_x(mf, frame, x)
+    say("fitting model...")
+    result, notes = _fit(formula, frame, reml)
+    name = data_name or "data"
+    page = _Page(f"Mixed model report: {formula}",
+                 [f"Data: {name}, {result.nobs} observations, groups: "
+                  + ", ".join(f"{g} ({n})" for g, n in result.ngroups.items()),
+                  f"Fitted by {'REML' if reml else 'maximum likelihood'} with mixedmodels "
+                  f"{__version__}"])
+
+    say("describing the data...")
+    parts = page.section("data", f"The data: {outcome} by {group}")
+    parts.append(_table(describe(frame, outcome, group)))
+
+    say("computing the ICC of the intercept-only model...")
+    _icc_section(page, icc(frame, outcome, group), outcome, group)
+    _summary_section(page, "summary", "The model", result, data_name, notes)
+    _coef_section(page, result)
+    _pooling_section(page, frame, formula, reml, say)
+    _figure_sections(page, result, frame, x, outcome, group, say)
+    path = page.write(out_path)
+    say(f"report written to {path}")
+    return path
+
+
+def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
+             progress: bool = True) -> Path:
+    """The lecture's whole analysis of the simulated salary data, as text and as a report.
+
+    Steps: descriptives by organisation, the ICC of ``salary ~ 1 + (1|organisation)``, the
+    random-intercept model, the random-intercept-and-slope model, the prediction equation of
+    one organisation from ``coef()``, the pooling table and the figures. The summaries, the ICC
+    and the equations are printed on stdout; the page is written to ``out_path``.
+
+    Parameters
+    ----------
+    out_path : the HTML file to write.
+    seed : seed of ``mm.datasets.salary``.
+    progress : print what is being done on stderr.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    from . import datasets
+    from .teaching.tables import describe, icc
+
+    say = _say(progress)
+    say(f"simulating the salary data (seed {seed})...")
+    data = datasets.salary(seed=seed)
+    name = f"salary (simulated, seed {seed})"
+    desc = describe(data, "salary", "organisation")
+    say("computing the ICC of the intercept-only model...")
+    ic = icc(data, "salary", "organisation")
+    say("fitting the random-intercept model...")
+    m_int, notes_int = _fit(DEMO_INTERCEPT, data, True)
+    say("fitting the random-intercept-and-slope model...")
+    m_slope, notes_slope = _fit(DEMO_SLOPE, data, True)
+    level = str(m_slope.coef()["organisation"].index[0])
+    equation = prediction_equation(m_slope, level, "organisation")
+
+    rule = "=" * 78
+    print(f"{rule}\nSalary and years of service in {ic.n_groups} organisations "
+          f"({ic.nobs} employees, seed {seed})\n{rule}\n")
+    print("Descriptives by organisation:")
+    print(desc.to_string(float_format=fmt), end="\n\n")
+    print(f"Intercept-only model {DEMO_NULL}:\n{ic}\n")
+    for title, model in (("Random-intercept model", m_int),
+                         ("Random-intercept-and-slope model", m_slope)):
+        summary = model.summary()
+        summary.data_name = name
+        print(f"{title}:\n{summary}\n")
+    print("Prediction equations from coef():")
+    print(f"  {_population_equation(m_slope)}\n  {equation}\n")
+
+    page = _Page("Salary and years of service: a multilevel analysis",
+                 [f"Data: {name}: {ic.nobs} employees in {ic.n_groups} organisations",
+                  f"Fitted by REML with mixedmodels {__version__}"])
+    page.section("data", "The data: salary by organisation").append(
+        _table(desc, caption="describe(data, 'salary', 'organisation')"))
+    _icc_section(page, ic, "salary", "organisation")
+    _summary_section(page, "intercept", "Random-intercept model", m_int, name, notes_int,
+                     "Every organisation gets its own starting salary (intercept), but the "
+                     "raise per year of service is assumed to be the same everywhere. Compare "
+                     "the organisation SD with the residual SD.")
+    _summary_section(page, "slope", "Random-intercept-and-slope model", m_slope, name,
+                     notes_slope,
+                     "Now the raise per year of service may differ between organisations too. "
+                     "The random-effects block adds the SD of the slopes and the correlation of "
+                     "intercepts and slopes: a negative correlation means that organisations "
+                     "that start high give smaller raises.")
+    parts = page.section("equation", "Prediction equation of one organisation",
+                         "coef() adds each organisation's random effects to the fixed effects. "
+                         "Those numbers give the organisation's own line: the predicted salary "
+                         "for any number of years of service.")
+    parts.append(f'<p class="equation">{_esc(_population_equation(m_slope))}<br>'
+                 f"{_esc(equation)}</p>")
+    parts.append(_table(m_slope.coef()["organisation"], caption="coef() for organisation"))
+    _pooling_section(page, data, DEMO_SLOPE, True, say)
+    _figure_sections(page, m_slope, data, "service", "salary", "organisation", say)
+    path = page.write(out_path)
+    say(f"report written to {path}")
+    print(f"Report written to {path}")
+    return path
