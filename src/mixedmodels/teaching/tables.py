@@ -51,7 +51,12 @@ class TeachingTable(pd.DataFrame):
         return shown
 
     def __repr__(self) -> str:
-        text = repr(self._display_frame())
+        # to_string wraps a wide table into blocks instead of hiding columns behind "...":
+        # in a pooling table every column is part of the lesson.
+        text = self._display_frame().to_string(
+            line_width=pd.get_option("display.width"),
+            max_rows=pd.get_option("display.max_rows"),
+            min_rows=pd.get_option("display.min_rows"))
         caption = getattr(self, "caption", None)
         return f"{text}\n\n{caption}" if caption else text
 
@@ -63,14 +68,23 @@ class TeachingTable(pd.DataFrame):
         return f"{table}<p><small>{html.escape(caption)}</small></p>"
 
 
+def _decimals(largest: float) -> int:
+    # Four significant digits of the largest value: whole units for salaries, a few decimals
+    # for slopes and proportions, never scientific notation.
+    magnitude = math.floor(math.log10(largest)) if largest > 0 else 0
+    return min(4, max(0, 3 - magnitude))
+
+
 def _format_floats(values: np.ndarray) -> list[str]:
     finite = np.abs(values[np.isfinite(values)])
-    largest = finite.max() if finite.size else 0.0
-    # Four significant digits of the column's largest value: whole units for salaries,
-    # a few decimals for slopes and proportions.
-    magnitude = math.floor(math.log10(largest)) if largest > 0 else 0
-    decimals = min(4, max(0, 3 - magnitude))
+    decimals = _decimals(finite.max() if finite.size else 0.0)
     return ["NaN" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in values]
+
+
+def _readable(value: float) -> str:
+    if not np.isfinite(value):
+        return "NaN"
+    return f"{value:,.{_decimals(abs(value))}f}"
 
 
 # ---- input checks -------------------------------------------------------------------------
@@ -218,8 +232,8 @@ def pooling_estimates(result: Any, design: Design | None = None) -> PoolingEstim
         rows = refs == j
         Xj = X[rows]
         if counts[j] < p:
-            notes.append(f"own fit not estimable: {counts[j]} observation(s) for {p} "
-                         f"coefficients")
+            obs = "observation" if counts[j] == 1 else "observations"
+            notes.append(f"own fit not estimable: {counts[j]} {obs} for {p} coefficients")
             continue
         beta, _, rank, _ = np.linalg.lstsq(Xj, y[rows], rcond=None)
         if rank < p:
@@ -370,8 +384,10 @@ class ICC:
     def _rows(self) -> list[tuple[str, str]]:
         return [
             ("ICC", f"{self.icc:.4f}"),
-            ("between-group variance", f"{self.var_between:.6g}  (SD {math.sqrt(self.var_between):.4g})"),
-            ("within-group variance", f"{self.var_within:.6g}  (SD {math.sqrt(self.var_within):.4g})"),
+            ("between-group variance",
+             f"{_readable(self.var_between)}  (SD {_readable(math.sqrt(self.var_between))})"),
+            ("within-group variance",
+             f"{_readable(self.var_within)}  (SD {_readable(math.sqrt(self.var_within))})"),
             ("groups", str(self.n_groups)),
             ("observations", str(self.nobs)),
         ]
@@ -436,11 +452,9 @@ def icc(data: Any, outcome: str, by: str, reml: bool = True) -> ICC:
     frame = _complete_rows(data, outcome, by)
     _group_codes(frame, by)
     # Fixed internal names keep any column name (spaces, punctuation) out of the formula.
+    # The group column goes in as a Series so a Categorical keeps its level order.
     model_data = pd.DataFrame({"y": frame[outcome].to_numpy(dtype=float),
-                               "g": frame[by].to_numpy()})
-    if isinstance(frame[by].dtype, pd.CategoricalDtype):
-        model_data["g"] = frame[by].to_numpy()
-        model_data["g"] = model_data["g"].astype(frame[by].dtype)
+                               "g": frame[by].reset_index(drop=True)})
     result = lmer("y ~ 1 + (1 | g)", model_data, reml=reml)
     var_between = float(result.covariance_matrices()[0][0, 0])
     var_within = float(result.sigma**2)
