@@ -335,8 +335,11 @@ class LmerResult:
         """
         from .summary import Summary
 
-        table = None if ddf is None or ddf == "none" else self.coefficients(ddf=ddf)
-        return Summary(self, coef_table=table)
+        if ddf is None or ddf == "none":
+            return Summary(self)
+        method = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
+                  "residual": "residual"}.get(ddf, ddf)
+        return Summary(self, coef_table=self.coefficients(ddf=ddf), ddf_method=method)
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import html
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,9 @@ class TeachingTable(pd.DataFrame):
             max_rows=pd.get_option("display.max_rows"),
             min_rows=pd.get_option("display.min_rows"))
         caption = getattr(self, "caption", None)
-        return f"{text}\n\n{caption}" if caption else text
+        if not caption:
+            return text
+        return f"{text}\n\n{textwrap.fill(caption, width=pd.get_option('display.width'))}"
 
     def _repr_html_(self) -> str:
         table = self._display_frame()._repr_html_()
