@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"plot saved to {path}\n")
 
     est, se = result.fixef["conditionrare"], result.se["conditionrare"]
-    vc = result.varcorr().set_index(["grp", "var1"])
-    sd_item = vc.loc[("item", "(Intercept)"), "sdcor"]
-    rows = vc[vc["var2"].isna()]
-    sd_slope = rows.loc[("participant", "conditionrare"), "sdcor"]
+    vc = result.varcorr()
+    sds = vc[vc["var2"].isna()].set_index(["grp", "var1"])["sdcor"]  # SD rows, not correlations
+    sd_item = sds[("item", "(Intercept)")]
+    sd_slope = sds[("participant", "conditionrare")]
     print("In plain words:")
     print(f"- Rare words took {est:.0f} ms longer than frequent ones on average "
           f"(95% CI {est - 1.96 * se:.0f} to {est + 1.96 * se:.0f} ms).")

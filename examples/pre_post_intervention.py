@@ -102,8 +102,12 @@ def main(argv: list[str] | None = None) -> Path:
 
     icc = result.icc()["person"]
     print("In plain words:")
+    lo = fixef["groupintervention"] - 1.96 * se["groupintervention"]
+    hi = fixef["groupintervention"] + 1.96 * se["groupintervention"]
+    verdict = ("compatible with no difference, as expected after randomisation" if lo < 0 < hi
+               else "more than chance usually gives: check how the groups were formed")
     print(f"- Before the intervention the groups differed by {fixef['groupintervention']:.1f} "
-          f"points ({ci('groupintervention')}), as expected after randomisation.")
+          f"points ({ci('groupintervention')}), {verdict}.")
     print(f"- The control group changed by {fixef['timepost']:.1f} points from pre to post "
           f"({ci('timepost')}): retest and other time effects.")
     print(f"- The intervention group changed {fixef['groupintervention:timepost']:.1f} points "

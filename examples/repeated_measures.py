@@ -116,8 +116,11 @@ def main(argv: list[str] | None = None) -> Path:
     for cond in CONDITIONS[1:]:
         name = f"condition{cond}"
         est, half = fixef[name], 1.96 * se[name]
-        print(f"- {cond.capitalize()} trials took {est:.0f} ms longer than congruent ones on "
-              f"average (95% CI {est - half:.0f} to {est + half:.0f} ms).")
+        direction = "longer" if est >= 0 else "less"
+        sure = ("" if est - half > 0 or est + half < 0
+                else "; the interval includes 0, so the data cannot tell the direction")
+        print(f"- {cond.capitalize()} trials took {abs(est):.0f} ms {direction} than congruent "
+              f"ones on average (95% CI {est - half:.0f} to {est + half:.0f} ms{sure}).")
     print(f"- Subjects differ in overall speed: their congruent means vary with an SD of "
           f"{sd_subject:.0f} ms around {fixef['(Intercept)']:.0f} ms.")
     better = "the random-slope model" if full.aic < small.aic else "the random-intercept model"

@@ -42,19 +42,38 @@ def scenario(kind, rng):
         terms = [make_term("g1", g1, np.column_stack([np.ones(n), x]), ["(Intercept)", "x"]),
                  make_term("g2", g2, np.ones((n, 1)), ["(Intercept)"]),
                  make_term("g3", g3, np.column_stack([np.ones(n), x]), ["(Intercept)", "x"])]
+    elif kind == "crossed_scalar":
+        # Many levels: sparse off-diagonal blocks and the precomputed pair downdates.
+        n = 240
+        x = rng.normal(size=n)
+        g1, g2, g3 = rng.integers(0, 110, n), rng.integers(0, 40, n), rng.integers(0, 25, n)
+        terms = [make_term("g1", g1, np.ones((n, 1)), ["(Intercept)"]),
+                 make_term("g2", g2, np.ones((n, 1)), ["(Intercept)"]),
+                 make_term("g3", g3, np.ones((n, 1)), ["(Intercept)"])]
+    elif kind == "crossed_sparse_vector":
+        n = 240
+        x = rng.normal(size=n)
+        g1, g2 = rng.integers(0, 60, n), rng.integers(0, 40, n)
+        terms = [make_term("g1", g1, np.ones((n, 1)), ["(Intercept)"]),
+                 make_term("g2", g2, np.column_stack([np.ones(n), x]), ["(Intercept)", "x"])]
     else:  # two terms on one factor, as (1|g) + (0 + x|g)
         g = rng.integers(0, 8, n)
         terms = [make_term("g", g, np.ones((n, 1)), ["(Intercept)"]),
                  make_term("g", g, x[:, None], ["x"])]
     terms = order_terms(terms)
     X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    assert all(t.refs.size == n for t in terms)
     y = X @ [1.0, 2.0] + rng.normal(size=n)
     for t in terms:
         y = y + np.einsum("np,np->n", t.z, rng.normal(size=(t.n_levels, t.p))[t.refs])
     return terms, X, y
 
 
-@pytest.mark.parametrize("kind", ["scalar", "vector", "crossed", "nested", "three", "same_factor"])
+KINDS = ["scalar", "vector", "crossed", "nested", "three", "same_factor", "crossed_scalar",
+         "crossed_sparse_vector"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("reml", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_blocked_objective_matches_dense_oracle(kind, reml, weighted):
@@ -85,7 +104,7 @@ def test_crossed_block_fills_in_and_nested_block_does_not():
     assert model.L.diag_dense == [False, False]
 
 
-@pytest.mark.parametrize("kind", ["scalar", "vector", "crossed", "nested", "three", "same_factor"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_modes_and_conditional_variances_match_dense_solve(kind):
     rng = np.random.default_rng(zlib.crc32(kind.encode()))
     terms, X, y = scenario(kind, rng)
@@ -117,3 +136,12 @@ def test_modes_and_conditional_variances_match_dense_solve(kind):
             sl = slice(start + lev * t.p, start + (lev + 1) * t.p)
             np.testing.assert_allclose(tiles[lev], Vu[sl, sl], rtol=1e-9, atol=1e-12)
         start += t.q
+
+
+def test_sparse_blocks_and_pair_downdates_are_exercised():
+    rng = np.random.default_rng(5)
+    terms, X, y = scenario("crossed_scalar", rng)
+    model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))),
+                             tuple(terms))
+    assert set(model.L._pairs) == {(1, 1), (2, 1), (2, 2)}
+    assert any(hasattr(b, "nnz") for b in model.L.A_off.values())

@@ -43,19 +43,25 @@ class CrossProducts:
         return len(self.dims)
 
 
-def z_matrix(term: ReTerm) -> sp.csc_array:
-    """Sparse Z_i (n, l_i p_i): row r holds z[r, :] in the column block of its level."""
-    n, p = term.z.shape
-    rows = np.repeat(np.arange(n), p)
-    cols = (term.refs.astype(np.int64)[:, None] * p + np.arange(p)[None, :]).ravel()
-    return sp.csc_array((term.z.ravel(), (rows, cols)), shape=(n, term.q))
+def _columns(term: ReTerm) -> list[np.ndarray | None]:
+    """Columns of z, with None for a column of ones (saves a multiplication per row)."""
+    return [None if np.all(col == 1.0) else col for col in term.z.T]
 
 
-def tiles_of(block: sp.sparray, n_levels: int, p: int) -> np.ndarray:
-    """Diagonal p x p tiles (n_levels, p, p) of a block-diagonal sparse (l p, l p) matrix."""
-    coo = sp.coo_array(block)
-    out = np.zeros((n_levels, p, p))
-    np.add.at(out, (coo.row // p, coo.row % p, coo.col % p), coo.data)
+def _times(w: np.ndarray, *cols: np.ndarray | None) -> np.ndarray:
+    out = w
+    for col in cols:
+        if col is not None:
+            out = out * col
+    return out
+
+
+def _tile_sums(codes: np.ndarray, n_codes: int, w: np.ndarray, zi: list, zj: list) -> np.ndarray:
+    """(n_codes, p_i, p_j) sums over rows of w z_i z_j' grouped by ``codes``."""
+    out = np.empty((n_codes, len(zi), len(zj)))
+    for a, ca in enumerate(zi):
+        for b, cb in enumerate(zj):
+            out[:, a, b] = np.bincount(codes, weights=_times(w, ca, cb), minlength=n_codes)
     return out
 
 
@@ -68,26 +74,44 @@ def level_pattern_nested(block: sp.sparray, p_i: int, p_j: int) -> bool:
     return bool(np.all(np.bincount(pairs[0]) <= 1))
 
 
+def _off_block(ti: ReTerm, tj: ReTerm, w: np.ndarray, zi: list, zj: list) -> sp.csr_array:
+    """Z_i' W Z_j (q_i, q_j) from grouped sums over the observed (level_i, level_j) pairs."""
+    key = ti.refs.astype(np.int64) * tj.n_levels + tj.refs
+    pairs, codes = np.unique(key, return_inverse=True)
+    sums = _tile_sums(codes, pairs.size, w, zi, zj)
+    li, lj = pairs // tj.n_levels, pairs % tj.n_levels
+    rows = (li[:, None, None] * ti.p + np.arange(ti.p)[None, :, None])
+    cols = (lj[:, None, None] * tj.p + np.arange(tj.p)[None, None, :])
+    rows, cols = np.broadcast_arrays(rows, cols)
+    return sp.csr_array((sums.ravel(), (rows.ravel(), cols.ravel())), shape=(ti.q, tj.q))
+
+
 def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.ndarray,
                 offset: np.ndarray, weights: np.ndarray) -> CrossProducts:
-    """Build ``CrossProducts`` in memory from the design arrays.
+    """Build ``CrossProducts`` in one pass of grouped sums (``algorithm.md`` section 9).
 
-    X : (n, p); y, offset, weights : (n,).
+    X : (n, p); y, offset, weights : (n,). Every block is a sum over rows, so the same code can
+    run per partition of a larger-than-memory table and the partial blocks be added.
     """
     n, p = X.shape
     V = np.column_stack([X, y - offset])
-    WV = V * weights[:, None]
-    Zs = [z_matrix(t) for t in terms]
-    WZs = [sp.csc_array(sp.diags_array(weights) @ Z) for Z in Zs]
+    w = weights
+    unweighted = bool(np.all(w == 1.0))
+    WV = V if unweighted else V * w[:, None]
+    zcols = [_columns(t) for t in terms]
     diag, xz, off, nested = [], [], {}, {}
-    for i, (t, Z) in enumerate(zip(terms, Zs)):
-        diag.append(tiles_of(Z.T @ WZs[i], t.n_levels, t.p))
-        xz.append(np.ascontiguousarray((Z.T @ WV).T))
+    for i, t in enumerate(terms):
+        diag.append(_tile_sums(t.refs, t.n_levels, w, zcols[i], zcols[i]))
+        block = np.empty((p + 1, t.n_levels, t.p))
+        for a, za in enumerate(zcols[i]):
+            for c in range(p + 1):
+                block[c, :, a] = np.bincount(t.refs, weights=_times(WV[:, c], za),
+                                             minlength=t.n_levels)
+        xz.append(block.reshape(p + 1, t.q))
         for j in range(i):
-            block = sp.csr_array(Z.T @ WZs[j])
-            block.sum_duplicates()
-            off[(i, j)] = block
-            nested[(i, j)] = level_pattern_nested(block, t.p, terms[j].p)
+            off[(i, j)] = _off_block(t, terms[j], w, zcols[i], zcols[j])
+            nested[(i, j)] = level_pattern_nested(off[(i, j)], t.p, terms[j].p)
     return CrossProducts(
         dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag), off=off, xz=tuple(xz),
-        xx=V.T @ WV, n=n, p=p, sum_log_w=float(np.sum(np.log(weights))), nested=nested)
+        xx=V.T @ WV, n=n, p=p, sum_log_w=0.0 if unweighted else float(np.sum(np.log(w))),
+        nested=nested)

@@ -84,11 +84,12 @@ class LinearMixedModel:
         summary = minimize_theta(self._safe_objective, start, self.theta_lower)
         if check_convergence is None:
             check_convergence = self.A.n < 10_000 and self.n_theta < 10
-        if check_convergence:
+        if self.n_theta < 10:
             theta, fmin, messages = polish_and_check(self._safe_objective, summary.theta,
                                                      summary.fmin, self.theta_lower)
             summary.theta, summary.fmin = theta, fmin
-            summary.warnings += messages
+            if check_convergence:
+                summary.warnings += messages
         self.objective(summary.theta)
         for message in summary.warnings:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)

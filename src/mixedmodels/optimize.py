@@ -61,7 +61,7 @@ def _best(fitlog: list) -> tuple[np.ndarray, float]:
 
 
 def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
-                   xtol_abs: float = 1e-10, ftol_abs: float = 1e-10, ftol_rel: float = 0.0,
+                   xtol_abs: float = 1e-8, ftol_abs: float = 1e-8, ftol_rel: float = 0.0,
                    maxeval: int = 100_000,
                    boundary_tol: float = 1e-5) -> OptSummary:
     """Minimize f over theta >= lower as lme4's ``optimizeLmer`` does.

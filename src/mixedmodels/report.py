@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import re
 import sys
 import warnings
 from pathlib import Path
@@ -91,11 +90,14 @@ h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
 .explain { background: #f3f7fb; border-left: 4px solid #4a7ab5; padding: .6em .9em; }
 .equation { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 1.1em; }
 .note { color: #8a4b00; }
+.legend { color: #555; font-size: .85em; }
 nav ol { columns: 2; }
+.wide { overflow-x: auto; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
 th, td { padding: .25em .7em; border-bottom: 1px solid #e2e2e2; }
 td { text-align: right; font-variant-numeric: tabular-nums; }
+td:first-child { text-align: left; }
 caption { font-weight: 600; text-align: left; padding: .3em 0; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; }
@@ -107,17 +109,17 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def fmt(value: float) -> str:
-    """A number as a reader wants it: thousands separators for large values, 3 digits for small."""
-    value = float(value)
-    if not np.isfinite(value):
-        return str(value)
-    size = abs(value)
-    if size >= 1000:
-        return f"{value:,.0f}"
-    if size >= 1:
-        return f"{value:,.2f}"
-    return "0" if size == 0 else f"{value:.3g}"
+def _decimals(size: float) -> int:
+    """Decimals that show about 4 significant digits of ``size`` (at most 4, none from 1000)."""
+    return min(4, max(0, 3 - int(np.floor(np.log10(size))))) if size > 0 else 0
+
+
+def _fmt(value: float) -> str:
+    """A number as a reader wants it: about 4 significant digits, thousands separated."""
+    size = abs(float(value))
+    if not np.isfinite(size) or 0 < size < 1:
+        return f"{value:.3g}"
+    return f"{value:,.{_decimals(size)}f}"
 
 
 def _say(enabled: bool) -> Callable[[str], None]:
@@ -128,29 +130,21 @@ def _say(enabled: bool) -> Callable[[str], None]:
 
 
 # ---- model facts read off the formula ------------------------------------------------------
-def _safe_name(text: str) -> str:
-    return re.sub(r"\W+", "_", text).strip("_") or "value"
-
-
 def _model_columns(mf: MixedFormula, data: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
     """(data, outcome column, group column) with the response and first grouping factor present.
 
     A response expression such as ``log(y)`` or a grouping factor ``a:b`` is not a column, so it
-    is added to a copy under a plain name that the teaching tables can put into a formula.
+    is added to a copy under its own text as the column name.
     """
     outcome, group = mf.response, mf.bars[0].group_name
     if outcome in data.columns and group in data.columns:
         return data, outcome, group
     data = data.copy()
     if outcome not in data.columns:
-        values = fx.evaluate(outcome, data)
-        outcome = _safe_name(outcome)
-        data[outcome] = values
+        data[outcome] = fx.evaluate(outcome, data)
     if group not in data.columns:
         parts = [data[g].astype(str) for g in mf.bars[0].group]
-        labels = parts[0].str.cat(parts[1:], sep=":")
-        group = _safe_name(group)
-        data[group] = pd.Categorical(labels)
+        data[group] = pd.Categorical(parts[0].str.cat(parts[1:], sep=":"))
     return data, outcome, group
 
 
@@ -187,30 +181,26 @@ def prediction_equation(result: Any, level: str, group: str | None = None) -> st
     Returns
     -------
     str
-        E.g. ``"salary = 41,230 + 1,520 x service for org07"``.
+        E.g. ``"salary = 41,230 + 1,520 x service for organisation org07"``.
     """
     coefs = result.coef()
     group = next(iter(coefs)) if group is None else group
-    row = coefs[group].loc[level]
+    response = result.design.formula.response
+    return f"{_equation(response, coefs[group].loc[level])} for {group} {level}"
+
+
+def _equation(response: str, coefs: pd.Series) -> str:
+    """``response = a + b x name ...`` with signs written out (``- 3.2 x age``, not ``+ -3.2``)."""
     pieces: list[str] = []
-    for name, value in row.items():
+    for name, value in coefs.items():
+        term = _fmt(abs(value)) if name == "(Intercept)" else f"{_fmt(abs(value))} x {name}"
         sign = "-" if value < 0 else "+"
-        number = fmt(abs(value))
-        term = number if name == "(Intercept)" else f"{number} x {name}"
-        if pieces:
-            pieces.append(f"{sign} {term}")
-        else:
-            pieces.append(term if sign == "+" else f"-{term}")
-    return f"{result.design.formula.response} = {' '.join(pieces)} for {level}"
+        pieces.append(f"{sign} {term}" if pieces else ("-" if sign == "-" else "") + term)
+    return f"{response} = {' '.join(pieces)}"
 
 
-def _population_equation(result: Any) -> str:
-    pieces = []
-    for name, value in result.fixef.items():
-        term = fmt(abs(value)) if name == "(Intercept)" else f"{fmt(abs(value))} x {name}"
-        sign = "-" if value < 0 else "+"
-        pieces.append((f"{sign} " if pieces else ("-" if sign == "-" else "")) + term)
-    return f"{result.design.formula.response} = {' '.join(pieces)} (average group)"
+def _population_equation(result: Any, group: str) -> str:
+    return f"{_equation(result.design.formula.response, result.fixef)} (average {group})"
 
 
 def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
@@ -224,20 +214,34 @@ def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
 
 
 # ---- HTML pieces ---------------------------------------------------------------------------
+def _column_text(values: np.ndarray) -> list[str]:
+    """One column's numbers with the same decimals: 4 significant digits of the largest."""
+    finite = np.abs(values[np.isfinite(values)])
+    decimals = _decimals(finite.max() if finite.size else 0.0)
+    return ["" if not np.isfinite(v) else f"{v:,.{decimals}f}" for v in values]
+
+
 def _table(frame: pd.DataFrame, caption: str | None = None) -> str:
-    shown = frame.head(MAX_TABLE_ROWS)
+    """A table, cut at MAX_TABLE_ROWS; a teaching table's own caption goes below it."""
+    shown = pd.DataFrame(frame.head(MAX_TABLE_ROWS))
+    if shown.index.name is not None:
+        # the group column gets its name in the header row instead of a second header row
+        shown = shown.reset_index()
+    for name in shown.columns:
+        if pd.api.types.is_float_dtype(shown[name].dtype):
+            shown[name] = _column_text(shown[name].to_numpy(dtype=float))
     # pandas escapes cell text itself (escape=True is its default, stated here on purpose)
-    out = shown.to_html(escape=True, border=0, float_format=fmt, na_rep="")
+    out = shown.to_html(escape=True, border=0, index=False, na_rep="")
     if caption:
         # the caption must be the table's first child: right after the opening <table ...>
         out = out.replace(">", f"><caption>{_esc(caption)}</caption>", 1)
+    out = f'<div class="wide">{out}</div>'
     if len(frame) > len(shown):
         out += _note(f"First {len(shown)} of {len(frame)} rows shown.")
+    legend = getattr(frame, "caption", None)
+    if isinstance(legend, str) and legend:
+        out += f'<p class="legend">{_esc(legend)}</p>'
     return out
-
-
-def _pre(text: Any) -> str:
-    return f"<pre>{_esc(text)}</pre>"
 
 
 def _note(text: str) -> str:
@@ -248,7 +252,7 @@ def _png(fig: Any) -> str:
     """The figure as an <img> with a base64 PNG; the figure is closed afterwards."""
     buffer = io.BytesIO()
     # savefig(format="png") renders through Agg whatever backend pyplot uses
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100)
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close(fig)
@@ -293,9 +297,9 @@ class _Page:
 # ---- sections shared by the report and the demo -------------------------------------------
 def _icc_section(page: _Page, ic: Any, outcome: str, group: str) -> None:
     parts = page.section("icc", "How much of the variance lies between groups? (ICC)")
-    parts.append(_pre(ic))
-    reading = (f"ICC = {ic.icc:.2f}: about {100 * ic.icc:.0f}% of the variance of {outcome} "
-               f"lies between the {ic.n_groups} levels of {group}.")
+    parts.append(ic._repr_html_())
+    reading = (f"ICC = {ic.icc:.2f}: two values of {outcome} from the same {group} correlate "
+               f"about {ic.icc:.2f}.")
     parts.append(f"<p>{_esc(reading)}</p>")
 
 
@@ -306,7 +310,7 @@ def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name
     parts = page.section(key, heading, explain)
     parts.append(summary._repr_html_())
     parts.append("<details><summary>The same summary as text (lme4's layout)</summary>"
-                 f"{_pre(summary)}</details>")
+                 f"<pre>{_esc(summary)}</pre></details>")
     parts.extend(_note(f"Warning while fitting: {n}") for n in notes)
 
 
@@ -314,47 +318,47 @@ def _coef_section(page: _Page, result: Any) -> None:
     parts = page.section("coef", "Coefficients of every group (coef)")
     for group, frame in result.coef().items():
         first = frame.index[0]
-        parts.append(f'<p class="equation">{_esc(_population_equation(result))}<br>'
+        parts.append(f'<p class="equation">{_esc(_population_equation(result, group))}<br>'
                      f"{_esc(prediction_equation(result, first, group))}</p>")
         parts.append(_table(frame, caption=f"coef() for {group}"))
 
 
 def _pooling_section(page: _Page, data: pd.DataFrame, formula: str, reml: bool,
-                     say: Callable[[str], None]) -> pd.DataFrame | None:
+                     say: Callable[[str], None]) -> None:
     from .teaching.tables import pooling
 
     say("comparing complete, no and partial pooling...")
     parts = page.section("pooling", "Complete, no and partial pooling")
     try:
-        table = pooling(data, formula, reml=reml)
+        parts.append(_table(pooling(data, formula, reml=reml)))
     except ValueError as exc:
         parts.append(_note(f"The pooling table does not apply to this model: {exc}"))
-        return None
-    parts.append(_table(table))
-    return table
 
 
 def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None,
-                     outcome: str, group: str, say: Callable[[str], None]) -> int:
-    """Append the figure sections that apply to this model; returns how many were drawn."""
+                     outcome: str, group: str, say: Callable[[str], None]) -> None:
+    """Append the figure sections that apply to this model."""
     from . import plots
 
     # (section id, heading, name in the progress message, drawing function)
     figures: list[tuple[str, str, str, Callable[[], Any]]] = []
     if x is not None:
+        # a grid of more than 30 panels is unreadable: then all groups share one axes
+        panels = data[group].nunique() <= 30
+        # the points need the response as a column; an expression such as log(y) is not one
+        points = data if result.design.formula.response in data.columns else None
         figures += [
             ("group_data", f"The data by {group}", "group data",
-             lambda: plots.group_data(data, x, outcome, group, panels=True, ols=True)),
+             lambda: plots.group_data(data, x, outcome, group, panels=panels, ols=True)),
             ("model_lines", "The model's lines", "model lines",
-             lambda: plots.model_lines(result, x, data=data)),
+             lambda: plots.model_lines(result, x, data=points)),
         ]
     figures += [
         ("caterpillar", "Random effects with intervals (caterpillar plot)", "caterpillar",
          lambda: plots.caterpillar(result)),
-        ("shrinkage", "Shrinkage", "shrinkage", lambda: plots.shrinkage(result, data=data)),
+        ("shrinkage", "Shrinkage", "shrinkage", lambda: plots.shrinkage(result)),
         ("residuals", "Residual diagnostics", "residual", lambda: plots.residuals(result)),
     ]
-    drawn = 0
     for key, heading, label, draw in figures:
         say(f"drawing {label} plot...")
         parts = page.section(key, heading)
@@ -366,12 +370,10 @@ def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None
             parts.append(_note(f"This figure does not apply to this model: {exc}"))
             continue
         parts.append(f"<figure>{_png(fig)}<figcaption>{_esc(heading)}</figcaption></figure>")
-        drawn += 1
     if x is None:
         page.section("no_x", "Figures against a predictor",
                      "The fixed part of this model has no numeric predictor, so the figures of "
                      "the data and of the model's lines against x are left out.")
-    return drawn
 
 
 # ---- public entry points -------------------------------------------------------------------
@@ -420,9 +422,7 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
     _coef_section(page, result)
     _pooling_section(page, frame, formula, reml, say)
     _figure_sections(page, result, frame, x, outcome, group, say)
-    path = page.write(out_path)
-    say(f"report written to {path}")
-    return path
+    return page.write(out_path)
 
 
 def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
@@ -465,8 +465,7 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
     rule = "=" * 78
     print(f"{rule}\nSalary and years of service in {ic.n_groups} organisations "
           f"({ic.nobs} employees, seed {seed})\n{rule}\n")
-    print("Descriptives by organisation:")
-    print(desc.to_string(float_format=fmt), end="\n\n")
+    print(f"Descriptives by organisation:\n{desc}\n")
     print(f"Intercept-only model {DEMO_NULL}:\n{ic}\n")
     for title, model in (("Random-intercept model", m_int),
                          ("Random-intercept-and-slope model", m_slope)):
@@ -474,7 +473,8 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
         summary.data_name = name
         print(f"{title}:\n{summary}\n")
     print("Prediction equations from coef():")
-    print(f"  {_population_equation(m_slope)}\n  {equation}\n")
+    average = _population_equation(m_slope, "organisation")
+    print(f"  {average}\n  {equation}\n")
 
     page = _Page("Salary and years of service: a multilevel analysis",
                  [f"Data: {name}: {ic.nobs} employees in {ic.n_groups} organisations",
@@ -496,12 +496,10 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
                          "coef() adds each organisation's random effects to the fixed effects. "
                          "Those numbers give the organisation's own line: the predicted salary "
                          "for any number of years of service.")
-    parts.append(f'<p class="equation">{_esc(_population_equation(m_slope))}<br>'
-                 f"{_esc(equation)}</p>")
+    parts.append(f'<p class="equation">{_esc(average)}<br>{_esc(equation)}</p>')
     parts.append(_table(m_slope.coef()["organisation"], caption="coef() for organisation"))
     _pooling_section(page, data, DEMO_SLOPE, True, say)
     _figure_sections(page, m_slope, data, "service", "salary", "organisation", say)
     path = page.write(out_path)
-    say(f"report written to {path}")
     print(f"Report written to {path}")
     return path

@@ -17,6 +17,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..crossprod import CrossProducts
+from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, PairDowndate, as_dense, scale_dense,
+                      scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
 
 
 class TileBlock:
@@ -24,25 +26,13 @@ class TileBlock:
 
     __slots__ = ("tiles", "inv")
 
-    def __init__(self, tiles: np.ndarray):
-        self.tiles = tiles
-        self.inv = None
+    def __init__(self, S: np.ndarray):
+        """Factor the tiles S (l, p, p): keeps the lower Cholesky factors and their inverses."""
+        self.tiles, self.inv = tile_cholesky(S)
 
     @property
     def p(self) -> int:
         return self.tiles.shape[1]
-
-    def factor(self) -> None:
-        """In place: tiles <- lower Cholesky factors; inv <- their inverses."""
-        if self.p == 1:
-            d = self.tiles[:, 0, 0]
-            if np.any(d <= 0):
-                raise np.linalg.LinAlgError("tile not positive definite")
-            np.sqrt(self.tiles, out=self.tiles)
-            self.inv = 1.0 / self.tiles
-        else:
-            self.tiles = np.linalg.cholesky(self.tiles)
-            self.inv = np.linalg.inv(self.tiles)
 
     def logdet(self) -> float:
         """log |L_jj|^2 = 2 sum log diag."""
@@ -51,9 +41,7 @@ class TileBlock:
     def as_sparse(self, which: str = "L") -> sp.csr_array:
         """Sparse block diagonal of the tiles ("L"), their inverses ("inv") or inverse
         transposes ("invT")."""
-        t = {"L": self.tiles, "inv": self.inv, "invT": None}[which]
-        if which == "invT":
-            t = np.swapaxes(self.inv, 1, 2)
+        t = {"L": self.tiles, "inv": self.inv, "invT": np.swapaxes(self.inv, 1, 2)}[which]
         l, p, _ = t.shape
         base = (np.arange(l) * p)[:, None, None]
         rows = np.broadcast_to(base + np.arange(p)[None, :, None], t.shape).ravel()
@@ -76,48 +64,7 @@ class TileBlock:
         """L^{-1} b (or L^{-T} b) for b of shape (l p,) or (l p, m)."""
         l, p, _ = self.tiles.shape
         inv = np.swapaxes(self.inv, 1, 2) if trans else self.inv
-        shape = b.shape
-        bb = b.reshape(l, p, -1)
-        return np.matmul(inv, bb).reshape(shape)
-
-
-def _scaled_tiles(A_tiles: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """T' A_l T + I for every tile l: (l, p, p)."""
-    p = T.shape[0]
-    if p == 1:
-        return A_tiles * (T[0, 0] ** 2) + 1.0
-    return np.matmul(T.T, np.matmul(A_tiles, T)) + np.eye(p)
-
-
-def _lambda_sparse(T: np.ndarray, n_levels: int) -> sp.csr_array:
-    return sp.csr_array(sp.kron(sp.eye_array(n_levels), sp.csr_array(T)))
-
-
-def _scale_off(A: sp.csr_array, Ti: np.ndarray, Tj: np.ndarray, li: int, lj: int) -> sp.csr_array:
-    """Lambda_i' A Lambda_j for a sparse off-diagonal block."""
-    if Ti.shape[0] == 1 and Tj.shape[0] == 1:
-        return A * (Ti[0, 0] * Tj[0, 0])
-    return sp.csr_array(_lambda_sparse(Ti, li).T @ A @ _lambda_sparse(Tj, lj))
-
-
-def _scale_cols(A: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """A Lambda for a dense (r, l p) block."""
-    p = T.shape[0]
-    if p == 1:
-        return A * T[0, 0]
-    r, q = A.shape
-    return (A.reshape(r, q // p, p) @ T).reshape(r, q)
-
-
-def _subtract_tiles(tiles: np.ndarray, P) -> None:
-    """tiles -= block-diagonal tiles of P (a product known to be block diagonal)."""
-    l, p, _ = tiles.shape
-    coo = sp.coo_array(P)
-    np.add.at(tiles, (coo.row // p, coo.row % p, coo.col % p), -coo.data)
-
-
-def _dense(M) -> np.ndarray:
-    return M.toarray() if sp.issparse(M) else np.asarray(M)
+        return np.matmul(inv, b.reshape(l, p, -1)).reshape(b.shape)
 
 
 class BlockedCholesky:
@@ -130,15 +77,21 @@ class BlockedCholesky:
     def __init__(self, A: CrossProducts):
         self.A = A
         k = A.k
+        # Off-diagonal A blocks denser than DENSE_FRACTION are kept dense (BLAS beats sparse).
+        self.A_off = {}
+        for key, block in A.off.items():
+            dense = block.nnz > DENSE_FRACTION * block.shape[0] * block.shape[1]
+            self.A_off[key] = block.toarray() if dense else block
         self.diag_dense = []
         for j in range(k):
-            block = any(not A.nested[(j, m)] or self.diag_dense[m] for m in range(j))
-            self.diag_dense.append(block)
+            self.diag_dense.append(any(not A.nested[(j, m)] or self.diag_dense[m]
+                                       for m in range(j)))
         self.off_dense = {}
         for j in range(k):
             for i in range(j + 1, k):
-                self.off_dense[(i, j)] = self.diag_dense[j] or any(
-                    self.off_dense[(i, m)] or self.off_dense[(j, m)] for m in range(j))
+                self.off_dense[(i, j)] = (self.diag_dense[j] or not sp.issparse(self.A_off[(i, j)])
+                                          or any(self.off_dense[(i, m)] or self.off_dense[(j, m)]
+                                                 for m in range(j)))
         self.diag: list = [None] * k
         self.off: dict = {}
         self.xz: list = [None] * k
@@ -151,52 +104,85 @@ class BlockedCholesky:
                 rows = np.broadcast_to(base + np.arange(p)[None, :, None], (l, p, p)).ravel()
                 cols = np.broadcast_to(base + np.arange(p)[None, None, :], (l, p, p)).ravel()
                 self._dense_idx[j] = (rows, cols)
+        self._pairs = self._plan_pair_downdates()
+
+    def _plan_pair_downdates(self) -> dict:
+        """PairDowndate maps for the downdates L_i1 L_j1' from a scalar diagonal first block.
+
+        Used for scalar terms i >= j >= 2 whose target block is dense, while the map stays
+        below MAX_DOWNDATE_PAIRS entries (InstEval: 1.0e6 pairs for the 1128 x 1128 block).
+        """
+        A, plans = self.A, {}
+        if A.k < 2 or self.diag_dense[0] or A.dims[0][1] != 1:
+            return plans
+        for j in range(1, A.k):
+            for i in range(j, A.k):
+                target_dense = self.diag_dense[j] if i == j else self.off_dense[(i, j)]
+                Ai, Aj = self.A_off[(i, 0)], self.A_off[(j, 0)]
+                if (not target_dense or A.dims[i][1] != 1 or A.dims[j][1] != 1
+                        or not sp.issparse(Ai) or not sp.issparse(Aj)
+                        or PairDowndate.n_pairs(Ai, Aj) > MAX_DOWNDATE_PAIRS):
+                    continue
+                plans[(i, j)] = PairDowndate(Ai, Aj, lower=i == j)
+        return plans
+
+    def _downdate(self, S, i: int, j: int, m: int, templates, s0):
+        """S - L_im L_jm' (S dense or sparse, as the target block is stored)."""
+        if m == 0 and (i, j) in self._pairs:
+            scale = templates[i][0, 0] * templates[j][0, 0]
+            self._pairs[(i, j)].subtract_from(S, s0, scale)
+            return S
+        prod = self.off[(i, m)] @ self.off[(j, m)].T
+        if isinstance(S, np.ndarray):
+            S -= as_dense(prod)
+            return S
+        return S - prod
 
     def update(self, templates: list[np.ndarray]) -> None:
         """Refill L for the templates T_i (p_i, p_i); raises LinAlgError if not PD."""
         A, k = self.A, self.A.k
+        s0 = None
         for j in range(k):
-            l_j, _ = A.dims[j]
-            S = _scaled_tiles(A.diag[j], templates[j])
+            l_j, p_j = A.dims[j]
+            S = scaled_tiles(A.diag[j], templates[j])
             if self.diag_dense[j]:
-                D = np.zeros((l_j * A.dims[j][1],) * 2)
+                D = np.zeros((l_j * p_j,) * 2)
                 D[self._dense_idx[j]] = S.ravel()
                 for m in range(j):
-                    Ljm = self.off[(j, m)]
-                    D -= _dense(Ljm @ Ljm.T)
+                    D = self._downdate(D, j, j, m, templates, s0)
                 self.diag[j] = sla.cholesky(D, lower=True, overwrite_a=True, check_finite=False)
             else:
                 for m in range(j):
                     Ljm = self.off[(j, m)]
-                    _subtract_tiles(S, Ljm @ Ljm.T)
-                blk = TileBlock(S)
-                blk.factor()
-                self.diag[j] = blk
+                    subtract_tiles(S, Ljm @ Ljm.T)
+                self.diag[j] = TileBlock(S)
+                if j == 0 and p_j == 1:
+                    # s_c = theta_1^2 / (theta_1^2 a_c + 1), the weights of the pair downdates.
+                    s0 = (templates[0][0, 0] * self.diag[0].inv[:, 0, 0]) ** 2
             for i in range(j + 1, k):
-                S_ij = _scale_off(A.off[(i, j)], templates[i], templates[j], A.dims[i][0], l_j)
+                S_ij = scale_off(self.A_off[(i, j)], templates[i], templates[j], A.dims[i][0],
+                                 l_j)
                 if self.off_dense[(i, j)]:
-                    S_ij = _dense(S_ij)
-                    for m in range(j):
-                        S_ij -= _dense(self.off[(i, m)] @ self.off[(j, m)].T)
-                else:
-                    for m in range(j):
-                        S_ij = S_ij - self.off[(i, m)] @ self.off[(j, m)].T
+                    S_ij = np.array(as_dense(S_ij))
+                for m in range(j):
+                    S_ij = self._downdate(S_ij, i, j, m, templates, s0)
                 self.off[(i, j)] = self._rdiv_t(S_ij, j)
-            S_x = _scale_cols(A.xz[j], templates[j])
+            S_x = scale_dense(A.xz[j], None, templates[j])
             for m in range(j):
-                S_x = S_x - _dense(self.xz[m] @ self.off[(j, m)].T)
+                # (L_jm L_xm')' computed as sparse @ dense when L_jm is sparse.
+                S_x = S_x - as_dense(self.off[(j, m)] @ self.xz[m].T).T
             self.xz[j] = self._rdiv_t(S_x, j)
         S_xx = A.xx.copy()
         for m in range(k):
             S_xx -= self.xz[m] @ self.xz[m].T
-        self.xx = sla.cholesky(S_xx, lower=True, check_finite=False)
+        self.xx = np.linalg.cholesky(S_xx)
 
     def _rdiv_t(self, S, j: int):
         """S @ L_jj^{-T}."""
         Ljj = self.diag[j]
         if isinstance(Ljj, TileBlock):
             return Ljj.rdiv_t(S)
-        return sla.solve_triangular(Ljj, _dense(S).T, lower=True, check_finite=False).T
+        return sla.solve_triangular(Ljj, as_dense(S).T, lower=True, check_finite=False).T
 
     # ---- read-offs (algorithm.md §3) -------------------------------------------------
     def ldL2(self) -> float:
@@ -239,7 +225,7 @@ class BlockedCholesky:
         for j in reversed(range(k)):
             r = self.xz[j][p, :] - self.xz[j][:p, :].T @ beta
             for i in range(j + 1, k):
-                r = r - _dense(self.off[(i, j)].T @ u[i]).ravel()
+                r = r - as_dense(self.off[(i, j)].T @ u[i]).ravel()
             u[j] = self.diag_solve(j, r, trans=True)
         return u
 
@@ -271,7 +257,7 @@ class BlockedCholesky:
             for i in range(j + 1, k):
                 r = np.zeros((A.dims[i][0] * A.dims[i][1], cols.size))
                 for m in range(j, i):
-                    r -= _dense(self.off[(i, m)] @ X[m])
+                    r -= as_dense(self.off[(i, m)] @ X[m])
                 X[i] = self.diag_solve(i, r)
                 Y = X[i].reshape(X[i].shape[0], stop - start, p_j)
                 acc += np.einsum("rla,rlb->lab", Y, Y)

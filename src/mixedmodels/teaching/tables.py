@@ -201,7 +201,10 @@ class PoolingEstimates:
 
 
 def pooling_estimates(result: Any, design: Design | None = None) -> PoolingEstimates:
-    """Complete, no and partial pooling estimates of the first grouping factor of ``result``.
+    """Complete, no and partial pooling estimates for the first grouping factor of ``result``.
+
+    "First" is lme4's term order, so with several grouping factors it is the one with the
+    most levels.
 
     The own (no pooling) and complete pooling fits regress the response (less any offset) on
     the model's fixed-effects matrix, within each group and on all rows; the reported

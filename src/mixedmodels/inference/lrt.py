@@ -1,0 +1,313 @@
+"""Likelihood-ratio tests: lme4's ``anova(m0, m1, ...)``, lmerTest's ``ranova`` and ``drop1``.
+
+Every model refitted here is built from cross-products the fit already holds (or rebuilt from
+the design's arrays), never from the user's data frame: the cross-products do not depend on
+REML versus ML, and dropping a random-effects term only removes its blocks.
+
+lme4 prints the message "refitting model(s) with ML (instead of REML)" when ``anova`` refits
+REML fits; here it is a ``RefitMLWarning`` (a ``UserWarning``), so it shows once per call
+site by default and can be silenced with
+``warnings.simplefilter("ignore", mixedmodels.inference.lrt.RefitMLWarning)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+import weakref
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+from scipy import stats
+
+from ..crossprod import CrossProducts, from_design
+from ..errors import MixedModelsError
+from ..lmm import LinearMixedModel
+from ..objective import profiled_objective
+from ..results import LmerResult
+from ..terms import ReTerm, order_terms
+
+__all__ = ["anova", "ranova", "drop1", "ml_refit", "RefitMLWarning"]
+
+REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
+
+LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
+RANOVA_COLUMNS = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
+
+
+class RefitMLWarning(UserWarning):
+    """lme4's message: REML fits were refitted by ML before comparing likelihoods."""
+
+
+# ML refits are reused by anova, profile and confint; the key is the (immutable) result, held
+# weakly so the cache never keeps a fit alive.
+_ML_REFITS: "weakref.WeakKeyDictionary[LmerResult, LmerResult]" = weakref.WeakKeyDictionary()
+
+
+def ml_refit(result: LmerResult) -> LmerResult:
+    """The ML fit of the same model (lme4's ``refitML``); an ML fit is returned unchanged.
+
+    Starts the optimizer at the REML theta as lme4 does. Only the cross-products are used.
+    """
+    if not result.reml:
+        return result
+    cached = _ML_REFITS.get(result)
+    if cached is not None:
+        return cached
+    model = LinearMixedModel(result.model.A, result.terms, reml=False)
+    optsum = model.fit(theta0=result.theta)
+    refit = LmerResult.from_model(model, result.design, optsum, result.formula)
+    _ML_REFITS[result] = refit
+    return refit
+
+
+# ---- anova(m0, m1, ...) ---------------------------------------------------------------------
+def _check_same_data(labelled: list[tuple[str, LmerResult]]) -> None:
+    """Likelihoods are comparable only on the same response (lme4 checks nobs and the data)."""
+    first_label, first = labelled[0]
+    for label, m in labelled[1:]:
+        if m.nobs != first.nobs:
+            raise MixedModelsError(
+                f"models were not all fitted to the same size of dataset: '{first_label}' has "
+                f"{first.nobs} observations, '{label}' has {m.nobs}")
+        if not np.array_equal(m.design.y, first.design.y):
+            raise MixedModelsError(
+                f"models were not all fitted to the same data: the response values of "
+                f"'{label}' differ from those of '{first_label}'")
+        if not np.array_equal(m.design.weights, first.design.weights):
+            raise MixedModelsError(
+                f"models were not all fitted with the same prior weights ('{first_label}' and "
+                f"'{label}'); their likelihoods are not comparable")
+
+
+def anova(*models: LmerResult, refit: bool = True, **named: LmerResult) -> pd.DataFrame:
+    """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
+
+    Parameters
+    ----------
+    *models : fitted models, labelled by their formula.
+    refit : refit REML fits by ML first (lme4's default ``refit = TRUE``); emits a
+        ``RefitMLWarning`` with lme4's message when it does.
+    **named : fitted models labelled by keyword, e.g. ``anova(small=m0, big=m1)``.
+
+    Returns
+    -------
+    DataFrame, one row per model ordered by number of parameters (stable), indexed by label,
+    columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``; the first row has NaN
+    in the last three. Chisq = 2 max(0, logLik_i - logLik_{i-1}).
+
+    Raises
+    ------
+    MixedModelsError : fewer than two models, or models fitted to different data.
+    """
+    labelled = [(m.formula if isinstance(m, LmerResult) else repr(m), m) for m in models]
+    labelled += list(named.items())
+    for label, m in labelled:
+        if not isinstance(m, LmerResult):
+            raise MixedModelsError(f"anova() compares fitted lmer models; '{label}' is a "
+                                   f"{type(m).__name__}")
+    if len(labelled) < 2:
+        raise MixedModelsError("anova() compares two or more models; for F tests of one "
+                               "model's fixed effects use result.anova()")
+    labels = [label for label, _ in labelled]
+    if len(set(labels)) < len(labels):
+        # lme4 falls back to generic names when the labels are not unique.
+        labels = [f"MODEL{i + 1}" for i in range(len(labels))]
+        labelled = [(lab, m) for lab, (_, m) in zip(labels, labelled)]
+    _check_same_data(labelled)
+    reml = [m.reml for _, m in labelled]
+    if refit:
+        if any(reml):
+            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=2)
+        labelled = [(lab, ml_refit(m)) for lab, m in labelled]
+    elif any(reml) and not all(reml):
+        warnings.warn("some models fit with REML = TRUE, some not", UserWarning, stacklevel=2)
+    labelled.sort(key=lambda item: item[1].df)
+    npar = np.array([m.df for _, m in labelled], dtype=float)
+    loglik = np.array([m.loglik for _, m in labelled])
+    chisq = np.concatenate([[np.nan], 2.0 * np.maximum(0.0, np.diff(loglik))])
+    df = np.concatenate([[np.nan], np.diff(npar)])
+    with np.errstate(invalid="ignore"):
+        pval = np.where(df == 0, np.nan, stats.chi2.sf(chisq, np.where(df > 0, df, np.nan)))
+    table = pd.DataFrame({
+        "npar": npar.astype(int), "AIC": [m.aic for _, m in labelled],
+        "BIC": [m.bic for _, m in labelled], "logLik": loglik, "deviance": -2.0 * loglik,
+        "Chisq": chisq, "Df": df, "Pr(>Chisq)": pval},
+        index=pd.Index([lab for lab, _ in labelled], name="model"))
+    return table[LRT_COLUMNS]
+
+
+# ---- ranova ---------------------------------------------------------------------------------
+def _lm_objective(A: CrossProducts, reml: bool) -> float:
+    """-2 log-likelihood (ML) or REML criterion of the linear model without random effects.
+
+    This is the mixed-model objective at theta = 0 (L_theta = I), read off the Cholesky factor
+    of the [X y] block alone; it equals R's ``-2 * logLik(lm(...), REML = reml)``.
+    """
+    R = sla.cholesky(A.xx, lower=True, check_finite=False)
+    ldRX2 = 2.0 * float(np.sum(np.log(np.diag(R)[: A.p])))
+    return profiled_objective(0.0, ldRX2, float(R[-1, -1] ** 2), A.n, A.p, A.sum_log_w, reml)
+
+
+def _bars_with_terms(result: LmerResult) -> list[tuple[object, int]]:
+    """(bar, index into result.terms) in the order of lme4's ``findbars``.
+
+    The design sorts terms by number of levels; bars are matched back by grouping factor and
+    left-hand side. ``findbars`` lists the pieces of a nested ``(1 | a/b)`` innermost first,
+    while the parser lists them outermost first, so those groups are reversed.
+    """
+    bars = list(result.design.formula.bars)
+    unused = list(range(len(result.terms)))
+    matched = []
+    for bar in bars:
+        for pos, j in enumerate(unused):
+            t = result.terms[j]
+            spec_rhs = getattr(t.lhs_spec, "rhs", None)
+            if t.group_name == bar.group_name and spec_rhs == bar.lhs:
+                matched.append((bar, j))
+                del unused[pos]
+                break
+        else:
+            raise MixedModelsError(f"cannot match the random-effects term ({bar.lhs} | "
+                                   f"{bar.group_name}) to the fitted model's terms")
+    ordered, i = [], 0
+    while i < len(matched):
+        group = [matched[i]]
+        while i + len(group) < len(matched) and matched[i + len(group)][0].position == \
+                matched[i][0].position:
+            group.append(matched[i + len(group)])
+        if len(group) > 1 and group[0][0].correlated:
+            group.reverse()
+        ordered.extend(group)
+        i += len(group)
+    return ordered
+
+
+def _lhs_structure(term: ReTerm) -> tuple[list[str], list[frozenset], list[list[int]], bool]:
+    """Labels, variable sets and column indices of the terms of a bar's left-hand side.
+
+    Returns (labels, variable index sets, column indices per term, has intercept).
+    """
+    spec = term.lhs_spec
+    variables = spec._variables
+    labels = [":".join(variables[i].label for i, _ in tt) for tt in spec._terms]
+    var_sets = [frozenset(i for i, _ in tt) for tt in spec._terms]
+    owners = list(spec.term_of_column)
+    columns = [[c for c, owner in enumerate(owners) if owner == lab] for lab in labels]
+    return labels, var_sets, columns, bool(spec.intercept)
+
+
+def _drop_scope(var_sets: list[frozenset]) -> list[int]:
+    """R's ``drop.scope``: terms not contained in another term (marginality)."""
+    return [i for i, s in enumerate(var_sets)
+            if not any(s < other for j, other in enumerate(var_sets) if j != i)]
+
+
+def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
+    """The term with one left-hand-side term removed, as lmerTest's ``get_newforms``.
+
+    When nothing but that term was on the left (``(0 + x | g)``), lmerTest keeps ``(1 | g)``.
+    The reduced term is used for fitting only (``lhs_spec`` is cleared: it could not rebuild
+    the reduced columns on new data).
+    """
+    labels, var_sets, columns, intercept = _lhs_structure(term)
+    if len(labels) == 1:
+        z = np.ones((term.z.shape[0], 1))
+        names: tuple[str, ...] = ("(Intercept)",)
+    else:
+        variables = term.lhs_spec._variables
+        is_factor = [variables[i].levels is not None for i in range(len(variables))]
+        dropped_factor = any(is_factor[i] for i in var_sets[drop])
+        kept_factor = any(is_factor[i] for k, s in enumerate(var_sets) if k != drop for i in s)
+        if not intercept and dropped_factor and kept_factor:
+            # Without an intercept R codes the first factor with all its levels; removing it
+            # changes the coding of the next one, which needs the data frame to rebuild.
+            raise MixedModelsError(
+                f"cannot reduce the term ({term.lhs_spec.rhs} | {term.group_name}) by dropping "
+                f"'{labels[drop]}' from the fitted design: the remaining factor would be "
+                f"re-coded; refit the reduced model with lmer()")
+        keep = [c for c in range(term.p) if c not in set(columns[drop])]
+        z = np.ascontiguousarray(term.z[:, keep])
+        names = tuple(term.column_names[c] for c in keep)
+    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None)
+
+
+def _refit_terms(result: LmerResult, terms: list[ReTerm]) -> tuple[float, int]:
+    """(objective, npar) of the model with these random-effects terms, same REML/ML setting."""
+    d = result.design
+    if not terms:
+        A = from_design([], d.X, d.y, d.offset, d.weights)
+        return _lm_objective(A, result.reml), d.p + 1
+    terms = order_terms(terms)
+    A = from_design(terms, d.X, d.y, d.offset, d.weights)
+    model = LinearMixedModel(A, tuple(terms), reml=result.reml)
+    optsum = model.fit()
+    return optsum.fmin, d.p + model.n_theta + 1
+
+
+def ranova(result: LmerResult, reduce_terms: bool = True) -> pd.DataFrame:
+    """lmerTest's ``ranova``: likelihood-ratio test for each random-effects term.
+
+    For a term with covariates on its left (``(1 + x | g)``) each droppable covariate is
+    removed in turn (``x in (1 + x | g)`` reduces it to ``(1 | g)``); a scalar term is removed.
+    With ``reduce_terms=False`` every term is removed whole. Reduced models keep the fit's REML
+    or ML setting (lmerTest does not refit by ML here); a model left without random effects is
+    the ordinary linear model.
+
+    Returns
+    -------
+    DataFrame indexed by ``<none>`` then one row per reduced model, columns
+    ``npar, logLik, AIC, LRT, Df, Pr(>Chisq)``; LRT = 2 (logLik_full - logLik_reduced).
+    """
+    terms = list(result.terms)
+    rows: list[tuple[str, float, int]] = [("<none>", result.objective, result.df)]
+    for bar, j in _bars_with_terms(result):
+        label = f"({bar.lhs} | {bar.group_name})"
+        others = terms[:j] + terms[j + 1:]
+        labels, var_sets, _, _ = _lhs_structure(terms[j])
+        scope = _drop_scope(var_sets) if reduce_terms else []
+        if not scope:
+            rows.append((label, *_refit_terms(result, others)))
+            continue
+        for drop in scope:
+            new_term = _reduced_term(terms[j], drop)
+            # R's update() keeps one copy of identical terms: (1 | g) + (1 | g) is (1 | g).
+            same = [(t.group_name, t.column_names) == (new_term.group_name,
+                                                       new_term.column_names) for t in others]
+            reduced = others if any(same) else others + [new_term]
+            rows.append((f"{labels[drop]} in {label}", *_refit_terms(result, reduced)))
+    loglik = np.array([-objective / 2.0 for _, objective, _ in rows])
+    npar = np.array([n for _, _, n in rows], dtype=float)
+    lrt = np.concatenate([[np.nan], 2.0 * (loglik[0] - loglik[1:])])
+    df = np.concatenate([[np.nan], npar[0] - npar[1:]])
+    with np.errstate(invalid="ignore"):
+        pval = stats.chi2.sf(lrt, np.where(df > 0, df, np.nan))
+    table = pd.DataFrame({"npar": npar.astype(int), "logLik": loglik,
+                          "AIC": -2.0 * loglik + 2.0 * npar, "LRT": lrt, "Df": df,
+                          "Pr(>Chisq)": pval},
+                         index=pd.Index([label for label, _, _ in rows]))
+    return table[RANOVA_COLUMNS]
+
+
+# ---- drop1 ----------------------------------------------------------------------------------
+def _marginal_fixed_terms(result: LmerResult) -> list[str]:
+    """Labels of the fixed-effects terms that ``drop.scope`` allows dropping."""
+    spec = result.design.x_spec
+    variables = spec._variables
+    labels = [":".join(variables[i].label for i, _ in tt) for tt in spec._terms]
+    var_sets = [frozenset(i for i, _ in tt) for tt in spec._terms]
+    return [labels[i] for i in _drop_scope(var_sets)]
+
+
+def drop1(result: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """lmerTest's ``drop1``: F test for dropping each marginal fixed-effects term.
+
+    For a marginal term (one not contained in another, e.g. only ``a:b`` in ``a*b``) the
+    hypothesis is the type III one, so this is ``result.anova(type=3)`` restricted to the
+    terms R's ``drop.scope`` lists. Columns as lmerTest: ``Sum Sq, Mean Sq, NumDF, DenDF,
+    F value, Pr(>F)``.
+    """
+    table = result.anova(type=3, ddf=ddf)
+    marginal = set(_marginal_fixed_terms(result))
+    return table.loc[[label for label in table.index if label in marginal]]
+

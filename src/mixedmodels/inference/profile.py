@@ -1,0 +1,542 @@
+"""Likelihood profiles and profile confidence intervals, as lme4's ``profile.merMod``.
+
+lme4 profiles the **ML** deviance (a REML fit is refitted by ML first) over the parameters on
+the standard-deviation / correlation scale: per random-effects term its SDs and correlations
+(column-major lower triangle, lme4's ``.sig01``, ``.sig02``, ...), then ``.sigma``, then the
+fixed effects. For each parameter x the profile is ``zeta(x) = sign(x - x_hat) sqrt(d(x) -
+d_min)`` where d(x) is the deviance minimized over everything else:
+
+- an SD, correlation or sigma: d(sd/cor..., sigma) = ldL2 - log|W| + r2/sigma^2
+  + n log(2 pi sigma^2) (beta profiled out, sigma not), minimized by bounded BOBYQA over the
+  other SDs, correlations and sigma (SD >= 0, -1 <= cor <= 1, sigma >= 0);
+- a fixed effect beta_j: beta_j x_j becomes part of the offset and column j is dropped; only
+  the y column of the cross-products changes (linearly in beta_j), and the usual ML objective
+  is minimized over theta. No pass over the data.
+
+The points are placed as lme4 places them (steps of ``delta`` in zeta, extrapolated from the
+last two points, until |zeta| exceeds sqrt(qchisq(1 - alphamax, n_par)) or a bound is hit).
+Intervals invert a natural interpolating cubic spline of zeta(x) the way R's
+``backSpline(interpSpline(...))`` does; where the profile stops at a bound before reaching the
+requested zeta (an SD at 0, a correlation at +-1) the bound is the interval's end, as in lme4.
+Singular fits are profiled as lme4 does (the SD's lower end is then 0).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.interpolate import CubicSpline
+
+from ..crossprod import CrossProducts
+from ..errors import MixedModelsError
+from ..lmm import LinearMixedModel
+from ..optimize import minimize_theta
+from ..results import LmerResult
+from ..terms import ReTerm, theta_slices
+
+__all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
+           "variance_names", "param_names", "percent_labels"]
+
+
+class ProfileWarning(UserWarning):
+    """A profile that lme4 would also warn about (non-monotonic, bad spline, lower deviance)."""
+
+
+# ---- parameter scale and names --------------------------------------------------------------
+def variance_names(result: LmerResult, old: bool = True) -> list[str]:
+    """Names of the SD/correlation parameters and sigma.
+
+    old=True: lme4's ``.sig01, .sig02, ..., .sigma``; old=False: ``sd_(Intercept)|Subject``,
+    ``cor_Days.(Intercept)|Subject``, ..., ``sigma``.
+    """
+    if old:
+        return [f".sig{i + 1:02d}" for i in range(result.n_theta)] + [".sigma"]
+    names = []
+    for t in result.terms:
+        rows, cols = t.tril_indices()
+        for i, j in zip(rows, cols):
+            if i == j:
+                names.append(f"sd_{t.column_names[i]}|{t.group_name}")
+            else:
+                names.append(f"cor_{t.column_names[i]}.{t.column_names[j]}|{t.group_name}")
+    return names + ["sigma"]
+
+
+def param_names(result: LmerResult, old: bool = True) -> list[str]:
+    """``variance_names`` followed by the fixed-effect names (lme4's confint row names)."""
+    return variance_names(result, old) + list(result.design.x_names)
+
+
+def theta_to_sdcor(theta: np.ndarray, terms: tuple[ReTerm, ...], sigma: float) -> np.ndarray:
+    """(n_theta,) SDs and correlations of Sigma_i = sigma^2 T_i T_i', in theta's order.
+
+    A correlation with a zero SD is NaN (R's ``cov2cor``).
+    """
+    out = np.empty(len(theta))
+    for t, s in zip(terms, theta_slices(list(terms))):
+        T = t.template(np.asarray(theta[s], dtype=float))
+        S = sigma**2 * (T @ T.T)
+        sd = np.sqrt(np.diag(S))
+        rows, cols = t.tril_indices()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vals = np.where(rows == cols, sd[rows], S[rows, cols] / (sd[rows] * sd[cols]))
+        out[s] = vals
+    return out
+
+
+def _psd_cholesky(S: np.ndarray) -> np.ndarray | None:
+    """A lower-triangular T with T T' = S for S positive semi-definite, else None.
+
+    Plain Cholesky in which a (numerically) zero pivot gives a zero column, so SDs of 0 and
+    correlations of +-1 (boundary values in a profile) have a factor, as with lme4's
+    ``safe_chol``.
+    """
+    p = S.shape[0]
+    T = np.zeros_like(S)
+    scale = max(float(np.max(np.abs(np.diag(S)))), 1e-300)
+    for j in range(p):
+        d = S[j, j] - T[j, :j] @ T[j, :j]
+        if d < -1e-10 * scale:
+            return None
+        if d <= 1e-14 * scale:
+            resid = S[j + 1:, j] - T[j + 1:, :j] @ T[j, :j]
+            if np.any(np.abs(resid) > 1e-7 * scale):
+                return None
+            continue
+        T[j, j] = math.sqrt(d)
+        T[j + 1:, j] = (S[j + 1:, j] - T[j + 1:, :j] @ T[j, :j]) / T[j, j]
+    return T
+
+
+class _SdcorMap:
+    """(sd/cor..., sigma) -> theta for fixed terms, with the index arrays computed once."""
+
+    def __init__(self, terms: tuple[ReTerm, ...]):
+        self.parts = []
+        for t, s in zip(terms, theta_slices(list(terms))):
+            rows, cols = t.tril_indices()
+            diag = rows == cols
+            self.parts.append((t.p, s, rows, cols, diag, rows[diag], rows[~diag], cols[~diag]))
+        self.n_theta = sum(t.n_theta for t in terms)
+
+    def theta(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
+        """(n_theta,) theta, or None if a term's covariance matrix is not PSD."""
+        theta = np.empty(self.n_theta)
+        for p, s, rows, cols, diag, d_idx, o_rows, o_cols in self.parts:
+            v = values[s]
+            if p == 1:
+                theta[s] = v / sigma
+                continue
+            sd = np.empty(p)
+            sd[d_idx] = v[diag]
+            R = np.eye(p)
+            R[o_rows, o_cols] = R[o_cols, o_rows] = v[~diag]
+            T = _psd_cholesky(R * np.outer(sd, sd) / sigma**2)
+            if T is None:
+                return None
+            theta[s] = T[rows, cols]
+        return theta
+
+
+def sdcor_to_theta(values: np.ndarray, terms: tuple[ReTerm, ...], sigma: float
+                   ) -> np.ndarray | None:
+    """Inverse of ``theta_to_sdcor``: (n_theta,) theta, or None if a term's matrix is not PSD."""
+    return _SdcorMap(terms).theta(np.asarray(values, dtype=float), sigma)
+
+
+def percent_labels(level: float) -> list[str]:
+    """R's column labels for a two-sided interval, e.g. ``["2.5 %", "97.5 %"]`` (format.perc).
+
+    Each percentage to 3 significant digits, all with the decimals the most precise one needs.
+    """
+    a = (1.0 - level) / 2.0
+    pct = [100.0 * a, 100.0 * (1.0 - a)]
+    decimals = 0
+    for v in pct:
+        if v == 0:
+            continue
+        d = max(0, 3 - 1 - int(math.floor(math.log10(abs(v)))))
+        text = f"{round(v, d):.{d}f}"
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        decimals = max(decimals, len(text.split(".")[1]) if "." in text else 0)
+    return [f"{v:.{decimals}f} %" for v in pct]
+
+
+# ---- the deviance pieces ----------------------------------------------------------------------
+class _SdcorDeviance:
+    """ML deviance as a function of (sd/cor..., sigma), beta profiled out, sigma not.
+
+    Owns a private workspace so the fitted model's factor is never touched.
+    """
+
+    def __init__(self, fit: LmerResult):
+        self.model = LinearMixedModel(fit.model.A, fit.terms, reml=False)
+        self.map = _SdcorMap(fit.terms)
+        self.A = fit.model.A
+
+    def __call__(self, pars: np.ndarray) -> float:
+        sigma = pars[-1]
+        if not sigma > 0:
+            return math.inf
+        theta = self.map.theta(pars[:-1], sigma)
+        if theta is None:
+            return math.inf
+        L, A = self.model.L, self.A
+        try:
+            L.update(self.model.templates(theta))
+        except np.linalg.LinAlgError:
+            return math.inf
+        return (L.ldL2() - A.sum_log_w + L.pwrss() / sigma**2
+                + A.n * math.log(2.0 * math.pi * sigma**2))
+
+    def beta(self, pars: np.ndarray) -> np.ndarray:
+        """(p,) beta-hat at these parameters."""
+        self(pars)
+        return self.model.L.beta()
+
+
+def fixed_beta_crossprod(A: CrossProducts, j: int, value: float) -> CrossProducts:
+    """Cross-products of the model with beta_j fixed at ``value`` (x_j moved to the offset).
+
+    Column j of X is dropped and the response becomes y - value x_j: its cross-products are
+    linear (and y'Wy quadratic) in ``value``, so they come from A alone.
+    """
+    p = A.p
+    keep = [c for c in range(p + 1) if c != j]
+    y_col = A.xx[:, p] - value * A.xx[:, j]
+    xx = A.xx[np.ix_(keep, keep)].copy()
+    xx[:-1, -1] = xx[-1, :-1] = y_col[keep[:-1]]
+    xx[-1, -1] = A.xx[p, p] - 2.0 * value * A.xx[j, p] + value**2 * A.xx[j, j]
+    xz = tuple(np.vstack([Z[keep[:-1]], (Z[p] - value * Z[j])[None, :]]) for Z in A.xz)
+    return dataclasses.replace(A, xx=xx, xz=xz, p=p - 1)
+
+
+_TOL={'x':1e-10,'f':1e-10}
+def _bobyqa_box(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
+                ) -> tuple[np.ndarray, float]:
+    """Minimize f over a box with NLopt's BOBYQA (lme4's profile optimizer), tight tolerances.
+
+    Non-finite values are replaced by the start value: an infinite value would wreck
+    BOBYQA's quadratic model (the same rule as the fit's objective).
+    """
+    import nlopt
+
+    x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
+    f0 = f(x0)
+    best = [x0.copy(), f0]
+
+    def wrapped(x, grad):
+        value = f(x)
+        if not np.isfinite(value):
+            return f0
+        if value < best[1]:
+            best[0], best[1] = np.array(x), value
+        return value
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, x0.size)
+    opt.set_min_objective(wrapped)
+    opt.set_lower_bounds(lower)
+    opt.set_upper_bounds(upper)
+    opt.set_xtol_abs(_TOL['x'])
+    opt.set_ftol_abs(_TOL['f'])
+    opt.set_maxeval(100_000)
+    try:
+        opt.optimize(x0)
+    except nlopt.RoundoffLimited:
+        # Round-off stopped the quadratic model; the best point seen is kept (as the fit does).
+        pass
+    return best[0], best[1]
+
+
+# ---- inverse interpolation (R's backSpline of an interpSpline) ---------------------------------
+class _BackSpline:
+    """x as a piecewise cubic of zeta, built from a natural interpolating spline of zeta(x).
+
+    Pieces are cubic Hermite polynomials matching x and dx/dzeta = 1 / zeta'(x) at the knots,
+    except the two end pieces, which are quadratics (made linear if they would bend the wrong
+    way), as R's ``backSpline``. Outside the knots' zeta range the value is NaN.
+    """
+
+    def __init__(self, x: np.ndarray, z: np.ndarray):
+        if x.size < 4:
+            raise ValueError("an interpolating spline needs at least 4 points")
+        if np.any(np.diff(z) <= 0):
+            raise ValueError("spline must be monotone")
+        slope = CubicSpline(x, z, bc_type="natural")(x, 1)
+        kdiff, adiff = np.diff(x), np.diff(z)
+        nk = x.size
+        c = np.zeros((nk - 1, 4))
+        c[:, 0] = x[:-1]
+        inv_slope = 1.0 / slope
+        c[:, 1] = inv_slope[:-1]
+        for i in range(nk - 1):
+            a = adiff[i]
+            M = np.array([[a**2, a**3], [2 * a, 3 * a**2]])
+            rhs = np.array([kdiff[i] - a * inv_slope[i], inv_slope[i + 1] - inv_slope[i]])
+            c[i, 2:] = np.linalg.solve(M, rhs)
+        a0, a1 = adiff[0], adiff[-1]
+        c[0, 3] = c[-1, 3] = 0.0
+        c[0, 1:3] = np.linalg.solve(np.array([[a0, a0**2], [1.0, 2 * a0]]),
+                                    np.array([kdiff[0], inv_slope[1]]))
+        c[-1, 2] = (kdiff[-1] - a1 * c[-1, 1]) / a1**2
+        if c[0, 2] > 0:
+            c[0, 2], c[0, 1] = 0.0, kdiff[0] / a0
+        if c[-1, 2] < 0:
+            c[-1, 2], c[-1, 1] = 0.0, kdiff[-1] / a1
+        self.knots = z
+        self.coef = c
+
+    def __call__(self, zeta: np.ndarray) -> np.ndarray:
+        zeta = np.atleast_1d(np.asarray(zeta, dtype=float))
+        out = np.full(zeta.shape, np.nan)
+        inside = (zeta >= self.knots[0]) & (zeta <= self.knots[-1])
+        # R's cut(): intervals (z_i, z_{i+1}], with the first knot in the first interval.
+        i = np.clip(np.searchsorted(self.knots, zeta[inside], side="left") - 1, 0,
+                    self.knots.size - 2)
+        t = zeta[inside] - self.knots[i]
+        c = self.coef[i]
+        out[inside] = c[:, 0] + t * (c[:, 1] + t * (c[:, 2] + t * c[:, 3]))
+        return out
+
+
+def _linear_inverse(x: np.ndarray, z: np.ndarray, zeta: np.ndarray) -> np.ndarray:
+    """R's ``approxfun(zeta, x)``: linear interpolation, ties in zeta averaged, NaN outside."""
+    uz, inverse = np.unique(z, return_inverse=True)
+    ux = np.bincount(inverse, weights=x) / np.bincount(inverse)
+    out = np.interp(zeta, uz, ux)
+    out[(zeta < uz[0]) | (zeta > uz[-1])] = np.nan
+    return out
+
+
+# ---- the Profile object -----------------------------------------------------------------------
+@dataclass
+class Profile:
+    """Profile traces of an lmer fit (lme4's ``thpr`` object).
+
+    Attributes
+    ----------
+    traces : per parameter (lme4's old names), a DataFrame sorted by that parameter with
+        columns ``.zeta`` then every parameter (``.sig01``, ..., ``.sigma``, fixed effects):
+        the profiled parameter's value, its zeta and the optimal values of the others.
+    estimates : (n_par,) ML estimates on this scale.
+    base_deviance : ML deviance at the estimates.
+    lower, upper : the variance parameters' bounds; NaN for fixed effects (as lme4).
+    """
+
+    traces: dict[str, pd.DataFrame]
+    estimates: pd.Series
+    base_deviance: float
+    lower: pd.Series
+    upper: pd.Series
+    _backward: dict = field(default_factory=dict, repr=False)
+
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """Profile intervals (lme4's ``confint(profile)``): rows by parameter, R's columns.
+
+        Where the profile ends at a bound before reaching the requested zeta, the bound is
+        returned (0 for an SD, +-1 for a correlation).
+        """
+        if not 0 < level < 1:
+            raise MixedModelsError(f"level must be between 0 and 1, not {level}")
+        a = (1.0 - level) / 2.0
+        zq = stats.norm.ppf([a, 1.0 - a])
+        rows = {}
+        for name, trace in self.traces.items():
+            back = self._backward.get(name)
+            if back is not None:
+                ci = back(zq)
+            else:
+                ok = trace[".zeta"].notna().to_numpy()
+                x, z = trace[name].to_numpy()[ok], trace[".zeta"].to_numpy()[ok]
+                if z.size == 0:
+                    warnings.warn(f"bad profile for {name}", ProfileWarning, stacklevel=2)
+                    rows[name] = [np.nan, np.nan]
+                    continue
+                warnings.warn(f"bad spline fit for {name}: falling back to linear "
+                              f"interpolation", ProfileWarning, stacklevel=2)
+                ci = _linear_inverse(x, z, zq)
+            if np.isnan(ci[0]):
+                ci[0] = self.lower[name]
+            if np.isnan(ci[1]):
+                ci[1] = self.upper[name]
+            rows[name] = list(ci)
+        return pd.DataFrame.from_dict(rows, orient="index", columns=percent_labels(level))
+
+    def to_frame(self) -> pd.DataFrame:
+        """All traces stacked, with lme4's ``.par`` column naming the profiled parameter."""
+        frames = [trace.assign(**{".par": name}) for name, trace in self.traces.items()]
+        return pd.concat(frames, ignore_index=True)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.traces.items())
+        return f"Profile(points per parameter: {sizes})"
+
+
+# ---- profiling ----------------------------------------------------------------------------------
+def _select(which, names: list[str], nvp: int) -> list[int]:
+    """lme4's ``get.which``: None (all), names, "theta_" / "beta_", or 0-based indices."""
+    if which is None:
+        return list(range(len(names)))
+    items = [which] if isinstance(which, (str, int, np.integer)) else list(which)
+    chosen: set[int] = set()
+    for item in items:
+        if isinstance(item, (int, np.integer)):
+            if not 0 <= item < len(names):
+                raise MixedModelsError(f"parameter index {item} out of range 0..{len(names) - 1}")
+            chosen.add(int(item))
+        elif item == "theta_":
+            chosen.update(range(nvp))
+        elif item == "beta_":
+            chosen.update(range(nvp, len(names)))
+        elif item in names:
+            chosen.add(names.index(item))
+        else:
+            raise MixedModelsError(f"unknown parameter {item!r}; parameters are "
+                                   f"{', '.join(names)} (or 'theta_', 'beta_')")
+    return sorted(chosen)
+
+
+def _next_value(prev: np.ndarray, last: np.ndarray, col: int, delta: float, lowcut: float,
+                upcut: float, maxmult: float, minstep: float = 1e-6) -> float:
+    """lme4's ``nextpar``: a step of ``delta`` in zeta, extrapolated from the last two points."""
+    num = last[col] - prev[col]
+    denom = last[0] - prev[0]
+    if not np.isfinite(denom) or denom == 0:
+        warnings.warn("Last two rows have identical or NA .zeta values: using minstep",
+                      ProfileWarning, stacklevel=4)
+        step = minstep
+    else:
+        step = delta * num / denom
+        if step < 0:
+            warnings.warn("unexpected decrease in profile: using minstep", ProfileWarning,
+                          stacklevel=4)
+            step = minstep
+        elif abs(step) > maxmult * abs(num):
+            step = maxmult * abs(num)
+    return float(min(upcut, max(lowcut, last[col] + np.sign(num) * step)))
+
+
+def _walk(rows: list[np.ndarray], col: int, lowcut: float, upcut: float, zeta_fn, delta: float,
+          cutoff: float, maxpts: int, maxmult: float) -> list[np.ndarray]:
+    """lme4's ``fillmat``: extend the trace away from the estimate until |zeta| > cutoff, a
+    bound is reached or ``maxpts`` rows exist."""
+    while len(rows) < maxpts:
+        last = rows[-1]
+        z = last[0]
+        if not (lowcut < last[col] < upcut) or (np.isfinite(z) and abs(z) > cutoff):
+            break
+        value = _next_value(rows[-2], last, col, delta, lowcut, upcut, maxmult)
+        rows.append(zeta_fn(value, last))
+    return rows
+
+
+def _zeta(value: float, estimate: float, devdiff: float, name: str) -> float:
+    if devdiff < -1e-6:
+        warnings.warn(f"profiling {name} found a deviance {-devdiff:.3g} below the fit's: the "
+                      f"fit may not be at the optimum", ProfileWarning, stacklevel=4)
+    return float(np.sign(value - estimate) * math.sqrt(max(devdiff, 0.0)))
+
+
+def profile(result: LmerResult, which=None, alphamax: float = 0.01, maxpts: int = 100,
+            delta: float | None = None, delta_cutoff: float = 1.0 / 8.0,
+            maxmult: float = 10.0) -> Profile:
+    """Profile the ML deviance of an lmer fit, as lme4's ``profile.merMod``.
+
+    Parameters
+    ----------
+    result : the fit (a REML fit is refitted by ML first, as lme4 does).
+    which : parameters to profile: None (all), a name or list of names (``".sig01"``,
+        ``".sigma"``, ``"Days"``, or ``"theta_"`` / ``"beta_"``), or 0-based indices.
+    alphamax : the profile extends to |zeta| = sqrt(qchisq(1 - alphamax, n_par)).
+    maxpts : at most this many points in each direction.
+    delta : step in zeta between points (default: that cutoff times ``delta_cutoff``).
+    maxmult : a step in the parameter is at most ``maxmult`` times the previous one.
+
+    Returns
+    -------
+    Profile
+    """
+    from .lrt import ml_refit
+
+    fit = ml_refit(result)
+    dev = _SdcorDeviance(fit)
+    A, terms, n_theta = fit.model.A, fit.terms, fit.n_theta
+    nvp = n_theta + 1
+    names = param_names(fit)
+    opt = np.concatenate([theta_to_sdcor(fit.theta, terms, fit.sigma), [fit.sigma], fit.beta])
+    base = fit.objective
+    if not math.isclose(dev(opt[:nvp]), base, rel_tol=1e-5):
+        raise MixedModelsError("profiling over the residual SD is not numerically consistent "
+                               "with the fit's deviance")
+    theta_lower = np.concatenate([t.theta_lower() for t in terms])
+    lower = np.concatenate([np.maximum(theta_lower, -1.0), [0.0], np.full(fit.beta.size, -np.inf)])
+    upper = np.concatenate([np.where(theta_lower == 0, np.inf, 1.0), [np.inf],
+                            np.full(fit.beta.size, np.inf)])
+    selected = _select(which, names, nvp)
+    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, len(opt)))
+    delta = cutoff * delta_cutoff if delta is None else delta
+    start_row = np.concatenate([[0.0], opt])
+    se = fit.se.to_numpy()
+
+    traces: dict[str, pd.DataFrame] = {}
+    backward: dict[str, _BackSpline | None] = {}
+    for w in selected:
+        name, estimate = names[w], opt[w]
+        if w < nvp:
+            others_lo, others_hi = np.delete(lower[:nvp], w), np.delete(upper[:nvp], w)
+
+            def zeta_fn(value, last, w=w, name=name, estimate=estimate,
+                        others_lo=others_lo, others_hi=others_hi):
+                start = np.delete(last[1:nvp + 1], w)
+                others, fval = _bobyqa_box(lambda o: dev(np.insert(o, w, value)), start,
+                                           others_lo, others_hi)
+                pars = np.insert(others, w, value)
+                if not np.isfinite(fval):
+                    return np.concatenate([[np.nan], pars, np.full(fit.beta.size, np.nan)])
+                z = _zeta(value, estimate, fval - base, name)
+                return np.concatenate([[z], pars, dev.beta(pars)])
+
+            first = estimate * 1.01 if estimate != 0 else 0.001
+        else:
+            j = w - nvp
+
+            def zeta_fn(value, last, j=j, name=name, estimate=estimate):
+                model = LinearMixedModel(fixed_beta_crossprod(A, j, value), terms, reml=False)
+                optsum = minimize_theta(model._safe_objective, fit.theta, model.theta_lower)
+                model.objective(optsum.theta)
+                sigma = math.sqrt(model.L.pwrss() / A.n)
+                beta = np.insert(model.L.beta() if A.p > 1 else np.empty(0), j, value)
+                z = _zeta(value, estimate, optsum.fmin - base, name)
+                return np.concatenate([[z], theta_to_sdcor(optsum.theta, terms, sigma),
+                                       [sigma], beta])
+
+            first = estimate + delta * se[j]
+        shifted = zeta_fn(first, start_row)
+        col = w + 1
+        up = _walk([start_row, shifted], col, lower[w], upper[w], zeta_fn, delta, cutoff,
+                   maxpts, maxmult)
+        down = [shifted, start_row]
+        if estimate > lower[w]:
+            down = _walk(down, col, lower[w], upper[w], zeta_fn, delta, cutoff, maxpts, maxmult)
+        table = pd.DataFrame(np.vstack(up + down), columns=[".zeta"] + names)
+        table = table.drop_duplicates().sort_values(name, kind="stable").reset_index(drop=True)
+        traces[name] = table
+        good = table[table[".zeta"].notna()]
+        try:
+            backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
+        except (ValueError, np.linalg.LinAlgError):
+            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=2)
+            backward[name] = None
+    # lme4 stores bounds for the variance parameters only: a fixed effect whose profile
+    # does not reach the requested zeta gets NA.
+    is_fixed = np.arange(len(names)) >= nvp
+    bounds_lo = pd.Series(np.where(is_fixed, np.nan, lower), index=names)
+    bounds_hi = pd.Series(np.where(is_fixed, np.nan, upper), index=names)
+    return Profile(traces=traces, estimates=pd.Series(opt, index=names), base_deviance=base,
+                   lower=bounds_lo, upper=bounds_hi, _backward=backward)

@@ -1,0 +1,465 @@
+"""Plots for learning and checking mixed models (matplotlib).
+
+Every function returns the matplotlib Figure and never calls ``show()``: in a notebook the
+figure is displayed, in a script call ``plt.show()`` or ``fig.savefig(...)``. Functions that
+draw a single axes accept ``ax=`` to draw into an existing one.
+
+matplotlib is imported inside the functions, so ``import mixedmodels`` does not pay for it.
+
+Groups appear in the model's level order (a Categorical's order, otherwise R's sorted order),
+the order of ``coef()`` and ``ranef()``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["group_data", "model_lines", "caterpillar", "shrinkage", "residuals"]
+
+# Population (fixed-effects) lines and points: drawn black and heavy so they stand out from
+# the per-group colours, as in the usual textbook figures.
+_POPULATION = dict(color="black", linewidth=3.0, zorder=5)
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colour(i: int, n: int):
+    import matplotlib
+
+    # tab20 gives distinct colours up to 20 groups; beyond that a continuous map avoids
+    # repeating colours next to each other.
+    cmap = matplotlib.colormaps["tab20" if n <= 20 else "viridis"]
+    return cmap(i % 20) if n <= 20 else cmap(i / max(n - 1, 1))
+
+
+def _one_axes(ax: Any, figsize: tuple[float, float]):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = _pyplot().subplots(figsize=figsize)
+    return fig, ax
+
+
+def _grid(n: int, ncols: int, panel_size: tuple[float, float], **kwargs):
+    """A figure with ``n`` axes on a grid; unused grid cells are removed."""
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = _pyplot().subplots(nrows, ncols, squeeze=False,
+                                   figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                                   **kwargs)
+    flat = list(axes.ravel())
+    for extra in flat[n:]:
+        fig.delaxes(extra)
+    return fig, flat[:n], ncols
+
+
+def _ols_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """Intercept and slope of y on x, or None when x does not vary."""
+    if x.size < 2 or np.ptp(x) == 0:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept), float(slope)
+
+
+def _numeric_columns(data: Any, columns: dict[str, Any]) -> pd.DataFrame:
+    from .formula.design import to_pandas
+    from .teaching.tables import _require_column
+
+    data = to_pandas(data)
+    for role, name in columns.items():
+        _require_column(data, name, role)
+        if role != "grouping column":
+            dtype = data[name].dtype
+            if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+                raise DataError(f"the {role} column {name!r} is not numeric (dtype {dtype})")
+    frame = data[list(dict.fromkeys(columns.values()))]
+    return frame.loc[frame.notna().all(axis=1).to_numpy()]
+
+
+# ---- raw data ------------------------------------------------------------------------------
+
+def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: bool = True,
+               max_panels: int = 30, ax: Any = None):
+    """Scatter plot of ``y`` against ``x`` for each group, with each group's own OLS line.
+
+    Parameters
+    ----------
+    data : pandas or polars data frame
+    x, y : str
+        Numeric columns for the horizontal and vertical axes.
+    by : str
+        Grouping column.
+    panels : bool, default True
+        One panel per group on a grid with shared axes; False draws all groups in one axes,
+        one colour per group.
+    ols : bool, default True
+        Draw each group's own least-squares line (the "no pooling" fit) over the group's
+        range of ``x``; groups whose ``x`` does not vary get no line.
+    max_panels : int, default 30
+        Refuse to draw more panels than this (a grid of hundreds of panels is unreadable).
+    ax : matplotlib Axes, optional
+        Axes to draw into; only with ``panels=False``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With panels, one axes per group, titled with the group and its N, each holding one
+        scatter collection and (with ``ols``) one line. Without, one axes holding one
+        scatter collection and one line per group.
+
+    Raises
+    ------
+    DataError
+        Unknown or non-numeric column, fewer than two groups, or more groups than
+        ``max_panels`` with ``panels=True``.
+    """
+    from .teaching.tables import _group_codes
+
+    frame = _numeric_columns(data, {"x": x, "y": y, "grouping column": by})
+    codes, labels = _group_codes(frame, by)
+    xs, ys = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
+    n = len(labels)
+    if panels and ax is not None:
+        raise ValueError("ax= can only be used with panels=False (panels need their own figure)")
+    if panels and n > max_panels:
+        raise DataError(f"the grouping column {by!r} has {n} groups, more than max_panels="
+                        f"{max_panels}; use panels=False or a larger max_panels")
+
+    if panels:
+        fig, axes, ncols = _grid(n, ncols=math.ceil(math.sqrt(n)), panel_size=(2.4, 2.0),
+                                 sharex=True, sharey=True)
+    else:
+        fig, one = _one_axes(ax, figsize=(7.0, 5.0))
+        axes = [one] * n
+    for j, (label, target) in enumerate(zip(labels, axes)):
+        rows = codes == j
+        colour = "C0" if panels else _colour(j, n)
+        target.scatter(xs[rows], ys[rows], s=10, alpha=0.7, color=colour,
+                       label=label if not panels and n <= 10 else None)
+        line = _ols_line(xs[rows], ys[rows]) if ols else None
+        if line is not None:
+            lo, hi = xs[rows].min(), xs[rows].max()
+            target.plot([lo, hi], [line[0] + line[1] * lo, line[0] + line[1] * hi],
+                        color="C3" if panels else colour, linewidth=1.5)
+        if panels:
+            target.set_title(f"{label} (N={int(rows.sum())})", fontsize=9)
+
+    if panels:
+        for i, target in enumerate(axes):
+            # Label the outer panels only: the axes are shared, so inner labels repeat them.
+            if i + ncols >= n:
+                target.set_xlabel(x)
+                target.xaxis.set_tick_params(labelbottom=True)
+            if i % ncols == 0:
+                target.set_ylabel(y)
+        what = " with each group's own regression line" if ols else ""
+        fig.suptitle(f"{y} against {x} per {by}{what}")
+        fig.tight_layout()
+    else:
+        axes[0].set_xlabel(x)
+        axes[0].set_ylabel(y)
+        what = " and own regression lines" if ols else ""
+        axes[0].set_title(f"{y} against {x}: {n} groups of {by}{what}")
+        if n <= 10:
+            axes[0].legend(title=by, fontsize=8)
+    return fig
+
+
+# ---- fitted model --------------------------------------------------------------------------
+
+def _term_for(result: Any, name: str | None):
+    """The first random-effects term with column ``name`` (else the first term)."""
+    for t in result.terms:
+        if name in t.column_names:
+            return t
+    return result.terms[0]
+
+
+def model_lines(result: Any, x: str, groups: Any = None, population: bool = True,
+                data: Any = None, ax: Any = None):
+    """Each group's fitted line from ``coef()`` and the population line from ``fixef``.
+
+    A group's line is ``coef()[(Intercept)] + coef()[x] * x``, drawn over the group's own
+    range of ``x``; the population line ``fixef[(Intercept)] + fixef[x] * x`` is black and
+    thicker and spans all the data. Other predictors in the model are taken as 0.
+
+    Parameters
+    ----------
+    result : LmerResult
+    x : str
+        A coefficient of the model (a numeric predictor), e.g. ``"service"``.
+    groups : str or list of str, optional
+        Level(s) of the grouping factor to draw; all levels by default. The grouping factor
+        is the first one with a random slope for ``x`` (else the first one).
+    population : bool, default True
+        Draw the population (fixed-effects) line.
+    data : data frame, optional
+        When given, the observations of the drawn groups are shown as points (columns ``x``,
+        the response and the grouping column).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per drawn group, plus one for the population, plus (with ``data``) one
+        scatter collection per drawn group.
+
+    Raises
+    ------
+    DataError
+        ``x`` is not a coefficient, or an unknown group level.
+    """
+    term = _term_for(result, x)
+    group = term.group_name
+    table = result.coef()[group]
+    if x not in table.columns or x not in result.design.x_names:
+        raise DataError(f"{x!r} is not a fixed-effect coefficient of the model "
+                        f"(coefficients: {', '.join(map(str, table.columns))})")
+    levels = list(table.index)
+    chosen = levels if groups is None else ([groups] if isinstance(groups, str) else list(groups))
+    unknown = [g for g in chosen if g not in levels]
+    if unknown:
+        raise DataError(f"unknown level(s) {unknown} of the grouping factor {group!r}")
+
+    design = result.design
+    xs = design.X[:, list(design.x_names).index(x)]
+    response = design.formula.response
+    level_index = {label: j for j, label in enumerate(term.levels)}
+    fig, ax = _one_axes(ax, figsize=(7.0, 5.0))
+
+    points = None
+    if data is not None:
+        points = _numeric_columns(data, {"x": x, "response": response,
+                                         "grouping column": group})
+        from .formula.design import factor_codes
+
+        codes, point_labels = factor_codes(points[group])
+    for i, label in enumerate(chosen):
+        colour = _colour(i, len(chosen))
+        if points is not None and label in point_labels:
+            rows = codes == point_labels.index(label)
+            ax.scatter(points[x].to_numpy()[rows], points[response].to_numpy()[rows], s=10,
+                       alpha=0.5, color=colour)
+        own = xs[term.refs == level_index[label]]
+        lo, hi = (own.min(), own.max()) if own.size else (xs.min(), xs.max())
+        a = table.at[label, "(Intercept)"] if "(Intercept)" in table.columns else 0.0
+        b = table.at[label, x]
+        ax.plot([lo, hi], [a + b * lo, a + b * hi], color=colour, linewidth=1.2, alpha=0.9,
+                label=label if len(chosen) <= 10 else None)
+    if population:
+        fixef = result.fixef
+        a = fixef.get("(Intercept)", 0.0)
+        lo, hi = xs.min(), xs.max()
+        ax.plot([lo, hi], [a + fixef[x] * lo, a + fixef[x] * hi],
+                label="population (fixed effects)", **_POPULATION)
+    ax.set_xlabel(x)
+    ax.set_ylabel(response)
+    which = f"{group} {chosen[0]}" if len(chosen) == 1 else f"{len(chosen)} groups of {group}"
+    ax.set_title(f"Model lines (partial pooling) for {which}")
+    if population or len(chosen) <= 10:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def caterpillar(result: Any, term: str | None = None, group: str | None = None,
+                level: float = 0.95):
+    """Conditional modes of the random effects with intervals, sorted ("caterpillar plot").
+
+    Each level's conditional mode is a point, with the interval condval +/- z * condsd
+    (z the normal quantile for ``level``); levels are sorted by their mode. One panel per
+    grouping factor and term.
+
+    Parameters
+    ----------
+    result : LmerResult
+    term : str, optional
+        Only this random-effect term (e.g. ``"(Intercept)"``, ``"service"``).
+    group : str, optional
+        Only this grouping factor.
+    level : float, default 0.95
+        Coverage of the intervals.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per (grouping factor, term), each with one marker line holding one point
+        per level and one line collection of intervals.
+
+    Raises
+    ------
+    DataError
+        Unknown term or grouping factor, or a level outside (0, 1).
+    """
+    from scipy.stats import norm
+
+    if not 0 < level < 1:
+        raise DataError(f"level must be between 0 and 1, not {level}")
+    re = result.ranef()
+    for column, wanted in (("grpvar", group), ("term", term)):
+        if wanted is not None:
+            if wanted not in set(re[column]):
+                raise DataError(f"unknown {'grouping factor' if column == 'grpvar' else 'term'} "
+                                f"{wanted!r}; the model has {sorted(set(re[column]))}")
+            re = re[re[column] == wanted]
+    z = norm.ppf(0.5 + level / 2)
+    pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
+    most = max(int(((re.grpvar == g) & (re.term == t)).sum()) for g, t in pairs)
+    fig, axes, _ = _grid(len(pairs), ncols=len(pairs),
+                         panel_size=(3.6, min(12.0, max(3.0, 0.18 * most + 1.2))))
+    for ax, (g, t) in zip(axes, pairs):
+        part = re[(re.grpvar == g) & (re.term == t)].sort_values("condval", kind="stable")
+        pos = np.arange(len(part))
+        cv, sd = part["condval"].to_numpy(), part["condsd"].to_numpy()
+        ax.hlines(pos, cv - z * sd, cv + z * sd, color="0.55", linewidth=1.2)
+        ax.plot(cv, pos, "o", color="C0", markersize=4)
+        ax.axvline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+        # Beyond ~60 levels the labels overlap into a black bar; the shape is the message.
+        if len(part) <= 60:
+            ax.set_yticks(pos, list(part["grp"]), fontsize=7)
+        else:
+            ax.set_yticks([])
+        ax.set_xlabel(f"{t} (conditional mode)")
+        ax.set_ylabel(g)
+        ax.set_title(f"{g}: {t}")
+    fig.suptitle(f"Random effects with {100 * level:g}% intervals")
+    fig.tight_layout()
+    return fig
+
+
+def shrinkage(result: Any, data: Any = None, ax: Any = None):
+    """How the mixed model moves each group's own estimate towards the population.
+
+    For the model's first grouping factor (lme4's order: the one with the most levels),
+    arrows go from each group's own least-squares estimate (no pooling) to the mixed model's
+    estimate ``coef()`` (partial pooling).
+
+    - one random coefficient (a random intercept): estimates against the group's number of
+      observations (log scale), with the population estimate (fixef) as a black line; small
+      groups move the most;
+    - two or more (intercept and slope): the first two coefficients against each other, a 2-D
+      arrow per group, and the population estimate (fixef) as a black point.
+
+    Parameters
+    ----------
+    result : LmerResult
+    data : data frame, optional
+        Not needed: the own fits are computed from the arrays the model was fitted on
+        (``result.design``). When given, the own fits use these rows instead (the model's
+        formula is applied to them), e.g. to compare with data that the fit did not see.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with a scatter of own estimates (one point per estimable group), a scatter
+        of mixed-model estimates (one per group) and one arrow patch per estimable group.
+    """
+    from matplotlib.patches import FancyArrowPatch
+
+    from .teaching.tables import pooling_estimates
+
+    design = result.design
+    if data is not None:
+        from .formula.design import build_design
+
+        design = build_design(design.formula, data)
+    est = pooling_estimates(result, design)
+    ok = np.all(np.isfinite(est.own), axis=1)
+    response = design.formula.response
+    fig, ax = _one_axes(ax, figsize=(7.0, 5.0))
+    fixef = result.fixef
+
+    if len(est.names) == 1:
+        name = est.names[0]
+        xs_own, xs_mix = est.n[ok].astype(float), est.n.astype(float)
+        ys_own, ys_mix = est.own[ok, 0], est.partial[:, 0]
+        ax.set_xscale("log")
+        ax.axhline(fixef[name], label=f"population (fixed effect {name})", **_POPULATION)
+        ax.set_xlabel(f"observations per {est.group} (N, log scale)")
+        ax.set_ylabel(f"{name} ({response})" if name == "(Intercept)" else name)
+    else:
+        first, second = est.names[:2]
+        xs_own, ys_own = est.own[ok, 0], est.own[ok, 1]
+        xs_mix, ys_mix = est.partial[:, 0], est.partial[:, 1]
+        ax.plot([fixef[first]], [fixef[second]], "o", markersize=10,
+                label="population (fixed effects)", **_POPULATION)
+        ax.set_xlabel(first)
+        ax.set_ylabel(second)
+
+    ax.scatter(xs_own, ys_own, s=30, facecolors="none", edgecolors="C3",
+               label="no pooling (own regression)", zorder=3)
+    ax.scatter(xs_mix, ys_mix, s=30, color="C0", label="partial pooling (mixed model)",
+               zorder=4)
+    starts = np.column_stack([xs_own, ys_own])
+    ends = np.column_stack([xs_mix[ok], ys_mix[ok]])
+    for start, end in zip(starts, ends):
+        ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), arrowstyle="->",
+                                     mutation_scale=10, color="0.45", linewidth=0.9))
+    ax.set_title(f"Shrinkage of the {est.group} estimates towards the population")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def residuals(result: Any):
+    """Diagnostic panels: residuals against fitted values and normal QQ plots.
+
+    Panels: residuals vs fitted values (with the zero line); a normal QQ plot of the
+    residuals; a normal QQ plot of the conditional modes of each random-effect term. Each
+    QQ plot has R's ``qqline`` through the quartiles.
+
+    Parameters
+    ----------
+    result : LmerResult
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 + (number of random-effect terms) axes.
+    """
+    from scipy.stats import norm
+
+    re = result.ranef()
+    pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
+    fig, axes, _ = _grid(2 + len(pairs), ncols=3, panel_size=(3.8, 3.3))
+    response = result.design.formula.response
+    fitted, resid = result.fitted(), result.residuals()
+
+    axes[0].scatter(fitted, resid, s=8, alpha=0.6, color="C0")
+    axes[0].axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+    axes[0].set_xlabel(f"fitted {response}")
+    axes[0].set_ylabel("residuals")
+    axes[0].set_title("Residuals vs fitted")
+
+    samples = [("residuals", resid)]
+    samples += [(f"{g}: {t}", re.loc[(re.grpvar == g) & (re.term == t), "condval"].to_numpy())
+                for g, t in pairs]
+    for ax, (label, values) in zip(axes[1:], samples):
+        sample = np.sort(values)
+        theory = norm.ppf(_ppoints(sample.size))
+        ax.plot(theory, sample, "o", markersize=3, color="C0")
+        q_sample = np.quantile(sample, [0.25, 0.75])
+        q_theory = norm.ppf([0.25, 0.75])
+        slope = (q_sample[1] - q_sample[0]) / (q_theory[1] - q_theory[0])
+        intercept = q_sample[0] - slope * q_theory[0]
+        ends = np.array([theory[0], theory[-1]])
+        ax.plot(ends, intercept + slope * ends, color="C3", linewidth=1)
+        ax.set_xlabel("normal quantiles")
+        ax.set_ylabel("residuals" if label == "residuals" else f"{label.split(': ')[1]} "
+                      f"(conditional mode)")
+        ax.set_title(f"Normal QQ: {label}")
+    fig.tight_layout()
+    return fig
+
+
+def _ppoints(n: int) -> np.ndarray:
+    """R's ``ppoints``: plotting positions (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10."""
+    a = 3.0 / 8.0 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
