@@ -37,16 +37,16 @@ def simulate(n_subjects: int, n_trials: int, seed: int) -> pd.DataFrame:
     """Reaction times (ms) of ``n_subjects`` x 3 conditions x ``n_trials`` trials.
 
     Population means 550 / 570 / 610 ms; subjects' speed varies with SD 60 ms, their
-    interference effects with SD 10 (neutral) and 25 ms (incongruent); trial noise SD 80 ms.
+    interference effects with SD 15 (neutral) and 30 ms (incongruent); trial noise SD 70 ms.
     """
     rng = np.random.default_rng(seed)
     effects = np.array([0.0, 20.0, 60.0])
     speed = rng.normal(0.0, 60.0, n_subjects)
-    own_effects = effects + rng.normal(0.0, 1.0, (n_subjects, 3)) * np.array([0.0, 10.0, 25.0])
+    own_effects = effects + rng.normal(0.0, 1.0, (n_subjects, 3)) * np.array([0.0, 15.0, 30.0])
     subject = np.repeat(np.arange(n_subjects), 3 * n_trials)
     condition = np.tile(np.repeat(np.arange(3), n_trials), n_subjects)
     rt = (550.0 + speed[subject] + own_effects[subject, condition]
-          + rng.normal(0.0, 80.0, subject.size))
+          + rng.normal(0.0, 70.0, subject.size))
     return pd.DataFrame({
         "subject": pd.Categorical([f"s{i + 1:02d}" for i in subject]),
         "condition": pd.Categorical.from_codes(condition, CONDITIONS),
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out-dir", type=Path, default=None,
                         help="folder for the plot (default: a new temporary folder)")
     parser.add_argument("--quick", action="store_true", help="small data, for tests")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args(argv)
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="mixedmodels-"))
     out_dir.mkdir(parents=True, exist_ok=True)

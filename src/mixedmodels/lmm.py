@@ -48,6 +48,11 @@ class LinearMixedModel:
         self.theta_lower = np.concatenate([t.theta_lower() for t in self.terms])
         self.theta_start = np.concatenate([t.theta_start() for t in self.terms])
         self._fail_value = None
+        # Flat positions of each term's theta entries in its p x p template, computed once.
+        self._template_index = []
+        for t in self.terms:
+            rows, cols = t.tril_indices()
+            self._template_index.append(rows * t.p + cols)
 
     @property
     def n_theta(self) -> int:
@@ -55,7 +60,12 @@ class LinearMixedModel:
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term lower-triangular T_i (p_i, p_i) from theta (n_theta,)."""
-        return [t.template(theta[s]) for t, s in zip(self.terms, self.slices)]
+        out = []
+        for t, s, index in zip(self.terms, self.slices, self._template_index):
+            T = np.zeros((t.p, t.p))
+            T.flat[index] = theta[s]
+            out.append(T)
+        return out
 
     def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
         """Profiled deviance (ML) or REML criterion at theta; refills the workspace L."""

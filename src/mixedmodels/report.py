@@ -56,7 +56,7 @@ EXPLAIN = {
                "effects block gives the standard deviations by which groups vary around those "
                "averages, and the residual standard deviation is the spread left within "
                "groups. Compare a group-level SD with its fixed effect to judge how much the "
-               "groups differ.",
+               "groups differ; the p-values test each fixed effect against zero.",
     "coef": "Each group's own intercept and slopes: the fixed effect plus that group's random "
             "effect. Put one row into the model equation to get the prediction line of that "
             "group.",

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 
 from .formula.design import Design
 from .lmm import LinearMixedModel
@@ -69,7 +68,7 @@ class LmerResult:
             V = L.cond_var_tiles(j)
             cond_var.append(sigma**2 * np.matmul(T, np.matmul(V, T.T)))
         p = A.p
-        RX_inv = sla.solve_triangular(L.xx[:p, :p], np.eye(p), lower=True, check_finite=False)
+        RX_inv = np.linalg.inv(L.xx[:p, :p])  # (p, p); p is small, LAPACK's LU is cheapest
         ml_dev = profiled_objective(L.ldL2(), L.ldRX2(), pwrss, A.n, A.p, A.sum_log_w, False)
         return cls(formula=formula, reml=model.reml, design=design, terms=model.terms,
                    theta=theta, beta=beta, sigma=sigma, objective=optsum.fmin, ldL2=L.ldL2(),

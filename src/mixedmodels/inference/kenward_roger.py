@@ -135,59 +135,82 @@ def sandwiches(model: LinearMixedModel, theta: np.ndarray
 
 
 # ---- pbkrtest's P, Q and trace terms --------------------------------------------------------
-def covariance_parameters(model: LinearMixedModel, theta: np.ndarray) -> list[tuple]:
-    """pbkrtest's variance parameters as (rows, F) pairs, sigma^2 last.
+def covariance_parameters(model: LinearMixedModel, theta: np.ndarray) -> list[dict]:
+    """pbkrtest's variance parameters, sigma^2 last, each as ``{term j: E_j}``.
 
-    For the covariance entry (a, b) of term j: rows = term j's slice of the q random effects and
-    F = E_ab (p_j, p_j), so that ``F_r = I (x) E_ab`` on those rows. For sigma^2: rows = None
-    and F = -D, given as its per-term tiles ``-T_j T_j'`` in a list.
+    ``F_r`` is block diagonal with ``I (x) E_j`` on term j's random effects (zero elsewhere).
+    For the covariance entry (a, b) of term j: ``{j: E_ab}`` (ones at (a, b) and (b, a)); for
+    sigma^2: F = -D, that is ``{j: -T_j T_j'}`` for every term.
     """
-    offsets = np.cumsum([0] + [l * p for l, p in model.A.dims])
     params = []
     for j, t in enumerate(model.terms):
-        rows = slice(offsets[j], offsets[j + 1])
         for a, b in zip(*t.tril_indices()):
             E = np.zeros((t.p, t.p))
             E[a, b] = E[b, a] = 1.0
-            params.append((rows, E))
-    params.append((None, [-(T @ T.T) for T in model.templates(theta)]))
+            params.append({j: E})
+    params.append({j: -(T @ T.T) for j, T in enumerate(model.templates(theta))})
     return params
 
 
-def _apply_f(M: np.ndarray, rows, F, offsets: np.ndarray) -> np.ndarray:
-    """``F_r M`` restricted to the parameter's rows; M (q, m)."""
-    if rows is not None:
-        return _scale_rows(M[rows], F)
-    return np.vstack([_scale_rows(M[offsets[j]:offsets[j + 1]], tile)
-                      for j, tile in enumerate(F)])
+def _tile_moments(A_ZZ: np.ndarray, offsets: np.ndarray, dims) -> dict:
+    """``S_ij[x, y, u, v] = sum_{l, m} X_lm[x, y] X_lm[u, v]`` over the p_i x p_j tiles X_lm of
+    block (i, j) of A_ZZ, for every pair of terms (i, j).
+
+    Every trace ``tr(F_r A F_s A)`` is a contraction of these with the two parameters' E's, so
+    the q x q matrix is read once, contiguously, whatever the number of parameters.
+    """
+    k = len(dims)
+    S = {}
+    for i in range(k):
+        li, pi = dims[i]
+        for j in range(i, k):
+            lj, pj = dims[j]
+            block = A_ZZ[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]]
+            if pi == 1 and pj == 1:
+                S[(i, j)] = np.full((1, 1, 1, 1), np.einsum("ab,ab->", block, block))
+            else:
+                tiles = block.reshape(li, pi, lj, pj).transpose(1, 3, 0, 2).reshape(pi * pj, -1)
+                S[(i, j)] = (tiles @ tiles.T).reshape(pi, pj, pi, pj)
+            S[(j, i)] = S[(i, j)].transpose(1, 0, 3, 2)
+    return S
 
 
-def kr_matrices(A_ZZ: np.ndarray, A_ZX: np.ndarray, A_XX: np.ndarray, params: list[tuple],
-                offsets: np.ndarray, n: int, sigma2: float
+def kr_matrices(A_ZZ: np.ndarray, A_ZX: np.ndarray, A_XX: np.ndarray, params: list[dict],
+                offsets: np.ndarray, dims, n: int, sigma2: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """pbkrtest's P (g, p, p), Q (g, g, p, p) and ``tr(V^-1 G_r V^-1 G_s)`` (g, g).
 
-    params : from ``covariance_parameters``; offsets : (k + 1,) start of each term's block in
-    the q random effects; n : observations; sigma2 : residual variance.
+    params : from ``covariance_parameters`` (sigma^2, with delta = 1, last); offsets : (k + 1,)
+    start of each term's block in the q random effects; dims : per term (levels, p_j);
+    n : observations; sigma2 : residual variance.
     """
-    everything = slice(0, A_ZZ.shape[0])
-    FA = [_apply_f(A_ZZ, rws, F, offsets) for rws, F in params]
-    FX = [_apply_f(A_ZX, rws, F, offsets) for rws, F in params]
-    rows = [everything if rws is None else rws for rws, _ in params]
-    delta = [1.0 if rws is None else 0.0 for rws, _ in params]
     g, p = len(params), A_XX.shape[0]
+    delta = np.zeros(g)
+    delta[-1] = 1.0
+    FX = np.zeros((g,) + A_ZX.shape)          # F_r A_ZX, (q, p) each
+    trace_FA = np.zeros(g)                     # tr(F_r A_ZZ)
+    for r, F in enumerate(params):
+        for j, E in F.items():
+            rows = slice(offsets[j], offsets[j + 1])
+            FX[r, rows] = _scale_rows(A_ZX[rows], E)
+            l, pj = dims[j]
+            diag_sum = np.einsum("lalb->ab", A_ZZ[rows, rows].reshape(l, pj, l, pj))
+            trace_FA[r] += np.sum(E * diag_sum)
+    AFX = np.stack([A_ZZ @ FX[s] for s in range(g)])
+    S = _tile_moments(A_ZZ, offsets, dims)
     P = np.empty((g, p, p))
     Q = np.empty((g, g, p, p))
     K = np.empty((g, g))
-    trace_FA = [np.trace(FA[r][:, rows[r]]) for r in range(g)]
     for r in range(g):
-        P[r] = -(delta[r] * A_XX + A_ZX[rows[r]].T @ FX[r]) / sigma2**2
+        ZFZ_r = A_ZX.T @ FX[r]
+        P[r] = -(delta[r] * A_XX + ZFZ_r) / sigma2**2
         for s in range(g):
-            Q[r, s] = (delta[r] * delta[s] * A_XX + delta[r] * A_ZX[rows[s]].T @ FX[s]
-                       + delta[s] * A_ZX[rows[r]].T @ FX[r]
-                       + FX[r].T @ (A_ZZ[rows[r], rows[s]] @ FX[s])) / sigma2**3
+            Q[r, s] = (delta[r] * delta[s] * A_XX + delta[r] * A_ZX.T @ FX[s]
+                       + delta[s] * ZFZ_r + FX[r].T @ AFX[s]) / sigma2**3
+            tr_FAFA = sum(np.einsum("ux,yv,xyuv->", Ei, Ej, S[(i, j)])
+                          for i, Ei in params[r].items() for j, Ej in params[s].items())
             K[r, s] = (delta[r] * delta[s] * n + delta[r] * trace_FA[s] + delta[s] * trace_FA[r]
-                       + np.sum(FA[r][:, rows[s]] * FA[s][:, rows[r]].T)) / sigma2**2
+                       + tr_FAFA) / sigma2**2
     return P, Q, K
 
 
@@ -259,9 +282,10 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     theta, beta, sigma, Phi, refitted = _reml_fit(result)
     workspace = LinearMixedModel(_covariance_products(result, weights), result.terms, reml=True)
     A_ZZ, A_ZX, A_XX = sandwiches(workspace, theta)
-    params = covariance_parameters(workspace, theta)
-    offsets = np.cumsum([0] + [l * p for l, p in workspace.A.dims])
-    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, params, offsets, workspace.A.n, sigma**2)
+    dims = workspace.A.dims
+    offsets = np.cumsum([0] + [l * p for l, p in dims])
+    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, covariance_parameters(workspace, theta), offsets,
+                          dims, workspace.A.n, sigma**2)
     del A_ZZ
     Phi_A, W = adjusted_vcov(Phi, P, Q, K)
     info = KenwardRogerInfo(beta=beta, sigma=sigma, vcov=Phi, vcov_adj=Phi_A, P=P, W=W,

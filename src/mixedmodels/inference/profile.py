@@ -217,7 +217,6 @@ def fixed_beta_crossprod(A: CrossProducts, j: int, value: float) -> CrossProduct
     return dataclasses.replace(A, xx=xx, xz=xz, p=p - 1)
 
 
-_TOL={'x':1e-10,'f':1e-10}
 def _bobyqa_box(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
                 ) -> tuple[np.ndarray, float]:
     """Minimize f over a box with NLopt's BOBYQA (lme4's profile optimizer), tight tolerances.
@@ -243,8 +242,8 @@ def _bobyqa_box(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray
     opt.set_min_objective(wrapped)
     opt.set_lower_bounds(lower)
     opt.set_upper_bounds(upper)
-    opt.set_xtol_abs(_TOL['x'])
-    opt.set_ftol_abs(_TOL['f'])
+    opt.set_xtol_abs(1e-10)
+    opt.set_ftol_abs(1e-10)
     opt.set_maxeval(100_000)
     try:
         opt.optimize(x0)

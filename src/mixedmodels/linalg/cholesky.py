@@ -207,8 +207,7 @@ class BlockedCholesky:
     def beta(self) -> np.ndarray:
         """(p,) beta-hat from L_X' beta = c_beta."""
         p = self.A.p
-        return sla.solve_triangular(self.xx[:p, :p], self.xx[p, :p], lower=True, trans="T",
-                                    check_finite=False)
+        return np.linalg.solve(self.xx[:p, :p].T, self.xx[p, :p])
 
     def diag_solve(self, j: int, b: np.ndarray, trans: bool = False) -> np.ndarray:
         """L_jj^{-1} b or L_jj^{-T} b, b (q_j,) or (q_j, m)."""
