@@ -158,7 +158,7 @@ def _pick_x(mf: MixedFormula, data: pd.DataFrame, x: str | None) -> str | None:
     """The x of the group and model-line figures: ``x``, else the first numeric fixed variable."""
     if x is not None:
         if x not in data.columns:
-            raise DataError(f"--x column '{x}' is not a column of the data")
+            raise DataError(f"x column '{x}' is not a column of the data")
         if not _is_number(data[x]):
             raise DataError(f"x column '{x}' is not numeric, so it cannot be a plot's x axis")
         return x
@@ -204,7 +204,7 @@ def _population_equation(result: Any, group: str) -> str:
 
 
 def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
-    """Fit, keeping the warnings (singular fit, dropped rows) for the page and passing them on."""
+    """Fit, keeping the warnings (dropped rows or columns) for the page and passing them on."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = lmer(formula, data, reml=reml)
@@ -417,7 +417,7 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
     parts.append(_table(describe(frame, outcome, group)))
 
     say("computing the ICC of the intercept-only model...")
-    _icc_section(page, icc(frame, outcome, group), outcome, group)
+    _icc_section(page, icc(frame, outcome, group, reml=reml), outcome, group)
     _summary_section(page, "summary", "The model", result, data_name, notes)
     _coef_section(page, result)
     _pooling_section(page, frame, formula, reml, say)
