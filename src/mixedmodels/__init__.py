@@ -14,8 +14,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "LmerResult",
-           "LinearMixedModel", "parse_formula"]
+__all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "write_report",
+           "run_demo", "LmerResult", "LinearMixedModel", "parse_formula"]
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
@@ -28,6 +28,8 @@ _LAZY = {
     "pooling": ("mixedmodels.teaching.tables", "pooling"),
     "icc": ("mixedmodels.teaching.tables", "icc"),
     "plots": ("mixedmodels.plots", None),
+    "write_report": ("mixedmodels.report", "write_report"),
+    "run_demo": ("mixedmodels.report", "run_demo"),
 }
 
 
