@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._threads import with_blas_threads
 from .crossprod import from_design
 from .formula.bars import parse_formula
 from .formula.design import build_design
@@ -10,6 +11,7 @@ from .lmm import LinearMixedModel
 from .results import LmerResult
 
 
+@with_blas_threads
 def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None) -> LmerResult:
     """Fit a linear mixed model as lme4's ``lmer`` does.
 

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ._threads import with_blas_threads
 from .crossprod import CrossProducts
 from .linalg.cholesky import BlockedCholesky
 from .objective import profiled_objective
@@ -87,6 +88,7 @@ class LinearMixedModel:
             self._fail_value = value
         return value if np.isfinite(value) else (self._fail_value or 1e300)
 
+    @with_blas_threads
     def fit(self, theta0: np.ndarray | None = None, check_convergence: bool | None = None
             ) -> OptSummary:
         """Optimize theta; leave L at the optimum; warn as lme4 does. Returns the OptSummary."""

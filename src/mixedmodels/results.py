@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._threads import with_blas_threads
 from .formula.design import Design
 from .lmm import LinearMixedModel
 from .objective import profiled_objective, sigma_hat
@@ -76,6 +77,7 @@ class LmerResult:
                    RX_inv=RX_inv, u=tuple(u), b=tuple(b), cond_var=tuple(cond_var),
                    optsum=optsum, is_singular=model.is_singular(theta), model=model)
 
+    @with_blas_threads
     def at_theta(self, theta: np.ndarray) -> "LmerResult":
         """The same model evaluated at another theta (beta, sigma, b profiled there).
 
@@ -265,6 +267,7 @@ class LmerResult:
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
     # ---- inference (mixedmodels.inference) ------------------------------------------
+    @with_blas_threads
     def coefficients(self, ddf: str = "satterthwaite") -> pd.DataFrame:
         """Fixed-effects table: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest).
 
@@ -274,30 +277,35 @@ class LmerResult:
 
         return coefficients(self, ddf=ddf)
 
+    @with_blas_threads
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """lmerTest's F-test table per fixed-effects term (type III by default)."""
         from .inference.ftests import anova
 
         return anova(self, type=type, ddf=ddf)
 
+    @with_blas_threads
     def contrast(self, L: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
         """t test (one row of L) or F test (several rows) of L beta = 0."""
         from .inference.ftests import contrast
 
         return contrast(self, L, ddf=ddf)
 
+    @with_blas_threads
     def ranova(self) -> pd.DataFrame:
         """lmerTest's ``ranova``: likelihood-ratio test for dropping each random term."""
         from .inference.lrt import ranova
 
         return ranova(self)
 
+    @with_blas_threads
     def drop1(self) -> pd.DataFrame:
         """F tests (Satterthwaite) for dropping each fixed-effects term, as lmerTest's drop1."""
         from .inference.lrt import drop1
 
         return drop1(self)
 
+    @with_blas_threads
     def confint(self, method: str = "wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
         """Confidence intervals with lme4's row names (.sig01, ..., .sigma, fixed effects).
 
@@ -307,18 +315,21 @@ class LmerResult:
 
         return confint(self, method=method, level=level, **kwargs)
 
+    @with_blas_threads
     def profile(self, **kwargs: Any):
         """Likelihood profile traces, as lme4's ``profile()`` (ML deviance)."""
         from .inference.profile import profile
 
         return profile(self, **kwargs)
 
+    @with_blas_threads
     def simulate(self, nsim: int = 1, seed: Any = None) -> np.ndarray:
         """(n, nsim) responses simulated from the fitted model (new random effects and noise)."""
         from .inference.bootstrap import simulate
 
         return simulate(self, nsim=nsim, seed=seed)
 
+    @with_blas_threads
     def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
                   progress: bool | None = None):
         """Parametric bootstrap, as lme4's ``bootMer``."""
@@ -326,6 +337,7 @@ class LmerResult:
 
         return bootstrap(self, nsim=nsim, func=func, seed=seed, n_jobs=n_jobs, progress=progress)
 
+    @with_blas_threads
     def summary(self, ddf: str | None = "satterthwaite"):
         """A ``Summary`` whose ``str()`` reads like lme4's (lmerTest's with ddf) ``summary()``.
 

@@ -67,8 +67,7 @@ def scale_dense(M: np.ndarray, Ti: np.ndarray | None, Tj: np.ndarray | None) -> 
     r, c = M.shape
     if Ti is not None:
         pi = Ti.shape[0]
-        M = M * Ti[0, 0] if pi == 1 else np.einsum(
-            "ab,lbc->lac", Ti.T, M.reshape(r // pi, pi, c)).reshape(r, c)
+        M = M * Ti[0, 0] if pi == 1 else np.matmul(Ti.T, M.reshape(r // pi, pi, c)).reshape(r, c)
     if Tj is not None:
         pj = Tj.shape[0]
         M = M * Tj[0, 0] if pj == 1 else (M.reshape(r, c // pj, pj) @ Tj).reshape(r, c)
