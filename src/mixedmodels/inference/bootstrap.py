@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import sys
 import warnings
 from collections import Counter
@@ -32,7 +33,8 @@ from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
 from ..results import LmerResult
-from .profile import param_names, percent_labels, theta_to_sdcor
+from .intervals import param_names, percent_labels
+from .profile import theta_to_sdcor
 
 __all__ = ["simulate", "bootstrap", "BootResult", "BootstrapWarning"]
 
@@ -57,9 +59,11 @@ def _seed_sequences(seed: Any, nsim: int) -> tuple[np.random.SeedSequence, list]
 
 @dataclass(frozen=True, eq=False)
 class _Simulator:
-    """What one simulated response needs: mean (n,), per-term refs/z/T, sigma, noise SDs (n,)."""
+    """What one simulated response needs: mean (n,), per-term levels/refs/z/T, sigma and the
+    noise SDs sigma / sqrt(w) (n,)."""
 
     mean: np.ndarray
+    n_levels: tuple[int, ...]
     refs: tuple[np.ndarray, ...]
     z: tuple[np.ndarray, ...]
     templates: tuple[np.ndarray, ...]
@@ -70,6 +74,7 @@ class _Simulator:
     def from_result(cls, result: LmerResult) -> "_Simulator":
         d = result.design
         return cls(mean=d.X @ result.beta + d.offset,
+                   n_levels=tuple(t.n_levels for t in result.terms),
                    refs=tuple(t.refs for t in result.terms),
                    z=tuple(t.z for t in result.terms),
                    templates=tuple(result.model.templates(result.theta)),
@@ -78,8 +83,8 @@ class _Simulator:
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One response (n,): u first (term by term, level-major), then the noise."""
         y = self.mean.copy()
-        for refs, z, T in zip(self.refs, self.z, self.templates):
-            u = rng.standard_normal((T.shape[0], int(refs.max()) + 1)).T * self.sigma
+        for n_levels, refs, z, T in zip(self.n_levels, self.refs, self.z, self.templates):
+            u = self.sigma * rng.standard_normal((n_levels, T.shape[0]))
             b = u @ T.T
             y += np.einsum("np,np->n", z, b[refs])
         return y + self.noise_sd * rng.standard_normal(y.shape[0])
@@ -143,13 +148,9 @@ class _Refitter:
         return model, model.fit(theta0=self.result.theta)
 
 
-def default_statistic(result: LmerResult, model: LinearMixedModel, optsum: Any) -> np.ndarray:
+def _default_statistic(terms, theta: np.ndarray, sigma: float, beta: np.ndarray) -> np.ndarray:
     """lme4's confint(method="boot") statistic: SDs/correlations, sigma, fixed effects."""
-    A = model.A
-    theta = np.asarray(optsum.theta)
-    sigma = sigma_hat(model.L.pwrss(), A.n, A.p, model.reml)
-    return np.concatenate([theta_to_sdcor(theta, result.terms, sigma), [sigma],
-                           model.L.beta()])
+    return np.concatenate([theta_to_sdcor(theta, terms, sigma), [sigma], beta])
 
 
 def _as_vector(value: Any) -> np.ndarray:
@@ -185,7 +186,9 @@ def _run_one(task: _Task, child: np.random.SeedSequence) -> tuple[np.ndarray, li
             model, optsum = task.refitter.refit(y)
             base = task.refitter.result
             if task.func is None:
-                value = default_statistic(base, model, optsum)
+                sigma = sigma_hat(model.L.pwrss(), model.A.n, model.A.p, model.reml)
+                value = _default_statistic(base.terms, np.asarray(optsum.theta), sigma,
+                                           model.L.beta())
             else:
                 design = dataclasses.replace(base.design, y=y)
                 value = _as_vector(task.func(LmerResult.from_model(model, design, optsum,
@@ -201,6 +204,33 @@ def _run_one(task: _Task, child: np.random.SeedSequence) -> tuple[np.ndarray, li
 
 def _run_chunk(indices: list[int], children: list) -> tuple[list[int], list]:
     return indices, [_run_one(_WORKER_TASK, c) for c in children]
+
+
+def _run_all(task: _Task, children: list, n_jobs: int, bar: "_Progress") -> list:
+    """Outputs of ``_run_one`` in replicate order, serially or in worker processes.
+
+    Chunks of consecutive replicates go to the workers (several chunks per worker so the
+    progress bar moves); each replicate keeps its own seed, so the split does not matter.
+    """
+    if n_jobs == 1:
+        outputs = []
+        for child in children:
+            outputs.append(_run_one(task, child))
+            bar.update()
+        return outputs
+    nsim = len(children)
+    outputs: list = [None] * nsim
+    bounds = np.linspace(0, nsim, min(nsim, 8 * n_jobs) + 1).astype(int)
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker,
+                             initargs=(task,)) as pool:
+        futures = [pool.submit(_run_chunk, list(range(a, b)), children[a:b])
+                   for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        for future in as_completed(futures):
+            indices, outs = future.result()
+            for i, out in zip(indices, outs):
+                outputs[i] = out
+            bar.update(len(indices))
+    return outputs
 
 
 class _Progress:
@@ -279,10 +309,10 @@ class BootResult:
     """
 
     t0: pd.Series
-    t: pd.DataFrame
-    seed: np.random.SeedSequence
+    t: pd.DataFrame = field(repr=False)
+    seed: np.random.SeedSequence = field(repr=False)
     n_failed: int = 0
-    messages: Counter = field(default_factory=Counter)
+    messages: Counter = field(default_factory=Counter, repr=False)
 
     @property
     def nsim(self) -> int:
@@ -339,40 +369,28 @@ def bootstrap(result: LmerResult, nsim: int, func: Callable | None = None, seed:
     if n_jobs < 1:
         raise MixedModelsError(f"n_jobs must be at least 1, not {n_jobs}")
     if func is None:
-        t0 = pd.Series(default_statistic(result, result.model, result.optsum)
-                       if False else np.concatenate([
-                           theta_to_sdcor(result.theta, result.terms, result.sigma),
-                           [result.sigma], result.beta]), index=param_names(result))
+        t0 = pd.Series(_default_statistic(result.terms, result.theta, result.sigma, result.beta),
+                       index=param_names(result))
     else:
         raw = func(result)
         values = _as_vector(raw)
         names = (list(pd.Series(raw).index.astype(str)) if isinstance(raw, (pd.Series, dict))
                  else [f"t{i + 1}" for i in range(values.size)])
         t0 = pd.Series(values, index=names)
+    if n_jobs > 1 and func is not None:
+        try:
+            pickle.dumps(func)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise MixedModelsError("with n_jobs > 1, func must be picklable (a module-level "
+                                   "function, not a lambda or local function)") from exc
     root, children = _seed_sequences(seed, int(nsim))
     task = _Task(simulator=_Simulator.from_result(result),
                  refitter=_Refitter.from_result(result), func=func, n_stat=t0.size)
     if progress is None:
         progress = nsim >= 100 and sys.stderr.isatty()
     bar = _Progress(int(nsim), bool(progress))
-    outputs: list = [None] * int(nsim)
     try:
-        if n_jobs == 1:
-            for i, child in enumerate(children):
-                outputs[i] = _run_one(task, child)
-                bar.update()
-        else:
-            n_chunks = min(int(nsim), 8 * n_jobs)
-            bounds = np.linspace(0, nsim, n_chunks + 1).astype(int)
-            with ProcessPoolExecutor(max_workers=n_jobs, initializer=_init_worker,
-                                     initargs=(task,)) as pool:
-                futures = [pool.submit(_run_chunk, list(range(a, b)), children[a:b])
-                           for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-                for future in as_completed(futures):
-                    indices, outs = future.result()
-                    for i, out in zip(indices, outs):
-                        outputs[i] = out
-                    bar.update(len(indices))
+        outputs = _run_all(task, children, n_jobs, bar)
     finally:
         bar.close()
     table = pd.DataFrame(np.vstack([out[0] for out in outputs]), columns=t0.index)

@@ -186,7 +186,9 @@ def _bars_with_terms(result: LmerResult) -> list[tuple[object, int]]:
 def _lhs_structure(term: ReTerm) -> tuple[list[str], list[frozenset], list[list[int]], bool]:
     """Labels, variable sets and column indices of the terms of a bar's left-hand side.
 
-    Returns (labels, variable index sets, column indices per term, has intercept).
+    Returns (labels, variable index sets, column indices per term, has intercept). Reads the
+    term structure the formula module keeps in its ``MatrixSpec`` (``_variables``, ``_terms``),
+    the only record of which columns came from which term.
     """
     spec = term.lhs_spec
     variables = spec._variables
@@ -236,8 +238,8 @@ def _refit_terms(result: LmerResult, terms: list[ReTerm]) -> tuple[float, int]:
     """(objective, npar) of the model with these random-effects terms, same REML/ML setting."""
     d = result.design
     if not terms:
-        A = from_design([], d.X, d.y, d.offset, d.weights)
-        return _lm_objective(A, result.reml), d.p + 1
+        # Only the [X y] block is needed, and it is the same as the fitted model's.
+        return _lm_objective(result.model.A, result.reml), d.p + 1
     terms = order_terms(terms)
     A = from_design(terms, d.X, d.y, d.offset, d.weights)
     model = LinearMixedModel(A, tuple(terms), reml=result.reml)

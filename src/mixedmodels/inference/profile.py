@@ -38,40 +38,17 @@ from ..lmm import LinearMixedModel
 from ..optimize import minimize_theta
 from ..results import LmerResult
 from ..terms import ReTerm, theta_slices
+from .intervals import param_names, percent_labels, select_parameters
 
 __all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
-           "variance_names", "param_names", "percent_labels"]
+           "fixed_beta_crossprod"]
 
 
 class ProfileWarning(UserWarning):
     """A profile that lme4 would also warn about (non-monotonic, bad spline, lower deviance)."""
 
 
-# ---- parameter scale and names --------------------------------------------------------------
-def variance_names(result: LmerResult, old: bool = True) -> list[str]:
-    """Names of the SD/correlation parameters and sigma.
-
-    old=True: lme4's ``.sig01, .sig02, ..., .sigma``; old=False: ``sd_(Intercept)|Subject``,
-    ``cor_Days.(Intercept)|Subject``, ..., ``sigma``.
-    """
-    if old:
-        return [f".sig{i + 1:02d}" for i in range(result.n_theta)] + [".sigma"]
-    names = []
-    for t in result.terms:
-        rows, cols = t.tril_indices()
-        for i, j in zip(rows, cols):
-            if i == j:
-                names.append(f"sd_{t.column_names[i]}|{t.group_name}")
-            else:
-                names.append(f"cor_{t.column_names[i]}.{t.column_names[j]}|{t.group_name}")
-    return names + ["sigma"]
-
-
-def param_names(result: LmerResult, old: bool = True) -> list[str]:
-    """``variance_names`` followed by the fixed-effect names (lme4's confint row names)."""
-    return variance_names(result, old) + list(result.design.x_names)
-
-
+# ---- the SD / correlation scale ------------------------------------------------------------------
 def theta_to_sdcor(theta: np.ndarray, terms: tuple[ReTerm, ...], sigma: float) -> np.ndarray:
     """(n_theta,) SDs and correlations of Sigma_i = sigma^2 T_i T_i', in theta's order.
 
@@ -147,25 +124,6 @@ def sdcor_to_theta(values: np.ndarray, terms: tuple[ReTerm, ...], sigma: float
                    ) -> np.ndarray | None:
     """Inverse of ``theta_to_sdcor``: (n_theta,) theta, or None if a term's matrix is not PSD."""
     return _SdcorMap(terms).theta(np.asarray(values, dtype=float), sigma)
-
-
-def percent_labels(level: float) -> list[str]:
-    """R's column labels for a two-sided interval, e.g. ``["2.5 %", "97.5 %"]`` (format.perc).
-
-    Each percentage to 3 significant digits, all with the decimals the most precise one needs.
-    """
-    a = (1.0 - level) / 2.0
-    pct = [100.0 * a, 100.0 * (1.0 - a)]
-    decimals = 0
-    for v in pct:
-        if v == 0:
-            continue
-        d = max(0, 3 - 1 - int(math.floor(math.log10(abs(v)))))
-        text = f"{round(v, d):.{d}f}"
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        decimals = max(decimals, len(text.split(".")[1]) if "." in text else 0)
-    return [f"{v:.{decimals}f} %" for v in pct]
 
 
 # ---- the deviance pieces ----------------------------------------------------------------------
@@ -378,29 +336,6 @@ class Profile:
 
 
 # ---- profiling ----------------------------------------------------------------------------------
-def _select(which, names: list[str], nvp: int) -> list[int]:
-    """lme4's ``get.which``: None (all), names, "theta_" / "beta_", or 0-based indices."""
-    if which is None:
-        return list(range(len(names)))
-    items = [which] if isinstance(which, (str, int, np.integer)) else list(which)
-    chosen: set[int] = set()
-    for item in items:
-        if isinstance(item, (int, np.integer)):
-            if not 0 <= item < len(names):
-                raise MixedModelsError(f"parameter index {item} out of range 0..{len(names) - 1}")
-            chosen.add(int(item))
-        elif item == "theta_":
-            chosen.update(range(nvp))
-        elif item == "beta_":
-            chosen.update(range(nvp, len(names)))
-        elif item in names:
-            chosen.add(names.index(item))
-        else:
-            raise MixedModelsError(f"unknown parameter {item!r}; parameters are "
-                                   f"{', '.join(names)} (or 'theta_', 'beta_')")
-    return sorted(chosen)
-
-
 def _next_value(prev: np.ndarray, last: np.ndarray, col: int, delta: float, lowcut: float,
                 upcut: float, maxmult: float, minstep: float = 1e-6) -> float:
     """lme4's ``nextpar``: a step of ``delta`` in zeta, extrapolated from the last two points."""
@@ -436,10 +371,81 @@ def _walk(rows: list[np.ndarray], col: int, lowcut: float, upcut: float, zeta_fn
 
 
 def _zeta(value: float, estimate: float, devdiff: float, name: str) -> float:
+    """sign(value - estimate) sqrt(devdiff); warns when the profile beats the fit (lme4 stops
+    with an error below -1e-9; here round-off up to 1e-6 is tolerated silently)."""
     if devdiff < -1e-6:
         warnings.warn(f"profiling {name} found a deviance {-devdiff:.3g} below the fit's: the "
-                      f"fit may not be at the optimum", ProfileWarning, stacklevel=4)
+                      f"fit may not be at the optimum", ProfileWarning, stacklevel=5)
     return float(np.sign(value - estimate) * math.sqrt(max(devdiff, 0.0)))
+
+
+class _Profiler:
+    """The ML fit, its parameters on the SD/correlation scale and one trace per parameter.
+
+    Rows of a trace are arrays [zeta, sd/cor..., sigma, beta...] (length 1 + n_par).
+    """
+
+    def __init__(self, fit: LmerResult):
+        self.fit, self.dev = fit, _SdcorDeviance(fit)
+        self.nvp = fit.n_theta + 1
+        self.names = param_names(fit)
+        self.opt = np.concatenate([theta_to_sdcor(fit.theta, fit.terms, fit.sigma),
+                                   [fit.sigma], fit.beta])
+        self.base = fit.objective
+        if not math.isclose(self.dev(self.opt[:self.nvp]), self.base, rel_tol=1e-5):
+            raise MixedModelsError("profiling over the residual SD is not numerically "
+                                   "consistent with the fit's deviance")
+        theta_lower = np.concatenate([t.theta_lower() for t in fit.terms])
+        fixed = np.full(fit.beta.size, np.inf)
+        self.lower = np.concatenate([np.maximum(theta_lower, -1.0), [0.0], -fixed])
+        self.upper = np.concatenate([np.where(theta_lower == 0, np.inf, 1.0), [np.inf], fixed])
+
+    def variance_point(self, w: int, value: float, last: np.ndarray) -> np.ndarray:
+        """Row with variance parameter w fixed at value; the others start from ``last``."""
+        nvp, dev = self.nvp, self.dev
+        others, fval = _bobyqa_box(lambda o: dev(np.insert(o, w, value)),
+                                   np.delete(last[1:nvp + 1], w),
+                                   np.delete(self.lower[:nvp], w), np.delete(self.upper[:nvp], w))
+        pars = np.insert(others, w, value)
+        if not np.isfinite(fval):
+            return np.concatenate([[np.nan], pars, np.full(self.fit.beta.size, np.nan)])
+        z = _zeta(value, self.opt[w], fval - self.base, self.names[w])
+        return np.concatenate([[z], pars, dev.beta(pars)])
+
+    def fixed_point(self, j: int, value: float, last: np.ndarray) -> np.ndarray:
+        """Row with beta_j fixed at value; theta optimized from the ML estimate (as lme4)."""
+        fit, A = self.fit, self.fit.model.A
+        model = LinearMixedModel(fixed_beta_crossprod(A, j, value), fit.terms, reml=False)
+        # The fit's own optimizer objective (failed factorizations handled as in the fit).
+        optsum = minimize_theta(model._safe_objective, fit.theta, model.theta_lower)
+        model.objective(optsum.theta)
+        sigma = math.sqrt(model.L.pwrss() / A.n)
+        beta = np.insert(model.L.beta() if A.p > 1 else np.empty(0), j, value)
+        z = _zeta(value, self.opt[self.nvp + j], optsum.fmin - self.base, self.names[self.nvp + j])
+        return np.concatenate([[z], theta_to_sdcor(optsum.theta, fit.terms, sigma), [sigma],
+                               beta])
+
+    def trace(self, w: int, delta: float, cutoff: float, maxpts: int, maxmult: float
+              ) -> pd.DataFrame:
+        """lme4's walk up and down from the estimate for parameter w, sorted by its value."""
+        estimate, lo, hi = self.opt[w], self.lower[w], self.upper[w]
+        if w < self.nvp:
+            def point(value, last):
+                return self.variance_point(w, value, last)
+            first = estimate * 1.01 if estimate != 0 else 0.001
+        else:
+            def point(value, last):
+                return self.fixed_point(w - self.nvp, value, last)
+            first = estimate + delta * self.fit.se.to_numpy()[w - self.nvp]
+        start = np.concatenate([[0.0], self.opt])
+        shifted = point(first, start)
+        rows = _walk([start, shifted], w + 1, lo, hi, point, delta, cutoff, maxpts, maxmult)
+        if estimate > lo:
+            rows += _walk([shifted, start], w + 1, lo, hi, point, delta, cutoff, maxpts,
+                          maxmult)
+        table = pd.DataFrame(np.vstack(rows), columns=[".zeta"] + self.names)
+        return table.drop_duplicates().sort_values(self.names[w], kind="stable"
+                                                   ).reset_index(drop=True)
 
 
 def profile(result: LmerResult, which=None, alphamax: float = 0.01, maxpts: int = 100,
@@ -463,69 +469,16 @@ def profile(result: LmerResult, which=None, alphamax: float = 0.01, maxpts: int 
     """
     from .lrt import ml_refit
 
-    fit = ml_refit(result)
-    dev = _SdcorDeviance(fit)
-    A, terms, n_theta = fit.model.A, fit.terms, fit.n_theta
-    nvp = n_theta + 1
-    names = param_names(fit)
-    opt = np.concatenate([theta_to_sdcor(fit.theta, terms, fit.sigma), [fit.sigma], fit.beta])
-    base = fit.objective
-    if not math.isclose(dev(opt[:nvp]), base, rel_tol=1e-5):
-        raise MixedModelsError("profiling over the residual SD is not numerically consistent "
-                               "with the fit's deviance")
-    theta_lower = np.concatenate([t.theta_lower() for t in terms])
-    lower = np.concatenate([np.maximum(theta_lower, -1.0), [0.0], np.full(fit.beta.size, -np.inf)])
-    upper = np.concatenate([np.where(theta_lower == 0, np.inf, 1.0), [np.inf],
-                            np.full(fit.beta.size, np.inf)])
-    selected = _select(which, names, nvp)
-    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, len(opt)))
+    prof = _Profiler(ml_refit(result))
+    names, nvp = prof.names, prof.nvp
+    selected = select_parameters(which, names, nvp)
+    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, len(names)))
     delta = cutoff * delta_cutoff if delta is None else delta
-    start_row = np.concatenate([[0.0], opt])
-    se = fit.se.to_numpy()
-
     traces: dict[str, pd.DataFrame] = {}
     backward: dict[str, _BackSpline | None] = {}
     for w in selected:
-        name, estimate = names[w], opt[w]
-        if w < nvp:
-            others_lo, others_hi = np.delete(lower[:nvp], w), np.delete(upper[:nvp], w)
-
-            def zeta_fn(value, last, w=w, name=name, estimate=estimate,
-                        others_lo=others_lo, others_hi=others_hi):
-                start = np.delete(last[1:nvp + 1], w)
-                others, fval = _bobyqa_box(lambda o: dev(np.insert(o, w, value)), start,
-                                           others_lo, others_hi)
-                pars = np.insert(others, w, value)
-                if not np.isfinite(fval):
-                    return np.concatenate([[np.nan], pars, np.full(fit.beta.size, np.nan)])
-                z = _zeta(value, estimate, fval - base, name)
-                return np.concatenate([[z], pars, dev.beta(pars)])
-
-            first = estimate * 1.01 if estimate != 0 else 0.001
-        else:
-            j = w - nvp
-
-            def zeta_fn(value, last, j=j, name=name, estimate=estimate):
-                model = LinearMixedModel(fixed_beta_crossprod(A, j, value), terms, reml=False)
-                optsum = minimize_theta(model._safe_objective, fit.theta, model.theta_lower)
-                model.objective(optsum.theta)
-                sigma = math.sqrt(model.L.pwrss() / A.n)
-                beta = np.insert(model.L.beta() if A.p > 1 else np.empty(0), j, value)
-                z = _zeta(value, estimate, optsum.fmin - base, name)
-                return np.concatenate([[z], theta_to_sdcor(optsum.theta, terms, sigma),
-                                       [sigma], beta])
-
-            first = estimate + delta * se[j]
-        shifted = zeta_fn(first, start_row)
-        col = w + 1
-        up = _walk([start_row, shifted], col, lower[w], upper[w], zeta_fn, delta, cutoff,
-                   maxpts, maxmult)
-        down = [shifted, start_row]
-        if estimate > lower[w]:
-            down = _walk(down, col, lower[w], upper[w], zeta_fn, delta, cutoff, maxpts, maxmult)
-        table = pd.DataFrame(np.vstack(up + down), columns=[".zeta"] + names)
-        table = table.drop_duplicates().sort_values(name, kind="stable").reset_index(drop=True)
-        traces[name] = table
+        name = names[w]
+        traces[name] = table = prof.trace(w, delta, cutoff, maxpts, maxmult)
         good = table[table[".zeta"].notna()]
         try:
             backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
@@ -535,7 +488,8 @@ def profile(result: LmerResult, which=None, alphamax: float = 0.01, maxpts: int 
     # lme4 stores bounds for the variance parameters only: a fixed effect whose profile
     # does not reach the requested zeta gets NA.
     is_fixed = np.arange(len(names)) >= nvp
-    bounds_lo = pd.Series(np.where(is_fixed, np.nan, lower), index=names)
-    bounds_hi = pd.Series(np.where(is_fixed, np.nan, upper), index=names)
-    return Profile(traces=traces, estimates=pd.Series(opt, index=names), base_deviance=base,
-                   lower=bounds_lo, upper=bounds_hi, _backward=backward)
+    return Profile(traces=traces, estimates=pd.Series(prof.opt, index=names),
+                   base_deviance=prof.base,
+                   lower=pd.Series(np.where(is_fixed, np.nan, prof.lower), index=names),
+                   upper=pd.Series(np.where(is_fixed, np.nan, prof.upper), index=names),
+                   _backward=backward)
