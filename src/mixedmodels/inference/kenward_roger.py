@@ -1,19 +1,20 @@
-"""Kenward-Roger adjusted Var(beta-hat) and denominator df, as pbkrtest 0.5.2 (``algorithm.md`` §11).
+"""Kenward-Roger adjusted Var(beta-hat) and denominator df as pbkrtest 0.5.2 (algorithm.md §11).
 
 pbkrtest writes the marginal covariance linearly in the variance components,
 ``V = sum_r gamma_r G_r``: one gamma per entry (lower triangle) of each term's covariance
-Sigma_i = sigma^2 T_i T_i' with ``G_r = Z_i (I_l (x) E_ab) Z_i'``, and sigma^2 with G = I. It then
-forms the n x n inverse of V. Here nothing of size n is formed: with ``V = sigma^2 M``,
-``M = I + Z D Z'`` and ``D = Lambda Lambda'``, every product reduces by the Woodbury identity
-``H = M^{-1} = I - Z Lambda S^{-1} Lambda' Z'`` (S = Lambda'Z'Z Lambda + I = L L', the factor the
-objective uses) to the q x q, q x p and p x p "sandwiches"
+Sigma_i = sigma^2 T_i T_i', with ``G_r = Z_i (I_l (x) E_ab) Z_i'``, and sigma^2 with
+``G = W^{-1}`` (pbkrtest: G = I, see below). It then inverts the n x n V. Here nothing of size
+n is formed. With ``V = sigma^2 M``, ``M = W^{-1} + Z D Z'``, ``D = Lambda Lambda'``, the Woodbury
+identity ``H = M^{-1} = W - W Z Lambda S^{-1} Lambda' Z' W`` (S = Lambda'Z'WZ Lambda + I = L L',
+the factor the objective uses) reduces every product to the q x q, q x p and p x p sandwiches
 
     A_ZZ = Z'HZ = C_ZZ - Y_Z'Y_Z,   A_ZX = Z'HX = C_ZX - Y_Z'Y_X,   A_XX = X'HX = C_XX - Y_X'Y_X
 
-with C the cross-products and ``Y_Z = L^{-1} Lambda' C_ZZ``, ``Y_X = L^{-1} Lambda' C_ZX``
-(= R_ZX). Write ``H G_r H = delta_r H + H Z F_r Z' H``: for a covariance entry delta_r = 0 and
-F_r = I (x) E_ab on its term's block; for sigma^2, G = I = M - Z D Z' gives delta = 1, F = -D.
-Then (V^{-1} = H / sigma^2)
+with C the cross-products Z'WZ, Z'WX, X'WX and ``Y_Z = L^{-1} Lambda' C_ZZ``,
+``Y_X = L^{-1} Lambda' C_ZX`` (= R_ZX, read off the factor). Write
+``H G_r H = delta_r H + H Z F_r Z' H``: for a covariance entry delta_r = 0 and F_r = I (x) E_ab
+on its term's block; for sigma^2, ``G = W^{-1} = M - Z D Z'`` gives delta = 1 and F = -D. Then,
+with V^{-1} = H / sigma^2,
 
     P_r  = -sigma^-4 (delta_r A_XX + A_ZX' F_r A_ZX)
     Q_rs =  sigma^-6 (delta_r delta_s A_XX + delta_r A_ZX'F_s A_ZX + delta_s A_ZX'F_r A_ZX
@@ -21,19 +22,21 @@ Then (V^{-1} = H / sigma^2)
     tr(V^-1 G_r V^-1 G_s) = sigma^-4 (delta_r delta_s n + delta_r tr(F_s A_ZZ)
                                       + delta_s tr(F_r A_ZZ) + tr(F_r A_ZZ F_s A_ZZ))
 
-and pbkrtest's remaining algebra is p x p. The dense q x q pieces cost O(q^3) once (InstEval's
-q = 4100 takes a few seconds); the data are never revisited except as noted below.
+and the rest of pbkrtest's algebra is p x p. The only cubic step is Y_Z'Y_Z, and the rows of
+Y_Z that belong to a block-diagonal factor block (the first term's) stay sparse, so it costs
+O(q^2 q_filled) with q_filled the random effects of the filled-in (crossed) terms (InstEval,
+q = 4100 of which 1128 filled: about 2 s).
 
 Two pbkrtest behaviours are reproduced on purpose:
 
 - **ML fits**: pbkrtest refits the model by REML (``update(REML = TRUE)``) and everything,
   including the estimates, comes from that refit. Here the REML fit is optimized on the fitted
   model's cross-products (``LinearMixedModel(A, terms, reml=True).fit``), so no data are needed.
-- **Prior weights**: pbkrtest's V ignores them (its sigma^2 component is G = I, not W^{-1},
-  and Z, X are unweighted) while its unadjusted Var(beta-hat) is lme4's weighted one. With
-  ``weights="pbkrtest"`` (the default, which reproduces pbkrtest's numbers) the unweighted
-  cross-products are built from the design arrays (one pass over n); ``weights="model"`` uses the
-  model's V = sigma^2 (W^{-1} + Z D Z') throughout, the consistent version.
+- **Prior weights**: pbkrtest's V ignores them (sigma^2 has G = I, and Z, X are unweighted)
+  while its unadjusted Var(beta-hat) is lme4's weighted one, an inconsistency that gives the
+  weighted cbpp fit df of 4000 to 10000. ``weights="pbkrtest"`` (the default) reproduces it,
+  building unweighted cross-products from the design arrays (one pass over n);
+  ``weights="model"`` uses the model's V = sigma^2 (W^{-1} + Z D Z') throughout.
 """
 from __future__ import annotations
 
@@ -42,13 +45,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk
 
 from ..crossprod import CrossProducts, from_design
+from ..errors import MixedModelsError
+from ..linalg.cholesky import TileBlock
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
 
 WEIGHT_MODES = ("pbkrtest", "model")
+# Z'HZ is held dense (q, q), with a few temporaries of the same size: 12 000 random effects need
+# about 3.5 GB.
+MAX_DENSE_Q = 12_000
 
 
 @dataclass(frozen=True)
@@ -73,37 +82,89 @@ class KenwardRogerInfo:
 
 
 # ---- the q x q sandwiches -------------------------------------------------------------------
-def _dense_zz(A: CrossProducts) -> np.ndarray:
-    """C_ZZ = Z'WZ as a dense (q, q) array from the stored blocks."""
-    offsets = np.cumsum([0] + [l * p for l, p in A.dims])
-    C = np.zeros((offsets[-1], offsets[-1]))
-    for j, (l, p) in enumerate(A.dims):
-        rows = slice(offsets[j], offsets[j + 1])
-        C[rows, rows] = sla.block_diag(*A.diag[j]) if p > 1 else np.diag(A.diag[j][:, 0, 0])
-        for i in range(j + 1, A.k):
-            block = A.off[(i, j)]
-            block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
-            C[offsets[i]:offsets[i + 1], rows] = block
-            C[rows, offsets[i]:offsets[i + 1]] = block.T
-    return C
+def _block_diag_sparse(tiles: np.ndarray) -> sp.csr_array:
+    """Sparse block diagonal (l p, l p) of tiles (l, p, p)."""
+    l, p, _ = tiles.shape
+    base = (np.arange(l) * p)[:, None, None]
+    rows = np.broadcast_to(base + np.arange(p)[None, :, None], tiles.shape).ravel()
+    cols = np.broadcast_to(base + np.arange(p)[None, None, :], tiles.shape).ravel()
+    return sp.csr_array((tiles.ravel(), (rows, cols)), shape=(l * p, l * p))
 
 
-def _scale_rows(M: np.ndarray, left: np.ndarray) -> np.ndarray:
-    """``(I_l (x) left) M`` for M (l p, m) and left (p, p): left applied within each level."""
+def _zz_block_row(A: CrossProducts, j: int) -> sp.csr_array:
+    """Block row j of C_ZZ = Z'WZ, sparse (q_j, q)."""
+    blocks = []
+    for m in range(A.k):
+        if m == j:
+            blocks.append(_block_diag_sparse(A.diag[j]))
+        else:
+            block = A.off[(j, m)] if m < j else A.off[(m, j)].T
+            blocks.append(sp.csr_array(block))
+    return sp.csr_array(sp.hstack(blocks, format="csr"))
+
+
+def _scale_rows(M, left: np.ndarray):
+    """``(I_l (x) left) M`` for M (l p, m), dense or sparse, and left (p, p)."""
     p = left.shape[0]
     l = M.shape[0] // p
+    if sp.issparse(M):
+        return sp.csr_array(_block_diag_sparse(np.broadcast_to(left, (l, p, p))) @ M)
     return np.einsum("ab,lbm->lam", left, M.reshape(l, p, -1)).reshape(M.shape)
 
 
-def _forward_solve(L, B: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """L_theta^{-1} B for B (q, m), block by block with the blocked factor's own blocks."""
-    Y = np.empty_like(B)
-    for j in range(len(offsets) - 1):
-        r = B[offsets[j]:offsets[j + 1]].copy()
+def _times(L_block, Y):
+    """L_block @ Y for either operand sparse or dense; sparse only when both are."""
+    if sp.issparse(L_block) and sp.issparse(Y):
+        return sp.csr_array(L_block @ Y)
+    if sp.issparse(Y):
+        return np.asarray((Y.T @ np.asarray(L_block).T).T)
+    return np.asarray(L_block @ Y)
+
+
+def _forward_solve(L, B: list) -> list:
+    """Block rows of L_theta^{-1} B for block rows B[j] (q_j, m).
+
+    A block row stays sparse while everything it is computed from is sparse and L_jj is block
+    diagonal (typically the first term's: its rows of L^{-1} Lambda' Z'Z have the pattern of Z'Z),
+    which keeps the q x q work to the dense (filled-in) terms.
+    """
+    Y: list = []
+    for j, b in enumerate(B):
+        r = b
         for m in range(j):
-            r -= L.off[(j, m)] @ Y[offsets[m]:offsets[m + 1]]
-        Y[offsets[j]:offsets[j + 1]] = L.diag_solve(j, r)
+            prod = _times(L.off[(j, m)], Y[m])
+            if sp.issparse(r) and not sp.issparse(prod):
+                r = r.toarray()
+            r = r - prod
+        blk = L.diag[j]
+        if sp.issparse(r) and isinstance(blk, TileBlock):
+            Y.append(sp.csr_array(_block_diag_sparse(blk.inv) @ r))
+        else:
+            r = r.toarray() if sp.issparse(r) else r
+            Y.append(L.diag_solve(j, r))
     return Y
+
+
+def _subtract_gram(A_ZZ: np.ndarray, Y) -> None:
+    """In place: upper triangle of A_ZZ -= Y'Y (Y (r, q) sparse or dense)."""
+    if sp.issparse(Y):
+        G = sp.coo_array(sp.triu(Y.T @ Y))
+        G.sum_duplicates()
+        A_ZZ[G.row, G.col] -= G.data
+    elif Y.shape[0]:
+        # Y'Y is the O(q^2 q_j) step: a symmetric rank-k update does half a product's work.
+        A_ZZ -= dsyrk(1.0, Y, trans=1, lower=0)
+
+
+def _mirror_upper(M: np.ndarray, chunk: int = 512) -> None:
+    """In place: lower triangle of the square M <- its upper triangle (chunked copies)."""
+    n = M.shape[0]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = M[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        block[lower] = block.T[lower]
+        M[stop:, start:stop] = M[start:stop, stop:].T
 
 
 def sandwiches(model: LinearMixedModel, theta: np.ndarray
@@ -115,21 +176,19 @@ def sandwiches(model: LinearMixedModel, theta: np.ndarray
     A, p = model.A, model.A.p
     model.objective(theta)
     L = model.L
-    templates = model.templates(theta)
     offsets = np.cumsum([0] + [l * q for l, q in A.dims])
-    C = _dense_zz(A)
-    B = np.vstack([_scale_rows(C[offsets[j]:offsets[j + 1]], T.T)
-                   for j, T in enumerate(templates)])
-    Y_Z = _forward_solve(L, B, offsets)
-    del B
-    Y_X = np.vstack([L.xz[j][:p].T for j in range(A.k)])
-    # Y_Z'Y_Z is the O(q^3) step: a symmetric rank-k update does half the work of a product.
-    YY = dsyrk(1.0, Y_Z, trans=1, lower=0)
-    A_ZZ = C
-    A_ZZ -= np.triu(YY) + np.triu(YY, 1).T
-    del YY
-    C_ZX = np.hstack([A.xz[j][:p] for j in range(A.k)]).T
-    A_ZX = C_ZX - Y_Z.T @ Y_X
+    C_rows = [_zz_block_row(A, j) for j in range(A.k)]
+    Y_Z = _forward_solve(L, [_scale_rows(C, T.T)
+                             for C, T in zip(C_rows, model.templates(theta))])
+    A_ZZ = np.empty((offsets[-1], offsets[-1]))
+    for j, C in enumerate(C_rows):
+        A_ZZ[offsets[j]:offsets[j + 1]] = C.toarray()
+    for Y in Y_Z:
+        _subtract_gram(A_ZZ, Y)
+    _mirror_upper(A_ZZ)
+    A_ZX = np.hstack([A.xz[j][:p] for j in range(A.k)]).T
+    for j, Y in enumerate(Y_Z):
+        A_ZX -= np.asarray(Y.T @ L.xz[j][:p].T)
     Lx = L.xx[:p, :p]
     return A_ZZ, A_ZX, Lx @ Lx.T
 
@@ -279,6 +338,11 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     cached = _CACHE[weights].get(result)
     if cached is not None:
         return cached
+    q = sum(t.q for t in result.terms)
+    if q > MAX_DENSE_Q:
+        raise MixedModelsError(
+            f"Kenward-Roger needs dense q x q matrices and this model has q = {q} random effects "
+            f"(limit {MAX_DENSE_Q}); use ddf='satterthwaite'")
     theta, beta, sigma, Phi, refitted = _reml_fit(result)
     workspace = LinearMixedModel(_covariance_products(result, weights), result.terms, reml=True)
     A_ZZ, A_ZX, A_XX = sandwiches(workspace, theta)
@@ -307,7 +371,7 @@ def kr_moments(info: KenwardRogerInfo, K: np.ndarray) -> tuple[float, float, int
     h = K.shape[0]
     Phi = info.vcov
     Theta = K.T @ np.linalg.solve(K @ Phi @ K.T, K)
-    u = np.einsum("ij,jk,rkl,lm->rim", Theta, Phi, info.P, Phi)
+    u = (Theta @ Phi) @ info.P @ Phi             # (g, p, p): Theta Phi P_r Phi
     traces = np.einsum("rii->r", u)
     A1 = float(traces @ info.W @ traces)
     A2 = float(np.einsum("rs,rij,sji->", info.W, u, u))
@@ -325,11 +389,12 @@ def kr_moments(info: KenwardRogerInfo, K: np.ndarray) -> tuple[float, float, int
 
 def full_row_rank(K: np.ndarray) -> np.ndarray:
     """pbkrtest's ``force_full_rank``: an orthonormal basis of K's row space when K (h, p) is
-    rank deficient, else K."""
+    rank deficient, else K. (The KR df and F depend on K only through its row space.)"""
     K = np.atleast_2d(np.asarray(K, dtype=float))
     rank = np.linalg.matrix_rank(K)
     if rank < K.shape[0]:
-        Qm, _ = np.linalg.qr(K.T)
+        # Pivoting puts independent rows first, so the leading columns of Q span the row space.
+        Qm, _, _ = sla.qr(K.T, mode="economic", pivoting=True)
         return Qm[:, :rank].T
     return K
 
