@@ -8,22 +8,42 @@ one BLAS thread unless ``MIXEDMODELS_BLAS_THREADS`` asks for more.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
 _controller = None
+_depth = 0
 
 
+def active() -> bool:
+    """True inside ``blas_threads()`` (the limit is already set)."""
+    return _depth > 0
+
+
+@contextlib.contextmanager
 def blas_threads():
-    """Context manager limiting BLAS to ``MIXEDMODELS_BLAS_THREADS`` threads (default 1)."""
-    global _controller
+    """Limit BLAS to ``MIXEDMODELS_BLAS_THREADS`` threads (default 1); nests at no cost."""
+    global _controller, _depth
+    if _depth:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+        return
     if _controller is None:
         import scipy.linalg  # noqa: F401  (load scipy's own OpenBLAS before looking for it)
         from threadpoolctl import ThreadpoolController
 
         _controller = ThreadpoolController()
     limit = int(os.environ.get("MIXEDMODELS_BLAS_THREADS", "1"))
-    return _controller.limit(limits=limit, user_api="blas")
+    with _controller.limit(limits=limit, user_api="blas"):
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
 
 
 def with_blas_threads(func):

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from . import _threads
 from ._threads import with_blas_threads
 from .crossprod import CrossProducts
 from .linalg.cholesky import BlockedCholesky
@@ -71,6 +72,9 @@ class LinearMixedModel:
     def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
         """Profiled deviance (ML) or REML criterion at theta; refills the workspace L."""
         reml = self.reml if reml is None else reml
+        if not _threads.active():
+            with _threads.blas_threads():
+                return self.objective(theta, reml)
         self.L.update(self.templates(np.asarray(theta, dtype=float)))
         return profiled_objective(self.L.ldL2(), self.L.ldRX2(), self.L.pwrss(), self.A.n,
                                   self.A.p, self.A.sum_log_w, reml)
