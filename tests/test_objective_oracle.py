@@ -145,3 +145,13 @@ def test_sparse_blocks_and_pair_downdates_are_exercised():
                              tuple(terms))
     assert set(model.L._pairs) == {(1, 1), (2, 1), (2, 2)}
     assert any(hasattr(b, "nnz") for b in model.L.A_off.values())
+
+
+def test_block_description_names_every_block():
+    rng = np.random.default_rng(2)
+    terms, X, y = scenario("crossed", rng)
+    model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))),
+                             tuple(terms))
+    text = model.block_description().splitlines()
+    assert len(text) == 4
+    assert text[1].split()[-1] == "tiles" and text[2].split()[-1] == "dense"

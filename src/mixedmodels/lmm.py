@@ -111,6 +111,30 @@ class LinearMixedModel:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return summary
 
+    def block_description(self) -> str:
+        """A table of the storage type of every block of L (MixedModels.jl's BlockDescription).
+
+        Rows are the terms in their fitting order (then the fixed-effects block), columns the
+        block columns; "tiles" is block diagonal (l, p, p), "dense" filled in, "sparse" CSR.
+        """
+        L = self.L
+        names = [f"{t.group_name} ({t.n_levels}x{t.p})" for t in self.terms] + ["[X y]"]
+        width = max(len(n) for n in names) + 2
+        heads = [t.group_name for t in self.terms] + ["[X y]"]
+        lines = [" " * width + "".join(f"{h[:11]:>12}" for h in heads)]
+        for i, name in enumerate(names):
+            cells = []
+            for j in range(i + 1):
+                if i == len(self.terms):
+                    kind = "dense"
+                elif i == j:
+                    kind = "dense" if L.diag_dense[j] else "tiles"
+                else:
+                    kind = "dense" if L.off_dense[(i, j)] else "sparse"
+                cells.append(f"{kind:>12}")
+            lines.append(f"{name:<{width}}" + "".join(cells))
+        return "\n".join(lines)
+
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: a diagonal theta entry within tol of zero."""
         diag = np.isfinite(self.theta_lower)
