@@ -211,3 +211,12 @@ def test_cli_reads_csv(tmp_path, capsys, sleepstudy):
     sleepstudy.to_csv(path, index=False)
     assert main(["fit", FORMULA, "--data", str(path)]) == 0
     assert "Data: sleep" in capsys.readouterr().out
+
+
+def test_summary_header_names_the_df_method(sleepstudy):
+    m = mm.lmer(FORMULA, sleepstudy)
+    assert "Satterthwaite's method" in str(m.summary())
+    assert "Kenward-Roger's method" in str(m.summary(ddf="kenward-roger"))
+    assert "residual df (n - p)" in str(m.summary(ddf="residual"))
+    plain = str(m.summary(ddf=None))
+    assert "['lmerMod']" in plain and "Pr(>|t|)" not in plain

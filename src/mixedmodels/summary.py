@@ -304,6 +304,9 @@ class Summary:
                                                 "maximum likelihood ")
         if self.coef_table is None:
             return title, "lmerMod"
+        if self.ddf_method == "residual":
+            # lmerTest has no such method; say plainly which df the p-values use.
+            return f"{title}. t-tests use the residual df (n - p)", "lmerModLmerTest"
         return f"{title}. t-tests use {self.ddf_method}'s method", "lmerModLmerTest"
 
     def _reml_line(self) -> str:
