@@ -18,8 +18,7 @@ Run
 """
 from __future__ import annotations
 
-import argparse
-import tempfile
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +30,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import mixedmodels as mm  # noqa: E402
+
+# The shared options live beside this script (examples/_cli.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import example_args  # noqa: E402
 
 CENTRE = 12
 
@@ -83,14 +86,7 @@ def plot(data: pd.DataFrame, result, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out-dir", type=Path, default=None,
-                        help="folder for the plot (default: a new temporary folder)")
-    parser.add_argument("--quick", action="store_true", help="small data, for tests")
-    parser.add_argument("--seed", type=int, default=2024)
-    args = parser.parse_args(argv)
-    out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="mixedmodels-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
+    args, out_dir = example_args(__doc__, argv)
 
     if args.quick:
         data = simulate(4, 6, np.arange(7, 18, 2), args.seed)

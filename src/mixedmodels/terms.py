@@ -112,12 +112,3 @@ def order_terms(terms: list[ReTerm]) -> list[ReTerm]:
     """
     return sorted(terms, key=lambda t: -t.n_levels)
 
-
-def is_nested(inner: np.ndarray, outer: np.ndarray, n_inner: int) -> bool:
-    """True when every level of the inner factor occurs with exactly one level of the outer.
-
-    inner, outer : (n,) integer codes.
-    """
-    first = np.full(n_inner, -1, dtype=np.int64)
-    first[inner] = outer
-    return bool(np.all(first[inner] == outer))
