@@ -17,6 +17,7 @@ from .crossprod import CrossProducts
 from .linalg.cholesky import BlockedCholesky
 from .objective import profiled_objective
 from .optimize import OptSummary, minimize_theta, polish_and_check
+from .start import initial_steps, moment_start
 from .terms import ReTerm, theta_slices
 
 
@@ -48,7 +49,6 @@ class LinearMixedModel:
         self.L = BlockedCholesky(A)
         self.slices = theta_slices(list(self.terms))
         self.theta_lower = np.concatenate([t.theta_lower() for t in self.terms])
-        self.theta_start = np.concatenate([t.theta_start() for t in self.terms])
         self._fail_value = None
         # Flat positions of each term's theta entries in its p x p template, computed once.
         self._template_index = []
@@ -93,11 +93,22 @@ class LinearMixedModel:
         return value if np.isfinite(value) else (self._fail_value or 1e300)
 
     @with_blas_threads
-    def fit(self, theta0: np.ndarray | None = None, check_convergence: bool | None = None
-            ) -> OptSummary:
-        """Optimize theta; leave L at the optimum; warn as lme4 does. Returns the OptSummary."""
-        start = self.theta_start if theta0 is None else np.asarray(theta0, dtype=float)
-        summary = minimize_theta(self._safe_objective, start, self.theta_lower)
+    def fit(self, theta0: np.ndarray | None = None, check_convergence: bool | None = None,
+            initial_step: np.ndarray | None = None) -> OptSummary:
+        """Optimize theta; leave L at the optimum; warn as lme4 does. Returns the OptSummary.
+
+        Without ``theta0`` the fit starts from moment estimates with first steps scaled to them
+        (``start.py``); with it, from theta0 and NLopt's default first steps unless
+        ``initial_step`` (n_theta,) is given.
+        """
+        if theta0 is None:
+            start = moment_start(self.A, self.terms)
+            if initial_step is None:
+                initial_step = initial_steps(start, self.terms)
+        else:
+            start = np.asarray(theta0, dtype=float)
+        summary = minimize_theta(self._safe_objective, start, self.theta_lower,
+                                 initial_step=initial_step)
         if check_convergence is None:
             check_convergence = self.A.n < 10_000 and self.n_theta < 10
         if self.n_theta < 10:

@@ -31,7 +31,8 @@ class OptSummary:
 
 
 def _bobyqa(f: Objective, x0: np.ndarray, lower: np.ndarray, xtol_abs: float, ftol_abs: float,
-            ftol_rel: float, maxeval: int) -> tuple[np.ndarray, float, str]:
+            xtol_rel: float, ftol_rel: float, maxeval: int,
+            initial_step: np.ndarray | None = None) -> tuple[np.ndarray, float, str]:
     import nlopt
 
     n = x0.size
@@ -40,8 +41,11 @@ def _bobyqa(f: Objective, x0: np.ndarray, lower: np.ndarray, xtol_abs: float, ft
     opt.set_lower_bounds(lower)
     opt.set_xtol_abs(xtol_abs)
     opt.set_ftol_abs(ftol_abs)
+    opt.set_xtol_rel(xtol_rel)
     opt.set_ftol_rel(ftol_rel)
     opt.set_maxeval(maxeval)
+    if initial_step is not None:
+        opt.set_initial_step(initial_step)
     try:
         x = opt.optimize(np.maximum(x0, lower))
     except nlopt.RoundoffLimited:
@@ -61,8 +65,9 @@ def _best(fitlog: list) -> tuple[np.ndarray, float]:
 
 
 def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
-                   xtol_abs: float = 1e-8, ftol_abs: float = 1e-8, ftol_rel: float = 0.0,
-                   maxeval: int = 100_000,
+                   xtol_abs: float = 1e-8, ftol_abs: float = 1e-8, xtol_rel: float = 1e-4,
+                   ftol_rel: float = 0.0,
+                   maxeval: int = 100_000, initial_step: np.ndarray | None = None,
                    boundary_tol: float = 1e-5) -> OptSummary:
     """Minimize f over theta >= lower as lme4's ``optimizeLmer`` does.
 
@@ -79,8 +84,8 @@ def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
         summary.fitlog.append((np.array(theta), value))
         return value
 
-    theta, fmin, code = _bobyqa(logged, summary.theta0, summary.lower, xtol_abs, ftol_abs, ftol_rel,
-                                maxeval)
+    theta, fmin, code = _bobyqa(logged, summary.theta0, summary.lower, xtol_abs, ftol_abs,
+                                xtol_rel, ftol_rel, maxeval, initial_step)
     if theta is None:
         theta, fmin = _best(summary.fitlog)
     # restart_edge: a parameter stuck on its bound whose one-sided slope into the feasible
@@ -96,7 +101,7 @@ def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
         if min(slopes) < 0:
             summary.restarted = True
             theta, fmin, code = _bobyqa(logged, theta, summary.lower, xtol_abs, ftol_abs,
-                                        ftol_rel, maxeval)
+                                        xtol_rel, ftol_rel, maxeval)
             if theta is None:
                 theta, fmin = _best(summary.fitlog)
     # check.boundary: parameters within boundary_tol of their bound go to the bound when that

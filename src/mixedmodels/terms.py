@@ -71,11 +71,6 @@ class ReTerm:
         rows, cols = self.tril_indices()
         return np.where(rows == cols, 0.0, -np.inf)
 
-    def theta_start(self) -> np.ndarray:
-        """(n_theta,) lme4's start: 1 on the diagonal, 0 elsewhere."""
-        rows, cols = self.tril_indices()
-        return np.where(rows == cols, 1.0, 0.0)
-
     def template(self, theta_i: np.ndarray) -> np.ndarray:
         """(p, p) lower-triangular T from this term's slice of theta."""
         T = np.zeros((self.p, self.p))
