@@ -9,12 +9,19 @@ cross-product blocks A and the p_i x p_i templates T_i. Block types are fixed at
 - off-diagonal random-effects blocks L_ij stay sparse (CSR) while everything they are built from
   is sparse and L_jj is block diagonal; otherwise dense;
 - the fixed-effects row L_xj is dense (p + 1, q_j) and L_xx dense (p + 1, p + 1).
+
+Once one diagonal block is dense, every block below and right of it is dense too, so from the
+first dense diagonal block on, the blocks of the later terms and of [X y] are assembled into
+one dense lower triangle and factored by a single LAPACK call (``_update_trailing``); the
+blocks of L are views into it. One BLAS-3 factorization replaces a Cholesky per block plus a
+triangular solve per block row.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from ..crossprod import CrossProducts
 from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, PairDowndate, as_dense, scale_dense,
@@ -53,7 +60,10 @@ class TileBlock:
         l, p, _ = self.tiles.shape
         if sp.issparse(S):
             if p == 1:
-                return sp.csr_array(S @ sp.diags_array(self.inv[:, 0, 0]))
+                # Column scaling touches only the stored entries (no sparse product).
+                S = sp.csr_array(S, copy=True)
+                S.data *= self.inv[S.indices, 0, 0]
+                return S
             return sp.csr_array(S @ self.as_sparse("invT"))
         if p == 1:
             return S * self.inv[:, 0, 0][None, :]
@@ -105,14 +115,21 @@ class BlockedCholesky:
         self.off: dict = {}
         self.xz: list = [None] * k
         self.xx = None
-        # Scatter indices from tiles into a dense (q, q) block, computed once.
-        self._dense_idx = {}
-        for j, (l, p) in enumerate(A.dims):
-            if self.diag_dense[j]:
-                base = (np.arange(l) * p)[:, None, None]
-                rows = np.broadcast_to(base + np.arange(p)[None, :, None], (l, p, p)).ravel()
-                cols = np.broadcast_to(base + np.arange(p)[None, None, :], (l, p, p)).ravel()
-                self._dense_idx[j] = (rows, cols)
+        # The dense trailing part: blocks trail..k-1 and [X y], at these row offsets.
+        self.trail = next((j for j in range(k) if self.diag_dense[j]), k)
+        sizes = [l * p for l, p in A.dims[self.trail:]] + [A.p + 1]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self._tile_idx = {}
+        for j in range(self.trail, k):
+            # Flat positions, in the trailing matrix, of the lower entries of block j's tiles.
+            l, p = A.dims[j]
+            base = (np.arange(l) * p)[:, None, None]
+            rows = np.broadcast_to(base + np.arange(p)[None, :, None], (l, p, p)).ravel()
+            cols = np.broadcast_to(base + np.arange(p)[None, None, :], (l, p, p)).ravel()
+            lower = rows >= cols
+            r0 = self._offsets[j - self.trail]
+            self._tile_idx[j] = (np.flatnonzero(lower),
+                                 (rows[lower] + r0) * self._offsets[-1] + cols[lower] + r0)
         self._pairs = self._plan_pair_downdates()
 
     def _plan_pair_downdates(self) -> dict:
@@ -132,14 +149,24 @@ class BlockedCholesky:
                         or not sp.issparse(Ai) or not sp.issparse(Aj)
                         or PairDowndate.n_pairs(Ai, Aj) > MAX_DOWNDATE_PAIRS):
                     continue
-                plans[(i, j)] = PairDowndate(Ai, Aj, lower=i == j)
+                plan = PairDowndate(Ai, Aj, lower=i == j)
+                if j >= self.trail:
+                    plan.embed(*self._block_origin(i, j), self._offsets[-1])
+                plans[(i, j)] = plan
         return plans
 
-    def _downdate(self, S, i: int, j: int, m: int, templates, s0):
-        """S - L_im L_jm' (S dense or sparse, as the target block is stored)."""
+    def _block_origin(self, i: int, j: int) -> tuple[int, int]:
+        """(row, column) of block (i, j) in the trailing matrix (i = k for [X y])."""
+        return int(self._offsets[i - self.trail]), int(self._offsets[j - self.trail])
+
+    def _downdate(self, S, i: int, j: int, m: int, templates, s0, W=None):
+        """S - L_im L_jm' (S dense or sparse, as the target block is stored).
+
+        S may be a view of the trailing matrix W (pass W then): dense downdates happen in place.
+        """
         if m == 0 and (i, j) in self._pairs:
             scale = templates[i][0, 0] * templates[j][0, 0]
-            self._pairs[(i, j)].subtract_from(S, s0, scale)
+            self._pairs[(i, j)].subtract_from(S if W is None else W, s0, scale)
             return S
         prod = self.off[(i, m)] @ self.off[(j, m)].T
         if isinstance(S, np.ndarray):
@@ -151,23 +178,16 @@ class BlockedCholesky:
         """Refill L for the templates T_i (p_i, p_i); raises LinAlgError if not PD."""
         A, k = self.A, self.A.k
         s0 = None
-        for j in range(k):
+        for j in range(self.trail):
             l_j, p_j = A.dims[j]
             S = scaled_tiles(A.diag[j], templates[j])
-            if self.diag_dense[j]:
-                D = np.zeros((l_j * p_j,) * 2)
-                D[self._dense_idx[j]] = S.ravel()
-                for m in range(j):
-                    D = self._downdate(D, j, j, m, templates, s0)
-                self.diag[j] = sla.cholesky(D, lower=True, overwrite_a=True, check_finite=False)
-            else:
-                for m in range(j):
-                    Ljm = self.off[(j, m)]
-                    subtract_tiles(S, Ljm @ Ljm.T)
-                self.diag[j] = TileBlock(S)
-                if j == 0 and p_j == 1:
-                    # s_c = theta_1^2 / (theta_1^2 a_c + 1), the weights of the pair downdates.
-                    s0 = (templates[0][0, 0] * self.diag[0].inv[:, 0, 0]) ** 2
+            for m in range(j):
+                Ljm = self.off[(j, m)]
+                subtract_tiles(S, Ljm @ Ljm.T)
+            self.diag[j] = TileBlock(S)
+            if j == 0 and p_j == 1:
+                # s_c = theta_1^2 / (theta_1^2 a_c + 1), the weights of the pair downdates.
+                s0 = (templates[0][0, 0] * self.diag[0].inv[:, 0, 0]) ** 2
             for i in range(j + 1, k):
                 S_ij = scale_off(self.A_off[(i, j)], templates[i], templates[j], A.dims[i][0],
                                  l_j)
@@ -181,17 +201,57 @@ class BlockedCholesky:
                 # (L_jm L_xm')' computed as sparse @ dense when L_jm is sparse.
                 S_x = S_x - as_dense(self.off[(j, m)] @ self.xz[m].T).T
             self.xz[j] = self._rdiv_t(S_x, j)
+        if self.trail < k:
+            self._update_trailing(templates, s0)
+            return
         S_xx = A.xx.copy()
         for m in range(k):
             S_xx -= self.xz[m] @ self.xz[m].T
         self.xx = np.linalg.cholesky(S_xx)
 
+    def _update_trailing(self, templates: list[np.ndarray], s0) -> None:
+        """Blocks trail..k-1 and [X y]: assemble their Schur complement after the tile blocks
+        (lower triangle only) in one (Q, Q) array and factor it in place."""
+        A, k, t = self.A, self.A.k, self.trail
+        W = np.zeros((self._offsets[-1],) * 2)
+        x0 = self._offsets[-2]
+        for j in range(t, k):
+            c0, c1 = self._offsets[j - t], self._offsets[j - t + 1]
+            S = scaled_tiles(A.diag[j], templates[j])
+            src, dst = self._tile_idx[j]
+            W.ravel()[dst] = S.ravel()[src]
+            for m in range(t):
+                self._downdate(W[c0:c1, c0:c1], j, j, m, templates, s0, W)
+            for i in range(j + 1, k):
+                r0, r1 = self._offsets[i - t], self._offsets[i - t + 1]
+                W[r0:r1, c0:c1] = as_dense(scale_off(self.A_off[(i, j)], templates[i],
+                                                     templates[j], A.dims[i][0], A.dims[j][0]))
+                for m in range(t):
+                    self._downdate(W[r0:r1, c0:c1], i, j, m, templates, s0, W)
+            Wx = W[x0:, c0:c1]
+            Wx[...] = scale_dense(A.xz[j], None, templates[j])
+            for m in range(t):
+                Wx -= as_dense(self.off[(j, m)] @ self.xz[m].T).T
+        S_xx = A.xx.copy()
+        for m in range(t):
+            S_xx -= self.xz[m] @ self.xz[m].T
+        W[x0:, x0:] = np.tril(S_xx)
+        # W is C-ordered with its lower triangle filled: as a Fortran array that is the upper
+        # triangle of W', so LAPACK's upper factor U (U'U = W) lands where L = U' belongs.
+        _, info = lapack.dpotrf(W.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"trailing block not positive definite (info {info})")
+        for j in range(t, k):
+            c0, c1 = self._offsets[j - t], self._offsets[j - t + 1]
+            self.diag[j] = W[c0:c1, c0:c1]
+            for i in range(j + 1, k):
+                self.off[(i, j)] = W[self._offsets[i - t]:self._offsets[i - t + 1], c0:c1]
+            self.xz[j] = W[x0:, c0:c1]
+        self.xx = W[x0:, x0:]
+
     def _rdiv_t(self, S, j: int):
-        """S @ L_jj^{-T}."""
-        Ljj = self.diag[j]
-        if isinstance(Ljj, TileBlock):
-            return Ljj.rdiv_t(S)
-        return sla.solve_triangular(Ljj, as_dense(S).T, lower=True, check_finite=False).T
+        """S @ L_jj^{-T} for a block-diagonal L_jj (j < trail)."""
+        return self.diag[j].rdiv_t(S)
 
     # ---- read-offs (algorithm.md §3) -------------------------------------------------
     def ldL2(self) -> float:

@@ -123,12 +123,20 @@ class PairDowndate:
             rows, cols, vals, col = rows[keep], cols[keep], vals[keep], col[keep]
         flat = rows * self.shape[1] + cols
         self.targets, slot = np.unique(flat, return_inverse=True)
+        self.embedded = None
         self.map = sp.csr_array((vals, (slot, col)), shape=(self.targets.size, Ai.shape[1]))
 
     @staticmethod
     def n_pairs(Ai: sp.sparray, Aj: sp.sparray) -> int:
         return int(np.sum(np.diff(sp.csc_array(Ai).indptr) * np.diff(sp.csc_array(Aj).indptr)))
 
+    def embed(self, row0: int, col0: int, ld: int) -> None:
+        """Write into a block at (row0, col0) of a C-ordered matrix with ld columns instead."""
+        rows, cols = np.divmod(self.targets, self.shape[1])
+        self.embedded = (rows + row0) * ld + cols + col0
+
     def subtract_from(self, D: np.ndarray, s: np.ndarray, scale: float = 1.0) -> None:
-        """D (q_i, q_j) -= scale * A_i diag(s) A_j' (only the mapped entries)."""
-        D.ravel()[self.targets] -= scale * (self.map @ s)
+        """D (q_i, q_j) -= scale * A_i diag(s) A_j' (only the mapped entries); D is the
+        enclosing matrix after ``embed``. D must be C-contiguous."""
+        targets = self.targets if self.embedded is None else self.embedded
+        D.ravel()[targets] -= scale * (self.map @ s)
