@@ -1,8 +1,10 @@
 """The frozen result of an ``lmer`` fit: estimates, tables and row-level outputs.
 
 Everything is computed once from the workspace at the optimum (``LmerResult.from_model``) and
-stored; the result never refers back to the mutable workspace, so inference code may evaluate
-the objective elsewhere without changing what the user reads.
+stored, so inference code may evaluate the objective elsewhere without changing what the user
+reads. The one exception is ``cond_var`` (a forward substitution per level block, the most
+expensive read-off of a large fit): it is computed on first use, after putting the workspace
+back at this result's theta if something moved it.
 """
 from __future__ import annotations
 
@@ -45,7 +47,6 @@ class LmerResult:
     RX_inv: np.ndarray = field(repr=False, default=None)
     u: tuple[np.ndarray, ...] = field(repr=False, default=())
     b: tuple[np.ndarray, ...] = field(repr=False, default=())
-    cond_var: tuple[np.ndarray, ...] = field(repr=False, default=())
     optsum: OptSummary = field(repr=False, default=None)
     is_singular: bool = False
     model: LinearMixedModel = field(repr=False, default=None)
@@ -62,20 +63,26 @@ class LmerResult:
         sigma = sigma_hat(pwrss, A.n, A.p, model.reml)
         templates = model.templates(theta)
         u = L.u(beta)
-        b, cond_var = [], []
-        for j, (t, T) in enumerate(zip(model.terms, templates)):
-            uj = u[j].reshape(t.n_levels, t.p)
-            b.append(uj @ T.T)
-            V = L.cond_var_tiles(j)
-            cond_var.append(sigma**2 * np.matmul(T, np.matmul(V, T.T)))
+        b = [u[j].reshape(t.n_levels, t.p) @ T.T
+             for j, (t, T) in enumerate(zip(model.terms, templates))]
         p = A.p
         RX_inv = np.linalg.inv(L.xx[:p, :p])  # (p, p); p is small, LAPACK's LU is cheapest
         ml_dev = profiled_objective(L.ldL2(), L.ldRX2(), pwrss, A.n, A.p, A.sum_log_w, False)
         return cls(formula=formula, reml=model.reml, design=design, terms=model.terms,
                    theta=theta, beta=beta, sigma=sigma, objective=optsum.fmin, ldL2=L.ldL2(),
                    ldRX2=L.ldRX2(), pwrss=pwrss, ml_deviance_at_estimates=ml_dev,
-                   RX_inv=RX_inv, u=tuple(u), b=tuple(b), cond_var=tuple(cond_var),
+                   RX_inv=RX_inv, u=tuple(u), b=tuple(b),
                    optsum=optsum, is_singular=model.is_singular(theta), model=model)
+
+    @cached_property
+    @with_blas_threads
+    def cond_var(self) -> tuple[np.ndarray, ...]:
+        """Per term (l_j, p_j, p_j): Var(b | y) per level, sigma^2 T (L L')^{-1}_jj T'."""
+        model = self.model
+        if not np.array_equal(model.theta_in_L, self.theta):
+            model.objective(self.theta)
+        return tuple(self.sigma**2 * np.matmul(T, np.matmul(model.L.cond_var_tiles(j), T.T))
+                     for j, T in enumerate(model.templates(self.theta)))
 
     @with_blas_threads
     def at_theta(self, theta: np.ndarray) -> "LmerResult":

@@ -122,7 +122,11 @@ class PairDowndate:
             keep = rows >= cols
             rows, cols, vals, col = rows[keep], cols[keep], vals[keep], col[keep]
         flat = rows * self.shape[1] + cols
-        self.targets, slot = np.unique(flat, return_inverse=True)
+        # The target block is dense, so a dense marker numbers its entries without a sort.
+        mark = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
+        mark[flat] = True
+        self.targets = np.flatnonzero(mark)
+        slot = (np.cumsum(mark) - 1)[flat]
         self.embedded = None
         self.map = sp.csr_array((vals, (slot, col)), shape=(self.targets.size, Ai.shape[1]))
 
