@@ -1,4 +1,8 @@
-"""The blocked objective against the dense marginal likelihood on random small designs."""
+"""The blocked objective against the dense marginal likelihood on random small designs.
+
+Every test runs twice: with the typed blocks (tiles, sparse, pair downdates, dense trailing
+part) and with the whole of L as one dense block, the path small models take.
+"""
 from __future__ import annotations
 
 import zlib
@@ -7,10 +11,18 @@ import numpy as np
 import pytest
 
 from mixedmodels.crossprod import from_design
+from mixedmodels.linalg import cholesky
 from mixedmodels.lmm import LinearMixedModel
 from mixedmodels.terms import ReTerm, order_terms
 
 from oracles import dense_objective, dense_z
+
+
+@pytest.fixture(autouse=True, params=["typed", "one-dense"])
+def layout(request, monkeypatch):
+    """The typed-block layout (no model counts as small) or the one-dense-block layout."""
+    monkeypatch.setattr(cholesky, "SMALL_DENSE", 0 if request.param == "typed" else 10**9)
+    return request.param
 
 
 def make_term(name, refs, z, cols):
@@ -94,14 +106,15 @@ def test_blocked_objective_matches_dense_oracle(kind, reml, weighted):
         assert model.objective(theta) == pytest.approx(expected, rel=1e-10, abs=1e-8)
 
 
-def test_crossed_block_fills_in_and_nested_block_does_not():
+def test_crossed_block_fills_in_and_nested_block_does_not(layout):
+    one_dense = layout == "one-dense"
     rng = np.random.default_rng(1)
     terms, X, y = scenario("crossed", rng)
     model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))), tuple(terms))
-    assert model.L.diag_dense == [False, True]
+    assert model.L.diag_dense == [one_dense, True]
     terms, X, y = scenario("nested", rng)
     model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))), tuple(terms))
-    assert model.L.diag_dense == [False, False]
+    assert model.L.diag_dense == [one_dense, one_dense]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -138,20 +151,24 @@ def test_modes_and_conditional_variances_match_dense_solve(kind):
         start += t.q
 
 
-def test_sparse_blocks_and_pair_downdates_are_exercised():
+def test_sparse_blocks_and_pair_downdates_are_exercised(layout):
     rng = np.random.default_rng(5)
     terms, X, y = scenario("crossed_scalar", rng)
     model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))),
                              tuple(terms))
-    assert set(model.L._pairs) == {(1, 1), (2, 1), (2, 2)}
-    assert any(hasattr(b, "nnz") for b in model.L.A_off.values())
+    if layout == "typed":
+        assert set(model.L._pairs) == {(1, 1), (2, 1), (2, 2)}
+        assert any(hasattr(b, "nnz") for b in model.L.A_off.values())
+    else:
+        assert model.L._pairs == {} and model.L.trail == 0
 
 
-def test_block_description_names_every_block():
+def test_block_description_names_every_block(layout):
     rng = np.random.default_rng(2)
     terms, X, y = scenario("crossed", rng)
     model = LinearMixedModel(from_design(terms, X, y, np.zeros(len(y)), np.ones(len(y))),
                              tuple(terms))
     text = model.block_description().splitlines()
     assert len(text) == 4
-    assert text[1].split()[-1] == "tiles" and text[2].split()[-1] == "dense"
+    first = "tiles" if layout == "typed" else "dense"
+    assert text[1].split()[-1] == first and text[2].split()[-1] == "dense"

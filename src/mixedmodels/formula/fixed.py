@@ -14,6 +14,7 @@ import difflib
 import re
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -450,6 +451,32 @@ def _parse_error(err: FormulaicError, rhs: str, code: str) -> FormulaError:
     return FormulaError(f"cannot parse formula '{rhs}': {message}", rhs, position)
 
 
+@lru_cache(maxsize=256)
+def _parse_rhs(code: str) -> tuple[bool, dict[str, Factor], tuple[str, ...],
+                                   tuple[tuple[str, ...], ...]]:
+    """formulaic's reading of a right-hand side, kept per text (refits, bootstraps and
+    simulation studies parse the same formula again and again; this is a third of a small
+    fit's set-up).
+
+    Returns (has intercept, factor per expression, expressions in order of first appearance,
+    the expressions of every non-intercept term). Nothing returned is mutated by callers.
+    """
+    formula = Formula(code)
+    order: dict[str, int] = {}
+    for tok in DefaultFormulaParser().get_tokens(code):
+        if tok.kind.name in ("NAME", "PYTHON"):
+            order.setdefault(tok.token, len(order))
+    intercept = any(t.degree == 0 for t in formula)
+    found: dict[str, Factor] = {}
+    for term in formula:
+        for factor in term.factors:
+            if factor.eval_method is not Factor.EvalMethod.LITERAL:
+                found.setdefault(factor.expr, factor)
+    exprs = tuple(sorted(found, key=lambda e: order.get(e, len(order))))
+    term_exprs = tuple(tuple(f.expr for f in t.factors) for t in formula if t.degree > 0)
+    return intercept, found, exprs, term_exprs
+
+
 def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     """R's ``model.matrix(~ rhs, data)``.
 
@@ -486,27 +513,15 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     variables(rest, data.columns)
     code = python_text(rest, all_arithmetic=False)
     try:
-        formula = Formula(code)
-        order = {}
-        for tok in DefaultFormulaParser().get_tokens(code):
-            if tok.kind.name in ("NAME", "PYTHON"):
-                order.setdefault(tok.token, len(order))
+        intercept, found, exprs, term_exprs = _parse_rhs(code)
     except FormulaicError as err:
         raise _parse_error(err, rhs, code) from None
     except SyntaxError as err:  # formulaic parses the Python inside calls with ast
         raise FormulaError(f"cannot parse formula '{rhs}': {err.msg}", rhs) from None
-    intercept = any(t.degree == 0 for t in formula)
-    found: dict[str, Factor] = {}
-    for term in formula:
-        for factor in term.factors:
-            if factor.eval_method is not Factor.EvalMethod.LITERAL:
-                found.setdefault(factor.expr, factor)
-    exprs = sorted(found, key=lambda e: order.get(e, len(order)))
     vars_ = [_Variable(found[e], list(data.columns)) for e in exprs]
     index = {e: i for i, e in enumerate(exprs)}
     # R names and orders a term's variables by their first appearance in the formula.
-    terms = [tuple(sorted(index[f.expr] for f in t.factors if f.expr in index))
-             for t in formula if t.degree > 0]
+    terms = [tuple(sorted(index[e] for e in t if e in index)) for t in term_exprs]
     full = [v.evaluate(data) for v in vars_]
     nlevels = [len(v.levels) if v.levels is not None else 0 for v in vars_]
     spec = MatrixSpec(rhs, intercept, vars_, _term_codes(terms, intercept, nlevels))

@@ -10,7 +10,9 @@ cross-product blocks A and the p_i x p_i templates T_i. Block types are fixed at
   is sparse and L_jj is block diagonal; otherwise dense;
 - the fixed-effects row L_xj is dense (p + 1, q_j) and L_xx dense (p + 1, p + 1).
 
-Once one diagonal block is dense, every block below and right of it is dense too, so from the
+A small model (all of L at most SMALL_DENSE rows: sleepstudy has 39) is one dense block from
+the start: a few array operations and one LAPACK call per evaluation beat a dozen small ones.
+Otherwise, once one diagonal block is dense, every block below and right of it is dense too, so from the
 first dense diagonal block on, the blocks of the later terms and of [X y] are assembled into
 one dense lower triangle and factored by a single LAPACK call (``_update_trailing``); the
 blocks of L are views into it. One BLAS-3 factorization replaces a Cholesky per block plus a
@@ -24,7 +26,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..crossprod import CrossProducts
-from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, PairDowndate, as_dense, scale_dense,
+from .kernels import (DENSE_FRACTION, SMALL_DENSE, MAX_DOWNDATE_PAIRS, PairDowndate, as_dense, scale_dense,
                       scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
 
 
@@ -96,15 +98,16 @@ class BlockedCholesky:
     def __init__(self, A: CrossProducts):
         self.A = A
         k = A.k
+        self.small = small = sum(l * p for l, p in A.dims) + A.p + 1 <= SMALL_DENSE
         # Off-diagonal A blocks denser than DENSE_FRACTION are kept dense (BLAS beats sparse).
         self.A_off = {}
         for key, block in A.off.items():
-            dense = block.nnz > DENSE_FRACTION * block.shape[0] * block.shape[1]
+            dense = small or block.nnz > DENSE_FRACTION * block.shape[0] * block.shape[1]
             self.A_off[key] = block.toarray() if dense else block
         self.diag_dense = []
         for j in range(k):
-            self.diag_dense.append(any(not A.nested[(j, m)] or self.diag_dense[m]
-                                       for m in range(j)))
+            self.diag_dense.append(small or any(not A.nested[(j, m)] or self.diag_dense[m]
+                                                for m in range(j)))
         self.off_dense = {}
         for j in range(k):
             for i in range(j + 1, k):
@@ -131,6 +134,61 @@ class BlockedCholesky:
             self._tile_idx[j] = (np.flatnonzero(lower),
                                  (rows[lower] + r0) * self._offsets[-1] + cols[lower] + r0)
         self._pairs = self._plan_pair_downdates()
+        if small:
+            self._plan_small()
+
+    def _plan_small(self) -> None:
+        """The whole of A as one dense symmetric (Q, Q) matrix, and where the template entries
+        go in a dense Lambda (identity on the [X y] part) for ``_update_small``."""
+        A, o = self.A, self._offsets
+        Q = int(o[-1])
+        full = np.zeros((Q, Q))
+        x0 = int(o[-2])
+        lam_idx, lam_src, src0 = [], [], 0
+        for j, (l, p) in enumerate(A.dims):
+            c0, c1 = int(o[j]), int(o[j + 1])
+            src, dst = self._tile_idx[j]
+            full.ravel()[dst] = A.diag[j].ravel()[src]
+            for i in range(j + 1, A.k):
+                full[o[i]:o[i + 1], c0:c1] = as_dense(self.A_off[(i, j)])
+            full[x0:, c0:c1] = A.xz[j]
+            rows, cols = np.tril_indices(p)
+            base = c0 + np.arange(l)[:, None] * p
+            lam_idx.append(((base + rows) * Q + base + cols).ravel())
+            lam_src.append(np.broadcast_to(src0 + rows * p + cols, (l, rows.size)).ravel())
+            src0 += p * p
+        full[x0:, x0:] = A.xx
+        self._A_full = np.tril(full) + np.tril(full, -1).T
+        self._lam = np.eye(Q)
+        self._lam_idx, self._lam_src = np.concatenate(lam_idx), np.concatenate(lam_src)
+        self._unit_diag = np.arange(x0) * (Q + 1)
+
+    def _update_small(self, templates: list[np.ndarray]) -> None:
+        """L for a small model: chol(Lambda' A Lambda + I_q) as one dense factorization."""
+        flat = templates[0].ravel() if len(templates) == 1 else np.concatenate(
+            [T.ravel() for T in templates])
+        self._lam.ravel()[self._lam_idx] = flat[self._lam_src]
+        M = self._lam.T @ self._A_full @ self._lam
+        M.ravel()[self._unit_diag] += 1.0
+        W, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"not positive definite (info {info})")
+        self._set_views(W)
+
+    def _set_views(self, W: np.ndarray) -> None:
+        """Point the blocks trail..k-1 and [X y] of L at their places in the factored W."""
+        k, t, o = self.A.k, self.trail, self._offsets
+        x0 = o[-2]
+        with np.errstate(divide="ignore"):  # a zero pwrss is read off elsewhere
+            # Running sums of log diag(W): the log-determinants are two differences of it.
+            self._trail_logsum = np.cumsum(np.log(W.diagonal()))
+        for j in range(t, k):
+            c0, c1 = o[j - t], o[j - t + 1]
+            self.diag[j] = W[c0:c1, c0:c1]
+            for i in range(j + 1, k):
+                self.off[(i, j)] = W[o[i - t]:o[i - t + 1], c0:c1]
+            self.xz[j] = W[x0:, c0:c1]
+        self.xx = W[x0:, x0:]
 
     def _plan_pair_downdates(self) -> dict:
         """PairDowndate maps for the downdates L_i1 L_j1' from a scalar diagonal first block.
@@ -176,6 +234,9 @@ class BlockedCholesky:
 
     def update(self, templates: list[np.ndarray]) -> None:
         """Refill L for the templates T_i (p_i, p_i); raises LinAlgError if not PD."""
+        if self.small:
+            self._update_small(templates)
+            return
         A, k = self.A, self.A.k
         s0 = None
         for j in range(self.trail):
@@ -241,13 +302,7 @@ class BlockedCholesky:
         _, info = lapack.dpotrf(W.T, lower=0, clean=0, overwrite_a=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"trailing block not positive definite (info {info})")
-        for j in range(t, k):
-            c0, c1 = self._offsets[j - t], self._offsets[j - t + 1]
-            self.diag[j] = W[c0:c1, c0:c1]
-            for i in range(j + 1, k):
-                self.off[(i, j)] = W[self._offsets[i - t]:self._offsets[i - t + 1], c0:c1]
-            self.xz[j] = W[x0:, c0:c1]
-        self.xx = W[x0:, x0:]
+        self._set_views(W)
 
     def _rdiv_t(self, S, j: int):
         """S @ L_jj^{-T} for a block-diagonal L_jj (j < trail)."""
@@ -256,17 +311,17 @@ class BlockedCholesky:
     # ---- read-offs (algorithm.md §3) -------------------------------------------------
     def ldL2(self) -> float:
         """log |L_theta|^2."""
-        total = 0.0
-        for blk in self.diag:
-            if isinstance(blk, TileBlock):
-                total += blk.logdet()
-            else:
-                total += 2.0 * float(np.sum(np.log(np.diag(blk))))
+        total = sum(self.diag[j].logdet() for j in range(self.trail))
+        if self.trail < self.A.k:
+            total += 2.0 * float(self._trail_logsum[self._offsets[-2] - 1])
         return total
 
     def ldRX2(self) -> float:
         """log |R_X|^2."""
         p = self.A.p
+        if self.trail < self.A.k:
+            x0 = self._offsets[-2]
+            return 2.0 * float(self._trail_logsum[x0 + p - 1] - self._trail_logsum[x0 - 1])
         return 2.0 * float(np.sum(np.log(np.diag(self.xx)[:p])))
 
     def pwrss(self) -> float:

@@ -13,6 +13,10 @@ import scipy.sparse as sp
 MAX_DOWNDATE_PAIRS = 30_000_000
 # MixedModels.jl's rule: an off-diagonal block denser than this is stored dense.
 DENSE_FRACTION = 0.1
+# A whole L with at most this many rows is factored as one dense matrix: per evaluation the
+# cost of a dense (Q, Q) Cholesky stays below the fixed cost of the typed-block path's
+# array operations.
+SMALL_DENSE = 64
 
 
 def tile_cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
