@@ -48,16 +48,18 @@ def _columns(term: ReTerm) -> list[np.ndarray | None]:
     return [None if np.all(col == 1.0) else col for col in term.z.T]
 
 
-def _times(w: np.ndarray, *cols: np.ndarray | None) -> np.ndarray:
+def _times(w: np.ndarray | None, *cols: np.ndarray | None) -> np.ndarray | None:
+    """The row-wise product of w and cols (None: a column of ones; all None gives None)."""
     out = w
     for col in cols:
         if col is not None:
-            out = out * col
+            out = col if out is None else out * col
     return out
 
 
-def _tile_sums(codes: np.ndarray, n_codes: int, w: np.ndarray, zi: list, zj: list) -> np.ndarray:
-    """(n_codes, p_i, p_j) sums over rows of w z_i z_j' grouped by ``codes``."""
+def _tile_sums(codes: np.ndarray, n_codes: int, w: np.ndarray | None, zi: list, zj: list
+               ) -> np.ndarray:
+    """(n_codes, p_i, p_j) sums over rows of w z_i z_j' grouped by ``codes`` (w None: 1)."""
     out = np.empty((n_codes, len(zi), len(zj)))
     for a, ca in enumerate(zi):
         for b, cb in enumerate(zj):
@@ -82,12 +84,33 @@ def level_pattern_nested(block: sp.sparray, p_i: int, p_j: int) -> bool:
                                np.maximum.reduceat(lev_i, starts)))
 
 
-def _off_block(ti: ReTerm, tj: ReTerm, w: np.ndarray, zi: list, zj: list) -> sp.csr_array:
+def _pair_codes(ti: ReTerm, tj: ReTerm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed (level_i, level_j) pairs and each row's pair number.
+
+    Returns (li, lj, codes): the pairs' levels (m,) each and codes (n,) in 0..m-1. While the
+    grid of all level pairs is not much larger than n, the pairs are numbered through a
+    count over that grid (no sort of an n-length key); otherwise by np.unique.
+    """
+    grid = ti.n_levels * tj.n_levels
+    dtype = np.int32 if grid < 2**31 else np.int64
+    key = ti.refs.astype(dtype) * dtype(tj.n_levels)
+    key += tj.refs
+    if grid <= 2 * key.size:
+        seen = np.bincount(key, minlength=grid) > 0
+        pairs = np.flatnonzero(seen)
+        slot = np.cumsum(seen, dtype=dtype) - 1
+        codes = slot[key]
+    else:
+        pairs, codes = np.unique(key, return_inverse=True)
+    del key
+    return pairs // tj.n_levels, pairs % tj.n_levels, codes
+
+
+def _off_block(ti: ReTerm, tj: ReTerm, w: np.ndarray | None, zi: list, zj: list
+               ) -> sp.csr_array:
     """Z_i' W Z_j (q_i, q_j) from grouped sums over the observed (level_i, level_j) pairs."""
-    key = ti.refs.astype(np.int64) * tj.n_levels + tj.refs
-    pairs, codes = np.unique(key, return_inverse=True)
-    sums = _tile_sums(codes, pairs.size, w, zi, zj)
-    li, lj = pairs // tj.n_levels, pairs % tj.n_levels
+    li, lj, codes = _pair_codes(ti, tj)
+    sums = _tile_sums(codes, li.size, w, zi, zj)
     rows = (li[:, None, None] * ti.p + np.arange(ti.p)[None, :, None])
     cols = (lj[:, None, None] * tj.p + np.arange(tj.p)[None, None, :])
     rows, cols = np.broadcast_arrays(rows, cols)
@@ -98,14 +121,17 @@ def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.n
                 offset: np.ndarray, weights: np.ndarray) -> CrossProducts:
     """Build ``CrossProducts`` in one pass of grouped sums (``algorithm.md`` section 9).
 
-    X : (n, p); y, offset, weights : (n,). Every block is a sum over rows, so the same code can
-    run per partition of a larger-than-memory table and the partial blocks be added.
+    X : (n, p); y, offset, weights : (n,), offset and weights possibly zero-stride views of
+    a constant. Every block is a sum over rows, so the same code can run per partition of a
+    larger-than-memory table and the partial blocks be added. No (n, p + 1) copy of [X y] is
+    made: the sums run column by column, so the only n-length temporaries are one product
+    column at a time.
     """
     n, p = X.shape
-    V = np.column_stack([X, y - offset])
-    w = weights
-    unweighted = bool(np.all(w == 1.0))
-    WV = V if unweighted else V * w[:, None]
+    yc = y - offset if np.any(offset) else y
+    unweighted = bool(np.all(weights == 1.0))
+    w = None if unweighted else weights
+    V = [X[:, c] for c in range(p)] + [yc]
     zcols = [_columns(t) for t in terms]
     diag, xz, off, nested = [], [], {}, {}
     for i, t in enumerate(terms):
@@ -113,13 +139,22 @@ def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.n
         block = np.empty((p + 1, t.n_levels, t.p))
         for a, za in enumerate(zcols[i]):
             for c in range(p + 1):
-                block[c, :, a] = np.bincount(t.refs, weights=_times(WV[:, c], za),
+                block[c, :, a] = np.bincount(t.refs, weights=_times(w, V[c], za),
                                              minlength=t.n_levels)
         xz.append(block.reshape(p + 1, t.q))
         for j in range(i):
             off[(i, j)] = _off_block(t, terms[j], w, zcols[i], zcols[j])
             nested[(i, j)] = level_pattern_nested(off[(i, j)], t.p, terms[j].p)
+    xx = np.empty((p + 1, p + 1))
+    if w is None:
+        xx[:p, :p] = X.T @ X
+        xx[:p, p] = X.T @ yc
+    else:
+        xx[:p, :p] = X.T @ (X * w[:, None])
+        xx[:p, p] = X.T @ (w * yc)
+    xx[p, :p] = xx[:p, p]
+    xx[p, p] = yc @ yc if w is None else yc @ (w * yc)
     return CrossProducts(
         dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag), off=off, xz=tuple(xz),
-        xx=V.T @ WV, n=n, p=p, sum_log_w=0.0 if unweighted else float(np.sum(np.log(w))),
+        xx=xx, n=n, p=p, sum_log_w=0.0 if unweighted else float(np.sum(np.log(weights))),
         nested=nested)

@@ -32,7 +32,8 @@ class Design:
     """Arrays of one model, after dropping incomplete rows.
 
     y : (n,) response; X : (n, p) full-rank fixed-effects matrix (dependent columns dropped);
-    offset : (n,) known offset (zeros when none); weights : (n,) prior weights (ones when none);
+    offset : (n,) known offset (a read-only zero-stride view of 0 when none); weights : (n,)
+    prior weights (a read-only view of 1 when none);
     terms : random-effects terms in lme4's order (decreasing number of levels).
     """
 
@@ -155,20 +156,26 @@ def _check_finite(name: str, values: np.ndarray) -> None:
                         f"dropping missing values)")
 
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) -> np.ndarray:
     """Indices of the columns of X kept by R's rank check (later dependent columns dropped).
 
     An unpivoted QR: column j depends on earlier ones when ``|R_jj| < tol * ||x_j||``
-    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``).
+    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``). R is built ``chunk`` rows
+    at a time (the R of [R_so_far; next rows] is the R of all rows so far), so the check needs
+    no copy of a tall X; the column norms are those of R's columns.
     """
-    if X.shape[1] == 0:
+    n, p = X.shape
+    if p == 0:
         return np.arange(0)
     from scipy.linalg import qr
 
-    R = qr(X, mode="r")[0]
-    norms = np.linalg.norm(X, axis=0)
-    diag = np.abs(np.diag(R)[: X.shape[1]])
-    keep = diag > tol * np.where(norms > 0, norms, 1.0)
+    R = np.zeros((0, p))
+    for start in range(0, n, chunk):
+        R = qr(np.vstack([R, X[start:start + chunk]]), mode="r")[0][:p]
+    norms = np.linalg.norm(R, axis=0)
+    diag = np.abs(np.diag(R))
+    keep = np.zeros(p, dtype=bool)
+    keep[:diag.size] = diag > tol * np.where(norms[:diag.size] > 0, norms[:diag.size], 1.0)
     keep &= norms > 0
     return np.flatnonzero(keep)
 
@@ -205,8 +212,11 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
         warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
                       f"{len(dropped)} column(s) / coefficient(s): {', '.join(dropped)}",
                       RankDeficiencyWarning, stacklevel=3)
-    X = np.ascontiguousarray(Xmm.values[:, keep])
-    offset = np.zeros(len(frame))
+    X = Xmm.values if keep.size == Xmm.values.shape[1] else Xmm.values[:, keep]
+    X = np.ascontiguousarray(X)
+    # Without offsets or weights these are read-only zero-stride views of one constant: no
+    # n-length arrays for a model that has none (80 MB each at n = 1e7).
+    offset = np.broadcast_to(np.float64(0.0), (len(frame),))
     for expr in offsets:
         off = np.asarray(fx.evaluate(expr, frame), dtype=float)
         _check_finite(f"offset({expr})", off)
@@ -224,7 +234,7 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
             raise DataError(f"zero weights in column '{weights}' (first at row "
                             f"{int(np.flatnonzero(w == 0)[0])}); drop those rows instead")
     else:
-        w = np.ones(len(frame))
+        w = np.broadcast_to(np.float64(1.0), (len(frame),))
 
     terms = [_build_term(mf, bar, frame) for bar in mf.bars]
     _check_terms(mf, terms, len(frame))
