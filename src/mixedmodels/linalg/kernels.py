@@ -111,28 +111,45 @@ class PairDowndate:
 
     def __init__(self, Ai: sp.sparray, Aj: sp.sparray, lower: bool):
         Ai, Aj = sp.csc_array(Ai), sp.csc_array(Aj)
+        Ai.sort_indices()
+        Aj.sort_indices()
         self.shape = (Ai.shape[0], Aj.shape[0])
-        ni, nj = np.diff(Ai.indptr), np.diff(Aj.indptr)
-        count = ni * nj
-        total = int(count.sum())
-        col = np.repeat(np.arange(Ai.shape[1]), count)
-        within = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
-        nj_rep = np.repeat(nj, count)
-        ia = np.repeat(Ai.indptr[:-1], count) + within // nj_rep
-        ib = np.repeat(Aj.indptr[:-1], count) + within % nj_rep
-        rows, cols = Ai.indices[ia].astype(np.int64), Aj.indices[ib].astype(np.int64)
-        vals = Ai.data[ia] * Aj.data[ib]
-        if lower:
-            keep = rows >= cols
-            rows, cols, vals, col = rows[keep], cols[keep], vals[keep], col[keep]
-        flat = rows * self.shape[1] + cols
+        rows, cols, vals, col = self._pairs(Ai, Aj, lower)
+        flat = rows.astype(np.int64) * self.shape[1] + cols
         # The target block is dense, so a dense marker numbers its entries without a sort.
         mark = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
         mark[flat] = True
         self.targets = np.flatnonzero(mark)
-        slot = (np.cumsum(mark) - 1)[flat]
+        slot = (np.cumsum(mark, dtype=np.int64) - 1)[flat]
         self.embedded = None
         self.map = sp.csr_array((vals, (slot, col)), shape=(self.targets.size, Ai.shape[1]))
+
+    @staticmethod
+    def _pairs(Ai: sp.csc_array, Aj: sp.csc_array, lower: bool):
+        """Every (row of A_i, row of A_j) pair sharing a column: rows, cols, value products and
+        the column, all (n_pairs,). Columns are taken in groups with the same numbers of
+        nonzeros, so each group is one broadcast (m, a, b) and no n_pairs-long index
+        arithmetic is needed."""
+        ni, nj = np.diff(Ai.indptr), np.diff(Aj.indptr)
+        out: list[tuple] = []
+        shapes = np.stack([ni, nj], axis=1)
+        for a, b in np.unique(shapes[(ni > 0) & (nj > 0)], axis=0):
+            cs = np.flatnonzero((ni == a) & (nj == b))
+            pa = Ai.indptr[cs][:, None] + np.arange(a)
+            pb = Aj.indptr[cs][:, None] + np.arange(b)
+            r = np.broadcast_to(Ai.indices[pa][:, :, None], (cs.size, a, b))
+            c = np.broadcast_to(Aj.indices[pb][:, None, :], (cs.size, a, b))
+            v = Ai.data[pa][:, :, None] * Aj.data[pb][:, None, :]
+            k = np.broadcast_to(cs[:, None, None], (cs.size, a, b))
+            if lower:
+                keep = r >= c
+                out.append((r[keep], c[keep], v[keep], k[keep]))
+            else:
+                out.append((r.ravel(), c.ravel(), v.ravel(), k.ravel()))
+        if not out:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, np.zeros(0), empty
+        return tuple(np.concatenate(parts) for parts in zip(*out))
 
     @staticmethod
     def n_pairs(Ai: sp.sparray, Aj: sp.sparray) -> int:
