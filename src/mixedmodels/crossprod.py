@@ -19,6 +19,9 @@ import scipy.sparse as sp
 
 from .terms import ReTerm
 
+# Rows per chunk of the grouped sums (bounds their temporaries at 8 MB a column).
+CHUNK = 1 << 20
+
 
 @dataclass(frozen=True, eq=False)
 class CrossProducts:
@@ -57,13 +60,28 @@ def _times(w: np.ndarray | None, *cols: np.ndarray | None) -> np.ndarray | None:
     return out
 
 
+def _grouped_sum(codes: np.ndarray, n_codes: int, w: np.ndarray | None, *cols) -> np.ndarray:
+    """(n_codes,) sums of w * cols over rows grouped by ``codes`` (w None and None columns: 1).
+
+    Taken CHUNK rows at a time: np.bincount converts its codes to int64 and the product of
+    the columns is a new array, and per chunk both stay small (at n = 1e7 each would be 80 MB).
+    """
+    out = np.zeros(n_codes)
+    for start in range(0, codes.size, CHUNK):
+        part = slice(start, start + CHUNK)
+        weights = _times(None if w is None else w[part], *(c if c is None else c[part]
+                                                          for c in cols))
+        out += np.bincount(codes[part], weights=weights, minlength=n_codes)
+    return out
+
+
 def _tile_sums(codes: np.ndarray, n_codes: int, w: np.ndarray | None, zi: list, zj: list
                ) -> np.ndarray:
     """(n_codes, p_i, p_j) sums over rows of w z_i z_j' grouped by ``codes`` (w None: 1)."""
     out = np.empty((n_codes, len(zi), len(zj)))
     for a, ca in enumerate(zi):
         for b, cb in enumerate(zj):
-            out[:, a, b] = np.bincount(codes, weights=_times(w, ca, cb), minlength=n_codes)
+            out[:, a, b] = _grouped_sum(codes, n_codes, w, ca, cb)
     return out
 
 
@@ -96,7 +114,8 @@ def _pair_codes(ti: ReTerm, tj: ReTerm) -> tuple[np.ndarray, np.ndarray, np.ndar
     key = ti.refs.astype(dtype) * dtype(tj.n_levels)
     key += tj.refs
     if grid <= 2 * key.size:
-        seen = np.bincount(key, minlength=grid) > 0
+        seen = np.zeros(grid, dtype=bool)
+        seen[key] = True
         pairs = np.flatnonzero(seen)
         slot = np.cumsum(seen, dtype=dtype) - 1
         codes = slot[key]
@@ -139,8 +158,7 @@ def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.n
         block = np.empty((p + 1, t.n_levels, t.p))
         for a, za in enumerate(zcols[i]):
             for c in range(p + 1):
-                block[c, :, a] = np.bincount(t.refs, weights=_times(w, V[c], za),
-                                             minlength=t.n_levels)
+                block[c, :, a] = _grouped_sum(t.refs, t.n_levels, w, V[c], za)
         xz.append(block.reshape(p + 1, t.q))
         for j in range(i):
             off[(i, j)] = _off_block(t, terms[j], w, zcols[i], zcols[j])

@@ -6,6 +6,7 @@ builds X, y, offset, weights and one ``ReTerm`` per bar.
 """
 from __future__ import annotations
 
+
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -86,22 +87,30 @@ def level_label(value: Any) -> str:
 
 
 def factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
-    """Code one column as an R factor: (codes (n,) int64, level labels).
+    """Code one column as an R factor: (codes (n,) int32, level labels).
 
     Categoricals keep their level order (unused levels dropped, as R's ``factor()``);
     strings are sorted as R sorts them in the C locale; numbers and booleans are sorted by
     value and labelled as R prints them.
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
-        cat = column.cat.remove_unused_categories()
-        return cat.cat.codes.to_numpy().astype(np.int64), [str(c) for c in cat.cat.categories]
+        # Straight from pandas' small integer codes: no n-length int64 copies.
+        codes = column.cat.codes.to_numpy()
+        categories = column.cat.categories
+        used = np.zeros(len(categories) + 1, dtype=bool)
+        used[codes] = True  # a missing value (-1) marks the extra last slot
+        used = used[:-1]
+        if used.all():
+            return codes.astype(np.int32), [str(c) for c in categories]
+        lookup = (np.cumsum(used) - 1).astype(np.int32)
+        return lookup[codes], [str(c) for c, u in zip(categories, used) if u]
     values = column.to_numpy()
     if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         uniq, codes = np.unique(values, return_inverse=True)
-        return codes.astype(np.int64), [level_label(u) for u in uniq]
+        return codes.astype(np.int32), [level_label(u) for u in uniq]
     strings = np.asarray([str(v) for v in values], dtype=object)
     uniq, codes = np.unique(strings, return_inverse=True)
-    return codes.astype(np.int64), [str(u) for u in uniq]
+    return codes.astype(np.int32), [str(u) for u in uniq]
 
 
 def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
@@ -113,7 +122,7 @@ def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np
     codes, labels = factor_codes(data[group_vars[0]])
     for var in group_vars[1:]:
         c2, l2 = factor_codes(data[var])
-        combined = codes * len(l2) + c2
+        combined = codes.astype(np.int64) * len(l2) + c2
         uniq, codes = np.unique(combined, return_inverse=True)
         labels = [f"{labels[u // len(l2)]}:{l2[u % len(l2)]}" for u in uniq]
     return codes.astype(np.int32), labels
@@ -236,7 +245,8 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
     else:
         w = np.broadcast_to(np.float64(1.0), (len(frame),))
 
-    terms = [_build_term(mf, bar, frame) for bar in mf.bars]
+    whole_x = Xmm if keep.size == Xmm.values.shape[1] else None
+    terms = [_build_term(mf, bar, frame, X, fixed_rhs, whole_x) for bar in mf.bars]
     _check_terms(mf, terms, len(frame))
     return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
                   x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
@@ -245,9 +255,31 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
                   terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index)
 
 
-def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame) -> ReTerm:
+def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
+                whole_x: fx.ModelMatrix | None) -> ReTerm:
+    z, names, spec = _term_columns(mf, bar, frame, X, fixed_rhs, whole_x)
+    refs, levels = grouping_factor(frame, bar.group)
+    return ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group), levels=tuple(levels),
+                  refs=refs, z=z, column_names=tuple(names), lhs_spec=spec,
+                  correlated=bar.correlated)
+
+
+def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
+                  whole_x: fx.ModelMatrix | None):
+    """(z (n, p_j), column names, spec) of a term's left-hand side.
+
+    z is not computed again when it is already known: the same right-hand side as the fixed
+    effects (``y ~ x + (x | g)``, no column dropped) is X itself, and a term without variables
+    (``(1 | g)``) is one row repeated, built on one row of the data.
+    """
+    lhs = bar.lhs
+    if whole_x is not None and " ".join(lhs.split()) == " ".join(fixed_rhs.split()):
+        z = X[:, :]
+        z.flags.writeable = False
+        return z, whole_x.names, whole_x.spec
+    constant = not fx.variables(lhs, frame.columns)
     try:
-        zmm = fx.model_matrix(bar.lhs, frame)
+        zmm = fx.model_matrix(lhs, frame.iloc[:1] if constant else frame)
     except DataError as exc:
         raise FormulaError(f"in the random-effects term ({bar.lhs} | {bar.group_name}): {exc}",
                            formula=mf.text, position=bar.position) from exc
@@ -255,10 +287,26 @@ def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame) -> ReTerm:
         raise FormulaError(f"the random-effects term ({bar.lhs} | {bar.group_name}) has no "
                            f"columns", formula=mf.text, position=bar.position)
     _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values)
-    refs, levels = grouping_factor(frame, bar.group)
-    return ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group), levels=tuple(levels),
-                  refs=refs, z=np.ascontiguousarray(zmm.values, dtype=float),
-                  column_names=tuple(zmm.names), lhs_spec=zmm.spec, correlated=bar.correlated)
+    if constant:
+        z = np.broadcast_to(zmm.values[0].astype(float), (len(frame), zmm.values.shape[1]))
+    else:
+        z = _shared_columns(np.ascontiguousarray(zmm.values, dtype=float), X)
+    return z, zmm.names, zmm.spec
+
+
+def _shared_columns(z: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """z (n, p_j) itself, or a read-only view with no memory of its own when one will do: a
+    zero-stride column for ``(1 | g)``, or the matching columns of X for ``(x | g)`` with x
+    also a fixed effect (at n = 1e7 that is 80 MB per column)."""
+    if z.shape[1] == 1 and np.all(z == 1.0):
+        return np.broadcast_to(np.float64(1.0), z.shape)
+    first = next((a for a in range(X.shape[1] - z.shape[1] + 1)
+                  if np.array_equal(X[:, a], z[:, 0])), None)
+    if first is None or not np.array_equal(X[:, first:first + z.shape[1]], z):
+        return z
+    view = X[:, first:first + z.shape[1]]
+    view.flags.writeable = False
+    return view
 
 
 def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int) -> None:

@@ -381,7 +381,6 @@ class MatrixSpec:
         n = len(data)
         blocks, names, owners = [], [], []
         if self.intercept:
-            blocks.append(np.ones((n, 1)))
             names.append("(Intercept)")
             owners.append("(Intercept)")
         for term in self._terms:
@@ -391,8 +390,16 @@ class MatrixSpec:
             blocks.append(values)
             names.extend(labels)
             owners.extend([label] * len(labels))
-        matrix = np.hstack(blocks) if blocks else np.empty((n, 0))
-        return np.ascontiguousarray(matrix, dtype=np.float64), names, owners
+        # Filled in place: no n-length column of ones and no stacked copy of the blocks.
+        matrix = np.empty((n, len(names)))
+        start = 0
+        if self.intercept:
+            matrix[:, 0] = 1.0
+            start = 1
+        for values in blocks:
+            matrix[:, start:start + values.shape[1]] = values
+            start += values.shape[1]
+        return matrix, names, owners
 
     def __repr__(self) -> str:
         return f"MatrixSpec({self.rhs!r}, columns={self.names!r})"
