@@ -77,3 +77,17 @@ def test_explicit_offset_is_subtracted(sleepstudy):
     yc = data["Reaction"].to_numpy() - data["off"].to_numpy()
     assert A.xx[-1, -1] == pytest.approx(float(yc @ yc), rel=1e-13)
     np.testing.assert_allclose(A.xx[:-1, -1], design.X.T @ yc, rtol=1e-13)
+
+
+def test_term_columns_are_shared_not_copied(sleepstudy):
+    slope = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleepstudy)
+    z = slope.terms[0].z
+    assert np.shares_memory(z, slope.X) and not z.flags.writeable
+    assert slope.terms[0].column_names == ("(Intercept)", "Days")
+    intercept = build_design(parse_formula("Reaction ~ Days + (1 | Subject)"), sleepstudy)
+    z = intercept.terms[0].z
+    assert z.shape == (180, 1) and z.strides[0] == 0 and np.all(z == 1.0)
+    own = build_design(parse_formula("Reaction ~ 1 + (Days | Subject)"), sleepstudy)
+    z = own.terms[0].z
+    assert not np.shares_memory(z, own.X)
+    np.testing.assert_array_equal(z, np.column_stack([np.ones(180), sleepstudy["Days"]]))
