@@ -12,11 +12,11 @@ cross-product blocks A and the p_i x p_i templates T_i. Block types are fixed at
 
 A small model (all of L at most SMALL_DENSE rows: sleepstudy has 39) is one dense block from
 the start: a few array operations and one LAPACK call per evaluation beat a dozen small ones.
-Otherwise, once one diagonal block is dense, every block below and right of it is dense too, so from the
-first dense diagonal block on, the blocks of the later terms and of [X y] are assembled into
-one dense lower triangle and factored by a single LAPACK call (``_update_trailing``); the
-blocks of L are views into it. One BLAS-3 factorization replaces a Cholesky per block plus a
-triangular solve per block row.
+Otherwise, once one diagonal block is dense, every block below and right of it is dense too,
+so from the first dense diagonal block on, the blocks of the later terms and of [X y] are
+assembled into one dense lower triangle and factored by a single LAPACK call
+(``_update_trailing``); the blocks of L are views into it. One BLAS-3 factorization replaces a
+Cholesky per block plus a triangular solve per block row.
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..crossprod import CrossProducts
-from .kernels import (DENSE_FRACTION, SMALL_DENSE, MAX_DOWNDATE_PAIRS, PairDowndate, as_dense, scale_dense,
-                      scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
+from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, SMALL_DENSE, PairDowndate, as_dense,
+                      scale_dense, scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
 
 
 class TileBlock:
@@ -179,9 +179,9 @@ class BlockedCholesky:
         """Point the blocks trail..k-1 and [X y] of L at their places in the factored W."""
         k, t, o = self.A.k, self.trail, self._offsets
         x0 = o[-2]
-        with np.errstate(divide="ignore"):  # a zero pwrss is read off elsewhere
-            # Running sums of log diag(W): the log-determinants are two differences of it.
-            self._trail_logsum = np.cumsum(np.log(W.diagonal()))
+        # Running sums of log diag(W) without the last entry (sqrt(pwrss), which may be 0):
+        # the log-determinants are differences of it.
+        self._trail_logsum = np.cumsum(np.log(W.diagonal()[:-1]))
         for j in range(t, k):
             c0, c1 = o[j - t], o[j - t + 1]
             self.diag[j] = W[c0:c1, c0:c1]
