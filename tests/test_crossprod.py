@@ -91,3 +91,18 @@ def test_term_columns_are_shared_not_copied(sleepstudy):
     z = own.terms[0].z
     assert not np.shares_memory(z, own.X)
     np.testing.assert_array_equal(z, np.column_stack([np.ones(180), sleepstudy["Days"]]))
+
+
+@pytest.mark.parametrize("eps, kept", [(1e-1, [0, 1, 2]), (1e-5, [0, 1, 2]), (1e-9, [0, 1])])
+def test_rank_check_shortcut_and_qr_agree(eps, kept):
+    """Well conditioned: the Cholesky shortcut; nearly dependent (below RANK_SAFE): the QR,
+    which keeps a column at |R_jj| / ||x_j|| = 1e-5 and drops one at 1e-9, as R does."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(500, 3))
+    X[:, 2] = X[:, 0] + eps * rng.normal(size=500)
+    assert independent_columns(X).tolist() == kept
+    from scipy.linalg import qr
+
+    R = qr(X, mode="r")[0]
+    ratio = abs(R[2, 2]) / np.linalg.norm(X[:, 2])
+    assert (ratio > 1e-7) == (2 in kept)

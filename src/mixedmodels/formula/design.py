@@ -6,7 +6,6 @@ builds X, y, offset, weights and one ``ReTerm`` per bar.
 """
 from __future__ import annotations
 
-
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +156,10 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
     return used
 
 
+# |R_jj| / ||x_j|| above which the Cholesky shortcut of ``independent_columns`` decides.
+RANK_SAFE = 1e-3
+
+
 def _check_finite(name: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
@@ -169,13 +172,26 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) 
     """Indices of the columns of X kept by R's rank check (later dependent columns dropped).
 
     An unpivoted QR: column j depends on earlier ones when ``|R_jj| < tol * ||x_j||``
-    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``). R is built ``chunk`` rows
-    at a time (the R of [R_so_far; next rows] is the R of all rows so far), so the check needs
-    no copy of a tall X; the column norms are those of R's columns.
+    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``).
+
+    The usual full-rank X is settled without a QR: the Cholesky factor of the scaled X'X has
+    the diagonal |R_jj| / ||x_j||, and when every entry clears RANK_SAFE (far above tol and
+    above the round-off of X'X, about n eps) the QR could not drop a column. Otherwise R is
+    built ``chunk`` rows at a time (the R of [R_so_far; next rows] is the R of all rows so
+    far), so the check needs no copy of a tall X; the column norms are those of R's columns.
     """
     n, p = X.shape
     if p == 0:
         return np.arange(0)
+    gram = X.T @ X
+    norms = np.sqrt(np.diag(gram))
+    if np.all(norms > 0):
+        try:
+            ratios = np.diag(np.linalg.cholesky(gram / np.outer(norms, norms)))
+        except np.linalg.LinAlgError:
+            ratios = np.zeros(p)
+        if ratios.min() > RANK_SAFE:
+            return np.arange(p)
     from scipy.linalg import qr
 
     R = np.zeros((0, p))
@@ -296,8 +312,8 @@ def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fix
 
 def _shared_columns(z: np.ndarray, X: np.ndarray) -> np.ndarray:
     """z (n, p_j) itself, or a read-only view with no memory of its own when one will do: a
-    zero-stride column for ``(1 | g)``, or the matching columns of X for ``(x | g)`` with x
-    also a fixed effect (at n = 1e7 that is 80 MB per column)."""
+    zero-stride column of ones, or the matching columns of X (``y ~ x + w + (x | g)``: z is X's
+    first two columns; at n = 1e7 that is 80 MB per column)."""
     if z.shape[1] == 1 and np.all(z == 1.0):
         return np.broadcast_to(np.float64(1.0), z.shape)
     first = next((a for a in range(X.shape[1] - z.shape[1] + 1)
