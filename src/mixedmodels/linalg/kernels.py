@@ -110,9 +110,14 @@ class PairDowndate:
     """
 
     def __init__(self, Ai: sp.sparray, Aj: sp.sparray, lower: bool):
-        Ai, Aj = sp.csc_array(Ai), sp.csc_array(Aj)
+        same = Ai is Aj
+        Ai = sp.csc_array(Ai)
         Ai.sort_indices()
-        Aj.sort_indices()
+        if same:
+            Aj = Ai
+        else:
+            Aj = sp.csc_array(Aj)
+            Aj.sort_indices()
         self.shape = (Ai.shape[0], Aj.shape[0])
         rows, cols, vals, col = self._pairs(Ai, Aj, lower)
         flat = rows.astype(np.int64) * self.shape[1] + cols
@@ -141,7 +146,13 @@ class PairDowndate:
             c = np.broadcast_to(Aj.indices[pb][:, None, :], (cs.size, a, b))
             v = Ai.data[pa][:, :, None] * Aj.data[pb][:, None, :]
             k = np.broadcast_to(cs[:, None, None], (cs.size, a, b))
-            if lower:
+            if lower and a == b and Ai is Aj:
+                # Rows are sorted within a column, so the pairs on or below the diagonal are
+                # the positions (u, v) with u >= v: take just those.
+                u, w = np.tril_indices(a)
+                out.append((r[:, u, w].ravel(), c[:, u, w].ravel(), v[:, u, w].ravel(),
+                            k[:, u, w].ravel()))
+            elif lower:
                 keep = r >= c
                 out.append((r[keep], c[keep], v[keep], k[keep]))
             else:
