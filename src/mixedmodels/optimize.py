@@ -1,8 +1,9 @@
 """Optimizing theta: BOBYQA from NLopt with lme4's settings and boundary handling (§7).
 
 lme4's ``lmer`` defaults: ``nloptwrap`` (NLOPT_LN_BOBYQA, xtol_abs = ftol_abs = 1e-8,
-maxeval = 1e5), box constraints (0 on diagonal theta), then ``restart_edge``,
-``check.boundary`` (boundary.tol 1e-5) and a finite-difference convergence check.
+maxeval = 1e5, and nloptr's default xtol_rel = 1e-4), box constraints (0 on diagonal theta),
+then ``restart_edge``, ``check.boundary`` (boundary.tol 1e-5) and a finite-difference
+convergence check.
 """
 from __future__ import annotations
 
@@ -69,11 +70,8 @@ def minimize_theta(f: Objective, theta0: np.ndarray, lower: np.ndarray, *,
                    ftol_rel: float = 0.0,
                    maxeval: int = 100_000, initial_step: np.ndarray | None = None,
                    boundary_tol: float = 1e-5) -> OptSummary:
-    """Minimize f over theta >= lower as lme4's ``optimizeLmer`` does.
-
-    The stopping rule is tighter than lme4's (xtol_abs 1e-8, ftol_abs 1e-8): lme4's BOBYQA
-    stops up to 1e-4 (relative) away from the optimum in theta on flat likelihoods (sleepstudy
-    ML), so we stop at xtol_abs = ftol_abs = 1e-10 (see CHANGELOG).
+    """Minimize f over theta >= lower as lme4's ``optimizeLmer`` does, with lme4's stopping
+    rule; ``initial_step`` (n_theta,) replaces NLopt's default first steps (see ``start.py``).
 
     Every call of f is logged in ``fitlog`` as (theta, value).
     """
