@@ -1,4 +1,4 @@
-"""Command-line options shared by the example scripts: --out-dir, --quick, --seed."""
+"""What the example scripts share: their options (--out-dir, --quick, --seed) and saving a plot."""
 from __future__ import annotations
 
 import argparse
@@ -17,3 +17,13 @@ def example_args(doc: str, argv: list[str] | None) -> tuple[argparse.Namespace, 
     out_dir = args.out_dir or Path(tempfile.mkdtemp(prefix="mixedmodels-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     return args, out_dir
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` as a 100 dpi PNG, close it and say where it went."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    print(f"plot saved to {path}\n")

@@ -33,7 +33,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 CONDITIONS = ["frequent", "rare"]
 
@@ -82,9 +82,7 @@ def plot(data: pd.DataFrame, result, path: Path) -> None:
         ax.set_xticks([0, 1], CONDITIONS)
         ax.set_xlim(-0.4, 1.4)
     left.set_ylabel("reaction time (ms)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -96,7 +94,6 @@ def main(argv: list[str] | None = None) -> Path:
 
     path = out_dir / "crossed_trials.png"
     plot(data, result, path)
-    print(f"plot saved to {path}\n")
 
     est, se = result.fixef["conditionrare"], result.se["conditionrare"]
     vc = result.varcorr()

@@ -34,7 +34,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 
 def simulate(n_persons: int, n_prompts: int, seed: int) -> pd.DataFrame:
@@ -98,9 +98,7 @@ def plot(data: pd.DataFrame, result, path: Path) -> None:
     right.set_xlabel("person's mean stress (centred)")
     right.set_title("Between persons: one point per person")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -113,7 +111,6 @@ def main(argv: list[str] | None = None) -> Path:
 
     path = out_dir / "experience_sampling.png"
     plot(data, result, path)
-    print(f"plot saved to {path}\n")
 
     fixef, se = result.fixef, result.se
     vc = result.varcorr()

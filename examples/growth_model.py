@@ -33,7 +33,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 CENTRE = 12
 
@@ -80,9 +80,7 @@ def plot(data: pd.DataFrame, result, path: Path) -> None:
     ax.set_ylabel("reading score")
     ax.set_title("Some children's scores and their predicted growth lines")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -97,7 +95,6 @@ def main(argv: list[str] | None = None) -> Path:
 
     path = out_dir / "growth_model.png"
     plot(data, result, path)
-    print(f"plot saved to {path}\n")
 
     fixef, se = result.fixef, result.se
     vc = result.varcorr()

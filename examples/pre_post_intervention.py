@@ -31,7 +31,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 GROUPS = ["control", "intervention"]
 TIMES = ["pre", "post"]
@@ -75,9 +75,7 @@ def plot(data: pd.DataFrame, result, path: Path) -> None:
     ax.set_ylabel("score")
     ax.set_title("Thin lines: persons; thick lines: model means")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -89,7 +87,6 @@ def main(argv: list[str] | None = None) -> Path:
 
     path = out_dir / "pre_post_intervention.png"
     plot(data, result, path)
-    print(f"plot saved to {path}\n")
 
     fixef, se = result.fixef, result.se
 

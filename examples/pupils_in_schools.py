@@ -24,7 +24,6 @@ import matplotlib
 
 matplotlib.use("Agg")  # the script only writes a PNG file
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -32,7 +31,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 
 def simulate(n_schools: int, pupils: tuple[int, int], seed: int) -> pd.DataFrame:
@@ -70,9 +69,7 @@ def main(argv: list[str] | None = None) -> Path:
     # the caterpillar plot shows which schools score above or below the model's expectation
     fig = mm.plots.caterpillar(result)
     path = out_dir / "pupils_in_schools.png"
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    print(f"plot saved to {path}\n")
+    save_figure(fig, path)
 
     fixef, se = result.fixef, result.se
     icc_null, icc_model = null.icc()["school"], result.icc()["school"]

@@ -31,7 +31,7 @@ import mixedmodels as mm  # noqa: E402
 
 # The shared options live beside this script (examples/_cli.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import example_args  # noqa: E402
+from _cli import example_args, save_figure  # noqa: E402
 
 CONDITIONS = ["congruent", "neutral", "incongruent"]
 
@@ -85,9 +85,7 @@ def plot(data: pd.DataFrame, means: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("reaction time (ms)")
     ax.set_title("Each grey line is one subject's condition means")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -102,7 +100,6 @@ def main(argv: list[str] | None = None) -> Path:
     means = condition_means(full)
     path = out_dir / "repeated_measures.png"
     plot(data, means, path)
-    print(f"plot saved to {path}\n")
 
     fixef, se = full.fixef, full.se
     vc = full.varcorr()
