@@ -125,54 +125,161 @@ def _pair_codes(ti: ReTerm, tj: ReTerm) -> tuple[np.ndarray, np.ndarray, np.ndar
     return pairs // tj.n_levels, pairs % tj.n_levels, codes
 
 
-def _off_block(ti: ReTerm, tj: ReTerm, w: np.ndarray | None, zi: list, zj: list
-               ) -> sp.csr_array:
-    """Z_i' W Z_j (q_i, q_j) from grouped sums over the observed (level_i, level_j) pairs."""
-    li, lj, codes = _pair_codes(ti, tj)
-    sums = _tile_sums(codes, li.size, w, zi, zj)
-    rows = (li[:, None, None] * ti.p + np.arange(ti.p)[None, :, None])
-    cols = (lj[:, None, None] * tj.p + np.arange(tj.p)[None, None, :])
-    rows, cols = np.broadcast_arrays(rows, cols)
-    return sp.csr_array((sums.ravel(), (rows.ravel(), cols.ravel())), shape=(ti.q, tj.q))
+class _OffPattern:
+    """The fixed sparsity pattern of Z_i' W Z_j: observed level pairs, each row's pair number and
+    the CSR structure, so that a refill with new weights is grouped sums plus one permutation.
+
+    codes : (n,) pair number of each row; order : (m p_i p_j,) position in the CSR data of each
+    tile entry (tiles in pair order, entries row-major); indices, indptr : the CSR structure.
+    """
+
+    def __init__(self, ti: ReTerm, tj: ReTerm):
+        li, lj, self.codes = _pair_codes(ti, tj)
+        self.n_pairs = li.size
+        self.shape = (ti.q, tj.q)
+        rows = (li[:, None, None] * ti.p + np.arange(ti.p)[None, :, None])
+        cols = (lj[:, None, None] * tj.p + np.arange(tj.p)[None, None, :])
+        rows, cols = (a.ravel() for a in np.broadcast_arrays(rows, cols))
+        # Pairs are unique, so each (row, col) occurs once: CSR order is a lexicographic sort.
+        perm = np.lexsort((cols, rows))
+        self.order = np.empty_like(perm)
+        self.order[perm] = np.arange(perm.size)
+        self.indices = cols[perm].astype(np.int32)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=ti.q))]
+                                     ).astype(np.int32)
+
+    def block(self, sums: np.ndarray) -> sp.csr_array:
+        """The (q_i, q_j) block from tile sums (m, p_i, p_j)."""
+        data = np.empty(sums.size)
+        data[self.order] = sums.ravel()
+        return sp.csr_array((data, self.indices, self.indptr), shape=self.shape)
+
+
+class CrossProductPlan:
+    """What the grouped sums of ``[Z X y]' W [Z X y]`` need besides the values: per term the
+    columns of z (None for ones), per pair of terms the level-pair pattern and the nestedness.
+
+    Built once per model; ``fill`` then makes ``CrossProducts`` for any X, response, offset and
+    weights on the same rows (a GLMM refills A with new working weights at every PIRLS step;
+    the blocks keep one pattern, so a factor planned on one fill serves every later fill).
+    """
+
+    def __init__(self, terms: list[ReTerm] | tuple[ReTerm, ...], indicators: bool = False):
+        self.terms = tuple(terms)
+        self.zcols = [_columns(t) for t in self.terms]
+        self.off: dict = {}
+        self.nested: dict = {}
+        for i, t in enumerate(self.terms):
+            for j in range(i):
+                pattern = _OffPattern(t, self.terms[j])
+                self.off[(i, j)] = pattern
+                block = pattern.block(np.ones((pattern.n_pairs, t.p, self.terms[j].p)))
+                self.nested[(i, j)] = level_pattern_nested(block, t.p, self.terms[j].p)
+        # Sparse (groups x n) indicator matrices: a refill (PIRLS) is then a few sparse
+        # products instead of one bincount per pair of columns. They cost 12 bytes a row per
+        # term and pair of terms, so an LMM (filled once, maybe at 1e7 rows) does without.
+        self._indicators = None
+        if indicators:
+            self._indicators = ([_indicator(t.refs, t.n_levels) for t in self.terms],
+                                {key: _indicator(pat.codes, pat.n_pairs)
+                                 for key, pat in self.off.items()})
+
+    def _sums_by_bincount(self, X, yc, w):
+        """diag, xz, off blocks by chunked bincounts (no temporaries longer than a chunk)."""
+        terms, zcols = self.terms, self.zcols
+        p = X.shape[1]
+        V = [X[:, c] for c in range(p)] + [yc]
+        diag, xz, off = [], [], {}
+        for i, t in enumerate(terms):
+            diag.append(_tile_sums(t.refs, t.n_levels, w, zcols[i], zcols[i]))
+            block = np.empty((p + 1, t.n_levels, t.p))
+            for a, za in enumerate(zcols[i]):
+                for c in range(p + 1):
+                    block[c, :, a] = _grouped_sum(t.refs, t.n_levels, w, V[c], za)
+            xz.append(block.reshape(p + 1, t.q))
+            for j in range(i):
+                pattern = self.off[(i, j)]
+                off[(i, j)] = pattern.block(_tile_sums(pattern.codes, pattern.n_pairs, w,
+                                                       zcols[i], zcols[j]))
+        return diag, xz, off
+
+    def _sums_by_indicators(self, X, yc, w):
+        """diag, xz, off blocks as products of the sparse indicators with product columns."""
+        terms, zcols = self.terms, self.zcols
+        S_terms, S_pairs = self._indicators
+        p = X.shape[1]
+        wV = np.column_stack([X, yc]) if w is None else np.column_stack([X, yc]) * w[:, None]
+        ones = np.ones(yc.shape[0]) if w is None else w
+        diag, xz, off = [], [], {}
+        for i, t in enumerate(terms):
+            S = S_terms[i]
+            tiles = np.empty((t.n_levels, t.p, t.p))
+            block = np.empty((t.n_levels, t.p, p + 1))
+            for a, za in enumerate(zcols[i]):
+                wa = ones if za is None else ones * za
+                for b in range(a + 1):
+                    zb = zcols[i][b]
+                    tiles[:, a, b] = tiles[:, b, a] = S @ (wa if zb is None else wa * zb)
+                block[:, a, :] = S @ (wV if za is None else wV * za[:, None])
+            diag.append(tiles)
+            xz.append(np.ascontiguousarray(block.transpose(2, 0, 1)).reshape(p + 1, t.q))
+            for j in range(i):
+                pattern = self.off[(i, j)]
+                sums = np.empty((pattern.n_pairs, t.p, terms[j].p))
+                for a, za in enumerate(zcols[i]):
+                    wa = ones if za is None else ones * za
+                    for b, zb in enumerate(zcols[j]):
+                        sums[:, a, b] = S_pairs[(i, j)] @ (wa if zb is None else wa * zb)
+                off[(i, j)] = pattern.block(sums)
+        return diag, xz, off
+
+    def fill(self, X: np.ndarray, y: np.ndarray, offset: np.ndarray, weights: np.ndarray,
+             sum_log_w: float | None = None) -> "CrossProducts":
+        """``CrossProducts`` of these terms with X (n, p), y, offset, weights (n,) each.
+
+        offset and weights may be zero-stride views of a constant. No (n, p + 1) copy of
+        [X y] is made: the sums run column by column, so the only n-length temporaries are one
+        product column at a time. ``sum_log_w`` overrides sum(log weights) (a GLMM's objective
+        does not use it).
+        """
+        terms, zcols = self.terms, self.zcols
+        n, p = X.shape
+        yc = y - offset if np.any(offset) else y
+        unweighted = bool(np.all(weights == 1.0))
+        w = None if unweighted else weights
+        if self._indicators is not None:
+            diag, xz, off = self._sums_by_indicators(X, yc, w)
+        else:
+            diag, xz, off = self._sums_by_bincount(X, yc, w)
+        xx = np.empty((p + 1, p + 1))
+        if w is None:
+            xx[:p, :p] = X.T @ X
+            xx[:p, p] = X.T @ yc
+        else:
+            xx[:p, :p] = X.T @ (X * w[:, None])
+            xx[:p, p] = X.T @ (w * yc)
+        xx[p, :p] = xx[:p, p]
+        xx[p, p] = yc @ yc if w is None else yc @ (w * yc)
+        if sum_log_w is None:
+            sum_log_w = 0.0 if unweighted else float(np.sum(np.log(weights)))
+        return CrossProducts(
+            dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag), off=off,
+            xz=tuple(xz), xx=xx, n=n, p=p, sum_log_w=sum_log_w, nested=dict(self.nested))
+
+
+def _indicator(codes: np.ndarray, n_groups: int) -> sp.csr_array:
+    """(n_groups, n) sparse matrix with a one in row codes[r] of column r."""
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable").astype(np.int32)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_groups))])
+    return sp.csr_array((np.ones(n), order, indptr.astype(np.int64)), shape=(n_groups, n))
 
 
 def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.ndarray,
                 offset: np.ndarray, weights: np.ndarray) -> CrossProducts:
     """Build ``CrossProducts`` in one pass of grouped sums (``algorithm.md`` section 9).
 
-    X : (n, p); y, offset, weights : (n,), offset and weights possibly zero-stride views of
-    a constant. Every block is a sum over rows, so the same code can run per partition of a
-    larger-than-memory table and the partial blocks be added. No (n, p + 1) copy of [X y] is
-    made: the sums run column by column, so the only n-length temporaries are one product
-    column at a time.
+    X : (n, p); y, offset, weights : (n,). Every block is a sum over rows, so the same code can
+    run per partition of a larger-than-memory table and the partial blocks be added.
     """
-    n, p = X.shape
-    yc = y - offset if np.any(offset) else y
-    unweighted = bool(np.all(weights == 1.0))
-    w = None if unweighted else weights
-    V = [X[:, c] for c in range(p)] + [yc]
-    zcols = [_columns(t) for t in terms]
-    diag, xz, off, nested = [], [], {}, {}
-    for i, t in enumerate(terms):
-        diag.append(_tile_sums(t.refs, t.n_levels, w, zcols[i], zcols[i]))
-        block = np.empty((p + 1, t.n_levels, t.p))
-        for a, za in enumerate(zcols[i]):
-            for c in range(p + 1):
-                block[c, :, a] = _grouped_sum(t.refs, t.n_levels, w, V[c], za)
-        xz.append(block.reshape(p + 1, t.q))
-        for j in range(i):
-            off[(i, j)] = _off_block(t, terms[j], w, zcols[i], zcols[j])
-            nested[(i, j)] = level_pattern_nested(off[(i, j)], t.p, terms[j].p)
-    xx = np.empty((p + 1, p + 1))
-    if w is None:
-        xx[:p, :p] = X.T @ X
-        xx[:p, p] = X.T @ yc
-    else:
-        xx[:p, :p] = X.T @ (X * w[:, None])
-        xx[:p, p] = X.T @ (w * yc)
-    xx[p, :p] = xx[:p, p]
-    xx[p, p] = yc @ yc if w is None else yc @ (w * yc)
-    return CrossProducts(
-        dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag), off=off, xz=tuple(xz),
-        xx=xx, n=n, p=p, sum_log_w=0.0 if unweighted else float(np.sum(np.log(weights))),
-        nested=nested)
+    return CrossProductPlan(terms).fill(X, y, offset, weights)

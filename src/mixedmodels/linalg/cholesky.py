@@ -95,15 +95,16 @@ class BlockedCholesky:
     ``off[(i, j)]`` (sparse or dense (q_i, q_j)), ``xz[j]`` (p + 1, q_j), ``xx`` (p + 1, p + 1).
     """
 
-    def __init__(self, A: CrossProducts):
+    def __init__(self, A: CrossProducts, refillable: bool = False):
         self.A = A
+        self.refillable = refillable
         k = A.k
         self.small = small = sum(l * p for l, p in A.dims) + A.p + 1 <= SMALL_DENSE
         # Off-diagonal A blocks denser than DENSE_FRACTION are kept dense (BLAS beats sparse).
+        self._off_as_dense = {key: small or block.nnz > DENSE_FRACTION * block.shape[0]
+                              * block.shape[1] for key, block in A.off.items()}
         self.A_off = {}
-        for key, block in A.off.items():
-            dense = small or block.nnz > DENSE_FRACTION * block.shape[0] * block.shape[1]
-            self.A_off[key] = block.toarray() if dense else block
+        self._set_off_values(A)
         self.diag_dense = []
         for j in range(k):
             self.diag_dense.append(small or any(not A.nested[(j, m)] or self.diag_dense[m]
@@ -137,31 +138,59 @@ class BlockedCholesky:
         if small:
             self._plan_small()
 
+    def _set_off_values(self, A: CrossProducts) -> None:
+        for key, block in A.off.items():
+            self.A_off[key] = block.toarray() if self._off_as_dense[key] else block
+
+    def refill(self, A: CrossProducts) -> None:
+        """Take new values of A on the pattern this factor was planned for (same terms, same
+        rows, new weights or response): the plan (block types, downdate maps, index maps) is
+        kept, only the values change. ``update`` then factors the new A."""
+        if not self.refillable:
+            raise RuntimeError("BlockedCholesky was planned without refillable=True")
+        if A.dims != self.A.dims or A.p != self.A.p:
+            raise ValueError("refill needs cross-products of the same terms and X columns")
+        self.A = A
+        self._set_off_values(A)
+        for (i, j), plan in self._pairs.items():
+            plan.refill(self.A_off[(i, 0)], self.A_off[(j, 0)])
+        if self.small:
+            self._fill_small()
+
     def _plan_small(self) -> None:
-        """The whole of A as one dense symmetric (Q, Q) matrix, and where the template entries
-        go in a dense Lambda (identity on the [X y] part) for ``_update_small``."""
+        """Where the template entries go in a dense Lambda (identity on the [X y] part) for
+        ``_update_small``; then the values of A as one dense matrix (``_fill_small``)."""
+        A, o = self.A, self._offsets
+        Q = int(o[-1])
+        x0 = int(o[-2])
+        lam_idx, lam_src, src0 = [], [], 0
+        for j, (l, p) in enumerate(A.dims):
+            c0 = int(o[j])
+            rows, cols = np.tril_indices(p)
+            base = c0 + np.arange(l)[:, None] * p
+            lam_idx.append(((base + rows) * Q + base + cols).ravel())
+            lam_src.append(np.broadcast_to(src0 + rows * p + cols, (l, rows.size)).ravel())
+            src0 += p * p
+        self._lam = np.eye(Q)
+        self._lam_idx, self._lam_src = np.concatenate(lam_idx), np.concatenate(lam_src)
+        self._unit_diag = np.arange(x0) * (Q + 1)
+        self._fill_small()
+
+    def _fill_small(self) -> None:
+        """The whole of A as one dense symmetric (Q, Q) matrix."""
         A, o = self.A, self._offsets
         Q = int(o[-1])
         full = np.zeros((Q, Q))
         x0 = int(o[-2])
-        lam_idx, lam_src, src0 = [], [], 0
-        for j, (l, p) in enumerate(A.dims):
+        for j in range(A.k):
             c0, c1 = int(o[j]), int(o[j + 1])
             src, dst = self._tile_idx[j]
             full.ravel()[dst] = A.diag[j].ravel()[src]
             for i in range(j + 1, A.k):
                 full[o[i]:o[i + 1], c0:c1] = as_dense(self.A_off[(i, j)])
             full[x0:, c0:c1] = A.xz[j]
-            rows, cols = np.tril_indices(p)
-            base = c0 + np.arange(l)[:, None] * p
-            lam_idx.append(((base + rows) * Q + base + cols).ravel())
-            lam_src.append(np.broadcast_to(src0 + rows * p + cols, (l, rows.size)).ravel())
-            src0 += p * p
         full[x0:, x0:] = A.xx
         self._A_full = np.tril(full) + np.tril(full, -1).T
-        self._lam = np.eye(Q)
-        self._lam_idx, self._lam_src = np.concatenate(lam_idx), np.concatenate(lam_src)
-        self._unit_diag = np.arange(x0) * (Q + 1)
 
     def _update_small(self, templates: list[np.ndarray]) -> None:
         """L for a small model: chol(Lambda' A Lambda + I_q) as one dense factorization."""
@@ -207,7 +236,7 @@ class BlockedCholesky:
                         or not sp.issparse(Ai) or not sp.issparse(Aj)
                         or PairDowndate.n_pairs(Ai, Aj) > MAX_DOWNDATE_PAIRS):
                     continue
-                plan = PairDowndate(Ai, Aj, lower=i == j)
+                plan = PairDowndate(Ai, Aj, lower=i == j, refillable=self.refillable)
                 if j >= self.trail:
                     plan.embed(*self._block_origin(i, j), self._offsets[-1])
                 plans[(i, j)] = plan

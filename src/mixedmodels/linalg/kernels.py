@@ -109,17 +109,10 @@ class PairDowndate:
     the diagonal are kept (a diagonal block read by a lower Cholesky).
     """
 
-    def __init__(self, Ai: sp.sparray, Aj: sp.sparray, lower: bool):
-        same = Ai is Aj
-        Ai = sp.csc_array(Ai)
-        Ai.sort_indices()
-        if same:
-            Aj = Ai
-        else:
-            Aj = sp.csc_array(Aj)
-            Aj.sort_indices()
+    def __init__(self, Ai: sp.sparray, Aj: sp.sparray, lower: bool, refillable: bool = False):
+        Ai, Aj = self._csc_pair(Ai, Aj)
         self.shape = (Ai.shape[0], Aj.shape[0])
-        rows, cols, vals, col = self._pairs(Ai, Aj, lower)
+        rows, cols, pa, pb, col = self._pairs(Ai, Aj, lower)
         flat = rows.astype(np.int64) * self.shape[1] + cols
         # The target block is dense, so a dense marker numbers its entries without a sort.
         mark = np.zeros(self.shape[0] * self.shape[1], dtype=bool)
@@ -127,39 +120,66 @@ class PairDowndate:
         self.targets = np.flatnonzero(mark)
         slot = (np.cumsum(mark, dtype=np.int64) - 1)[flat]
         self.embedded = None
+        vals = Ai.data[pa] * Aj.data[pb]
         self.map = sp.csr_array((vals, (slot, col)), shape=(self.targets.size, Ai.shape[1]))
+        # The plan apart from the values: where each pair's product lands in the map's data.
+        # Kept only when A will be refilled (a GLMM's PIRLS), as it costs 24 bytes a pair.
+        self._refill = None
+        if refillable:
+            probe = sp.csr_array((np.arange(1, vals.size + 1, dtype=float), (slot, col)),
+                                 shape=self.map.shape)
+            order = probe.data.astype(np.int64) - 1
+            self._refill = (pa[order], pb[order])
+
+    @staticmethod
+    def _csc_pair(Ai: sp.sparray, Aj: sp.sparray) -> tuple[sp.csc_array, sp.csc_array]:
+        same = Ai is Aj
+        Ai = sp.csc_array(Ai)
+        Ai.sort_indices()
+        if same:
+            return Ai, Ai
+        Aj = sp.csc_array(Aj)
+        Aj.sort_indices()
+        return Ai, Aj
+
+    def refill(self, Ai: sp.sparray, Aj: sp.sparray) -> None:
+        """New values of A_i and A_j on the pattern this map was planned on."""
+        if self._refill is None:
+            raise RuntimeError("this PairDowndate was planned without refillable=True")
+        Ai, Aj = self._csc_pair(Ai, Aj)
+        pa, pb = self._refill
+        np.multiply(Ai.data[pa], Aj.data[pb], out=self.map.data)
 
     @staticmethod
     def _pairs(Ai: sp.csc_array, Aj: sp.csc_array, lower: bool):
-        """Every (row of A_i, row of A_j) pair sharing a column: rows, cols, value products and
-        the column, all (n_pairs,). Columns are taken in groups with the same numbers of
-        nonzeros, so each group is one broadcast (m, a, b) and no n_pairs-long index
-        arithmetic is needed."""
+        """Every (row of A_i, row of A_j) pair sharing a column: rows, cols, the positions of
+        the two entries in A_i.data and A_j.data, and the column, all (n_pairs,). Columns are
+        taken in groups with the same numbers of nonzeros, so each group is one broadcast
+        (m, a, b) and no n_pairs-long index arithmetic is needed."""
         ni, nj = np.diff(Ai.indptr), np.diff(Aj.indptr)
         out: list[tuple] = []
         shapes = np.stack([ni, nj], axis=1)
         for a, b in np.unique(shapes[(ni > 0) & (nj > 0)], axis=0):
             cs = np.flatnonzero((ni == a) & (nj == b))
-            pa = Ai.indptr[cs][:, None] + np.arange(a)
-            pb = Aj.indptr[cs][:, None] + np.arange(b)
-            r = np.broadcast_to(Ai.indices[pa][:, :, None], (cs.size, a, b))
-            c = np.broadcast_to(Aj.indices[pb][:, None, :], (cs.size, a, b))
-            v = Ai.data[pa][:, :, None] * Aj.data[pb][:, None, :]
+            pa = np.broadcast_to((Ai.indptr[cs][:, None] + np.arange(a))[:, :, None],
+                                 (cs.size, a, b))
+            pb = np.broadcast_to((Aj.indptr[cs][:, None] + np.arange(b))[:, None, :],
+                                 (cs.size, a, b))
+            r, c = Ai.indices[pa], Aj.indices[pb]
             k = np.broadcast_to(cs[:, None, None], (cs.size, a, b))
             if lower and a == b and Ai is Aj:
                 # Rows are sorted within a column, so the pairs on or below the diagonal are
                 # the positions (u, v) with u >= v: take just those.
                 u, w = np.tril_indices(a)
-                out.append((r[:, u, w].ravel(), c[:, u, w].ravel(), v[:, u, w].ravel(),
-                            k[:, u, w].ravel()))
+                out.append(tuple(x[:, u, w].ravel() for x in (r, c, pa, pb, k)))
             elif lower:
                 keep = r >= c
-                out.append((r[keep], c[keep], v[keep], k[keep]))
+                out.append(tuple(x[keep] for x in (r, c, pa, pb, k)))
             else:
-                out.append((r.ravel(), c.ravel(), v.ravel(), k.ravel()))
+                out.append(tuple(x.ravel() for x in (r, c, pa, pb, k)))
         if not out:
             empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, np.zeros(0), empty
+            return empty, empty, empty, empty, empty
         return tuple(np.concatenate(parts) for parts in zip(*out))
 
     @staticmethod

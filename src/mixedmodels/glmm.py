@@ -1,0 +1,270 @@
+"""The GLMM fit: lme4's two stages on the PIRLS workspace, then derivatives at the optimum.
+
+``algorithm.md`` sections 7 and 8. Stage 1 optimizes theta with beta inside PIRLS (lme4's
+nAGQ = 0); stage 2 optimizes (theta, beta) jointly on the Laplace or adaptive Gauss-Hermite
+deviance, from stage 1's optimum. lme4 runs Nelder-Mead in stage 2 and often stops short
+(its reference fits end with gradients up to 1e-2); we run BOBYQA with tight tolerances and
+then one Newton step from the finite-difference gradient and Hessian that lme4 computes anyway
+(for its convergence check and its default ``vcov``). For the negative binomial the shape
+parameter joins stage 2 on the log scale, so ``glmer_nb`` is one joint optimum rather than
+lme4's alternation.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import MixedModelsError
+from .lmm import ConvergenceWarning, SINGULAR_TOL
+from .optimize import OptSummary, finite_difference_derivs, minimize_theta
+from .pirls import GlmmWorkspace, PirlsError, PirlsState
+
+GRAD_TOL = 2e-3            # lme4's check.conv.grad tolerance
+DERIV_DELTA = 1e-4         # lme4's deriv12 step
+
+
+class SeparationWarning(UserWarning):
+    """Fitted probabilities numerically 0 or 1: (quasi-)complete separation."""
+
+
+@dataclass
+class GlmmFit:
+    """What the GLMM optimizer found.
+
+    theta : (n_theta,); beta : (p,); nb_theta : negative binomial shape or None;
+    objective : -2 log-likelihood (Laplace or AGQ, with the family's constants);
+    state : PIRLS at the optimum; stage1 : the nAGQ = 0 optimizer summary; stage2 : the
+    joint one (None when nagq = 0); gradient : (k,) finite-difference gradient at the optimum
+    over (theta, beta[, log nb_theta]); hessian : (k, k) or None; warnings : messages.
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    nb_theta: float | None
+    objective: float
+    state: PirlsState
+    stage1: OptSummary
+    stage2: OptSummary | None
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def feval(self) -> int:
+        return self.stage1.feval + (self.stage2.feval if self.stage2 is not None else 0)
+
+
+class GeneralizedLinearMixedModel:
+    """theta, beta -> Laplace / AGQ deviance on one PIRLS workspace, and the two-stage fit.
+
+    Parameters
+    ----------
+    workspace : the data, plan and factors (``pirls.GlmmWorkspace``); its family is used
+        unless ``family_at`` is given (negative binomial: a function of the shape).
+    nagq : 0 (beta inside PIRLS), 1 (Laplace) or more (adaptive Gauss-Hermite, one term).
+    family_at : shape -> family, for a negative binomial with its shape estimated.
+    """
+
+    def __init__(self, workspace: GlmmWorkspace, nagq: int = 1, family_at=None,
+                 nb_theta: float | None = None):
+        self.ws = workspace
+        self.nagq = int(nagq)
+        self.family_at = family_at
+        self.nb_theta = nb_theta
+        self.theta_lower = np.concatenate([t.theta_lower() for t in workspace.terms])
+        self.n_theta = self.theta_lower.size
+        self.p = workspace.X.shape[1]
+        self.n_evals = 0
+
+    def family(self, nb_theta: float | None = None):
+        if self.family_at is None:
+            return self.ws.family
+        return self.family_at(self.nb_theta if nb_theta is None else nb_theta)
+
+    # ---- objectives ----------------------------------------------------------------
+    def objective_fast(self, theta: np.ndarray) -> float:
+        """lme4's nAGQ = 0 deviance at theta: PIRLS over (u, beta), then the Laplace formula."""
+        fam = self.family()
+        state = self.ws.pirls(np.asarray(theta, dtype=float), None, fam)
+        return self.ws.laplace(state, fam)
+
+    def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """(theta, beta, nb shape) from the stage-2 parameter vector."""
+        params = np.asarray(params, dtype=float)
+        theta = params[:self.n_theta]
+        beta = params[self.n_theta:self.n_theta + self.p]
+        nb = math.exp(params[-1]) if self.family_at is not None else None
+        return theta, beta, nb
+
+    def evaluate(self, params: np.ndarray) -> tuple[float, PirlsState]:
+        """The deviance at (theta, beta[, log shape]) and the PIRLS state there."""
+        theta, beta, nb = self.split(params)
+        fam = self.family(nb)
+        state = self.ws.pirls(theta, beta, fam)
+        value = self.ws.laplace(state, fam)
+        if self.nagq > 1:
+            value += self.ws.agq_correction(state, theta, self.nagq, fam)
+        return value, state
+
+    def objective(self, params: np.ndarray) -> float:
+        return self.evaluate(params)[0]
+
+    def _safe(self, f):
+        """f for the optimizer: a failed PIRLS or factorization gives the worst value seen so
+        far instead of an exception or infinity (which would break BOBYQA's model)."""
+        worst = [None]
+
+        def g(x):
+            self.n_evals += 1
+            try:
+                value = f(x)
+            except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+                value = math.nan
+            if not np.isfinite(value):
+                return worst[0] if worst[0] is not None else 1e300
+            worst[0] = value if worst[0] is None else max(worst[0], value)
+            return value
+        return g
+
+    # ---- the fit -------------------------------------------------------------------
+    def fit(self, theta0: np.ndarray | None = None, beta0: np.ndarray | None = None,
+            derivatives: bool = True) -> GlmmFit:
+        """Stage 1 (theta with beta in PIRLS), then stage 2 (theta, beta[, log shape]) unless
+        nagq = 0, then derivatives and lme4's convergence and boundary checks."""
+        theta0 = (np.where(np.isfinite(self.theta_lower), 1.0, 0.0) if theta0 is None
+                  else np.asarray(theta0, dtype=float))
+        stage1 = minimize_theta(self._safe(self.objective_fast), theta0, self.theta_lower,
+                                xtol_rel=1e-6)
+        fam = self.family()
+        state = self.ws.pirls(stage1.theta, None, fam)
+        if self.nagq == 0:
+            return GlmmFit(theta=stage1.theta, beta=state.beta, nb_theta=self.nb_theta,
+                           objective=self.ws.laplace(state, fam), state=state, stage1=stage1,
+                           stage2=None, warnings=list(stage1.warnings))
+        # Stage 2 starts PIRLS from stage 1's modes; steps scaled to the stage-1 standard errors.
+        self.ws.b_start = [bj.copy() for bj in state.b]
+        beta_start = state.beta if beta0 is None else np.asarray(beta0, dtype=float)
+        se = self._rx_standard_errors(state, stage1.theta, fam)
+        start = np.concatenate([stage1.theta, beta_start])
+        lower = np.concatenate([self.theta_lower, np.full(self.p, -np.inf)])
+        step = np.concatenate([np.maximum(0.25 * np.abs(stage1.theta), 0.05), 0.5 * se])
+        if self.family_at is not None:
+            start = np.append(start, math.log(self.nb_theta))
+            lower = np.append(lower, -np.inf)
+            step = np.append(step, 0.25)
+        stage2 = minimize_theta(self._safe(self.objective), start, lower, xtol_abs=1e-10,
+                                ftol_abs=0.0, xtol_rel=1e-8, initial_step=step)
+        params, value = stage2.theta, stage2.fmin
+        gradient = hessian = None
+        messages = list(stage2.warnings)
+        if derivatives:
+            params, value, gradient, hessian, msg = self._polish(params, value, lower)
+            messages += msg
+        value, state = self.evaluate(params)
+        theta, beta, nb = self.split(params)
+        if nb is not None:
+            self.nb_theta = nb
+        return GlmmFit(theta=theta, beta=beta, nb_theta=nb, objective=value, state=state,
+                       stage1=stage1, stage2=stage2, gradient=gradient, hessian=hessian,
+                       warnings=messages)
+
+    def _rx_standard_errors(self, state: PirlsState, theta: np.ndarray, fam) -> np.ndarray:
+        """(p,) standard errors of beta from R_X at the working weights of ``state``."""
+        L = self.ws.factor_with_x(state, theta, fam)
+        p = self.p
+        RX_inv = np.linalg.inv(L.xx[:p, :p])
+        return np.sqrt(np.sum(RX_inv**2, axis=0))
+
+    def _polish(self, params, value, lower):
+        """Finite-difference gradient and Hessian at the optimum (lme4's deriv12), one Newton
+        step on the free parameters kept only if it lowers the deviance, and lme4's check of
+        the scaled gradient. Returns (params, value, gradient, hessian, messages)."""
+        f = self._safe(self.objective)
+        free = np.flatnonzero(params > lower)
+        grad, hess = finite_difference_derivs(f_free_at(f, params, free), params[free], value,
+                                              delta=DERIV_DELTA)
+        gradient = np.zeros(params.size)
+        hessian = np.full((params.size, params.size), np.nan)
+        gradient[free] = grad
+        hessian[np.ix_(free, free)] = hess
+        try:
+            chol = np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            return params, value, gradient, hessian, [
+                "Model failed to converge: the Hessian at the optimum is not positive definite"]
+        step = params.copy()
+        step[free] -= np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        if np.all(step >= lower):
+            new = f(step)
+            if new < value:
+                params, value = step, new
+                grad_new = finite_difference_derivs(f_free_at(f, params, free), params[free],
+                                                    value, delta=DERIV_DELTA,
+                                                    hessian=False)[0]
+                gradient[free] = grad = grad_new
+        scaled = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad)))) if grad.size else 0.0
+        messages = []
+        if worst > GRAD_TOL:
+            messages.append(f"Model failed to converge with max|grad| = {worst:.6g} "
+                            f"(tol = {GRAD_TOL}, component {int(np.argmax(np.abs(grad)))})")
+        return params, value, gradient, hessian, messages
+
+    def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
+        diag = np.isfinite(self.theta_lower)
+        return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def f_free_at(f, params: np.ndarray, free: np.ndarray):
+    """f as a function of the free entries of params (the others held)."""
+    def g(x):
+        full = params.copy()
+        full[free] = x
+        return f(full)
+    return g
+
+
+def warn_fit(fit: GlmmFit, singular: bool, stacklevel: int = 3) -> None:
+    """lme4's messages after a fit: convergence, then a singular fit."""
+    from .lmm import SingularFitWarning
+
+    for message in fit.warnings:
+        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+    if singular:
+        warnings.warn("boundary (singular) fit: a variance component is (close to) zero; "
+                      "see the result's is_singular", SingularFitWarning, stacklevel=stacklevel)
+
+
+def check_separation(family, state: PirlsState, y: np.ndarray, stacklevel: int = 3) -> None:
+    """Warn, as R's glm does, when fitted binomial probabilities are numerically 0 or 1."""
+    if family.name != "binomial":
+        return
+    eps = 10 * np.finfo(float).eps
+    if np.any((state.mu < eps) | (state.mu > 1 - eps)):
+        warnings.warn("fitted probabilities numerically 0 or 1 occurred: (quasi-)complete "
+                      "separation; the estimates of the fixed effects concerned may be "
+                      "infinite and their standard errors meaningless", SeparationWarning,
+                      stacklevel=stacklevel)
+
+
+def check_nagq(nagq: int, terms, family) -> None:
+    """lme4's rule for nAGQ > 1 (one scalar term), extended to one term with up to 3 columns."""
+    if not isinstance(nagq, (int, np.integer)) or isinstance(nagq, bool) or nagq < 0:
+        raise MixedModelsError(f"nagq must be a whole number >= 0, not {nagq!r}")
+    if nagq > 100:
+        raise MixedModelsError(f"nagq = {nagq} is too large (at most 100, as lme4)")
+    if nagq <= 1:
+        return
+    if len(terms) != 1 or terms[0].p > 3:
+        raise MixedModelsError(
+            f"nagq = {nagq} (adaptive Gauss-Hermite) needs a single random-effects term with "
+            f"at most 3 columns; this model has {len(terms)} term(s) "
+            f"({', '.join(f'{t.p} column(s) on {t.group_name}' for t in terms)}). "
+            "Use nagq=1 (Laplace)")
+    if family.has_dispersion:
+        raise MixedModelsError(
+            f"nagq = {nagq} is not supported for the {family.name} family (its deviance "
+            "carries an estimated dispersion); use nagq=1 (Laplace)")

@@ -1,0 +1,278 @@
+"""PIRLS on the blocked Cholesky, and the Laplace / adaptive Gauss-Hermite deviance of a GLMM.
+
+``algorithm.md`` section 8. For fixed theta (and fixed beta, or beta free in the "fast"
+variant) penalized iteratively reweighted least squares finds the conditional modes u-tilde:
+each iteration computes working weights and a working response from the current linear
+predictor (one O(n) pass), refills the cross-products A with them by grouped sums on a fixed
+plan (``CrossProductPlan.fill``), refactors L on a fixed plan (``BlockedCholesky.refill`` and
+``update``) and solves for u (and beta). No n x q matrix is formed.
+
+Every evaluation starts from the same linear predictor (``eta_start``), so the objective is a
+function of (theta, beta) alone: finite-difference derivatives at the optimum are clean.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .crossprod import CrossProductPlan
+from .errors import MixedModelsError
+from .linalg.cholesky import BlockedCholesky, TileBlock
+from .quadrature import gauss_hermite, tensor_gauss_hermite
+from .terms import ReTerm
+
+# PIRLS stops when an iteration moves u (and beta) by less than PIRLS_STEP relative to their
+# size. lme4 stops when the penalized deviance changes by less than 1e-7 relative (tolPwrss),
+# which allows a last step of 1e-3 or more (the deviance is flat at the mode) and leaves the
+# log-determinant, computed at the previous iterate's weights, off by as much: too noisy for
+# finite-difference Hessians. The step of an iteration measures the error of the iterate whose
+# weights it factored, so a step below PIRLS_STEP makes log|L|^2 accurate to about that;
+# near the mode PIRLS converges quadratically, so this costs about one iteration more.
+# PIRLS_FLAT stops at the round-off floor (the deviance no longer changes).
+PIRLS_STEP = 1e-10
+PIRLS_FLAT = 4e-15
+PIRLS_TOL = 1e-10   # relative increase of the penalized deviance tolerated as round-off
+PIRLS_MAXIT = 100
+MAX_HALVINGS = 20
+
+
+class PirlsError(MixedModelsError):
+    """PIRLS could not find the conditional modes (the deviance would not decrease)."""
+
+
+@dataclass
+class PirlsState:
+    """The outcome of one PIRLS run at (theta, beta).
+
+    u : per term (q_j,) spherical modes; b : per term (l_j, p_j); beta : (p,); eta, mu : (n,);
+    weights : (n,) working weights at ``mu``; ldL2 : log|L_theta|^2 of the last factor;
+    dev : sum of deviance residuals; ussq : ||u||^2; iterations : PIRLS iterations.
+    """
+
+    u: list
+    b: list
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    ldL2: float
+    dev: float
+    ussq: float
+    iterations: int
+
+    @property
+    def pdev(self) -> float:
+        return self.dev + self.ussq
+
+
+class GlmmWorkspace:
+    """Data, plan and factors of one GLMM; ``pirls`` and ``objective`` evaluate it.
+
+    Parameters
+    ----------
+    X : (n, p) fixed-effects matrix; y : (n,) response (proportions for binomial trials);
+    offset : (n,); prior_weights : (n,) (binomial: number of trials times any prior weight);
+    n_trials : (n,) binomial trials for the family's aic, or None;
+    terms : random-effects terms (lme4's order); family : a ``families.Family``.
+    """
+
+    def __init__(self, X, y, offset, prior_weights, n_trials, terms: tuple[ReTerm, ...],
+                 family):
+        self.X = X
+        self.y = y
+        self.offset = offset
+        self.prior_weights = prior_weights
+        self.n_trials = n_trials
+        self.terms = tuple(terms)
+        self.family = family
+        self.n = y.shape[0]
+        self.plan = CrossProductPlan(self.terms, indicators=True)
+        self._X0 = np.empty((self.n, 0))
+        self._zero = np.broadcast_to(np.float64(0.0), (self.n,))
+        self._L_u: BlockedCholesky | None = None   # theta-only factor (X moved to the offset)
+        self._L_x: BlockedCholesky | None = None   # factor with X (fast PIRLS, R_X)
+        # Where every PIRLS run starts: eta_start (n,) for the fast variant (beta free),
+        # b_start per term (l_j, p_j) with beta fixed (eta = offset + X beta + Z b_start).
+        self.eta_start = None
+        self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
+
+    # ---- the linear predictor ------------------------------------------------------
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        out, start = [], 0
+        for t in self.terms:
+            out.append(t.template(theta[start:start + t.n_theta]))
+            start += t.n_theta
+        return out
+
+    def zb(self, b: list[np.ndarray]) -> np.ndarray:
+        """(n,) Z b for b per term (l_j, p_j)."""
+        out = np.zeros(self.n)
+        for t, bj, cols in zip(self.terms, b, self.plan.zcols):
+            for c, col in enumerate(cols):
+                vals = bj[:, c][t.refs]
+                out += vals if col is None else vals * col
+        return out
+
+    def b_from_u(self, u: list[np.ndarray], templates: list[np.ndarray]) -> list[np.ndarray]:
+        return [uj.reshape(t.n_levels, t.p) @ T.T for uj, t, T in zip(u, self.terms, templates)]
+
+    # ---- factors -------------------------------------------------------------------
+    def _factor(self, with_x: bool, z: np.ndarray, w: np.ndarray,
+                templates: list[np.ndarray]) -> BlockedCholesky:
+        """Fill A with working weights w and response z, refactor on the fixed plan."""
+        X = self.X if with_x else self._X0
+        A = self.plan.fill(X, z, self._zero, w, sum_log_w=0.0)
+        L = self._L_x if with_x else self._L_u
+        if L is None:
+            L = BlockedCholesky(A, refillable=True)
+            if with_x:
+                self._L_x = L
+            else:
+                self._L_u = L
+        else:
+            L.refill(A)
+        L.update(templates)
+        return L
+
+    def working(self, eta: np.ndarray, family=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mu, mu_eta, working weights) at eta, each (n,)."""
+        fam = family or self.family
+        mu = fam.link.linkinv(eta)
+        d = fam.link.mu_eta(eta)
+        w = self.prior_weights * d * d / fam.variance(mu)
+        return mu, d, w
+
+    def deviance(self, mu: np.ndarray, family=None) -> float:
+        fam = family or self.family
+        return float(np.sum(fam.dev_resids(self.y, mu, self.prior_weights)))
+
+    # ---- PIRLS ---------------------------------------------------------------------
+    def pirls(self, theta: np.ndarray, beta: np.ndarray | None, family=None) -> PirlsState:
+        """Conditional modes at theta: u only with beta fixed, or u and beta when beta is None
+        (lme4's nAGQ = 0). Raises PirlsError when step-halving cannot reduce the deviance."""
+        fam = family or self.family
+        templates = self.templates(theta)
+        fast = beta is None
+        base = self.offset if fast else self.offset + self.X @ beta
+        eta = self.eta_start if fast else base + self.zb(self.b_start)
+        pdev_old = math.inf
+        prev = None
+        for iteration in range(1, PIRLS_MAXIT + 1):
+            mu, d, w = self.working(eta, fam)
+            z = eta - base + (self.y - mu) / d
+            L = self._factor(fast, z, w, templates)
+            new_beta = L.beta() if fast else beta
+            u = L.u(new_beta) if fast else L.u(np.zeros(0))
+            b = self.b_from_u(u, templates)
+            eta = (self.offset + self.X @ new_beta if fast else base) + self.zb(b)
+            mu = fam.link.linkinv(eta)
+            dev = self.deviance(mu, fam)
+            ussq = float(sum(uj @ uj for uj in u))
+            pdev = dev + ussq
+            step = 0.0 if prev is None else _step(prev, u, new_beta, fast)
+            converged = prev is not None and (
+                step < PIRLS_STEP or (abs(pdev_old - pdev) <= PIRLS_FLAT * abs(pdev)
+                                      and step < 1e-6))
+            if prev is not None and not converged and not (pdev <= pdev_old):
+                u, new_beta, b, eta, mu, dev, ussq, pdev = self._halve(
+                    prev, u, new_beta, templates, fast, base, pdev_old, fam)
+            state = PirlsState(u=u, b=b, beta=np.asarray(new_beta, dtype=float), eta=eta, mu=mu,
+                               ldL2=L.ldL2(), dev=dev, ussq=ussq, iterations=iteration)
+            if converged:
+                return state
+            pdev_old, prev = pdev, state
+        raise PirlsError(f"PIRLS did not converge in {PIRLS_MAXIT} iterations at theta = "
+                         f"{np.round(theta, 6).tolist()}")
+
+    def _halve(self, prev: PirlsState, u, beta, templates, fast, base, pdev_old, fam):
+        """lme4's step-halving: move (u, beta) halfway back towards the previous iterate until
+        the penalized deviance no longer increases."""
+        for _ in range(MAX_HALVINGS):
+            u = [(a + c) / 2.0 for a, c in zip(prev.u, u)]
+            beta = (prev.beta + beta) / 2.0 if fast else beta
+            b = self.b_from_u(u, templates)
+            eta = (self.offset + self.X @ beta if fast else base) + self.zb(b)
+            mu = fam.link.linkinv(eta)
+            dev = self.deviance(mu, fam)
+            ussq = float(sum(uj @ uj for uj in u))
+            if dev + ussq <= pdev_old * (1.0 + PIRLS_TOL):
+                return u, beta, b, eta, mu, dev, ussq, dev + ussq
+        raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance "
+                         f"({pdev_old:.8g}); the model may be overparameterized or the "
+                         "response badly scaled")
+
+    # ---- objectives ----------------------------------------------------------------
+    def aic(self, mu: np.ndarray, dev: float, family=None) -> float:
+        """The family's -2 log-likelihood at mu with its normalizing constants (R's aic())."""
+        fam = family or self.family
+        return float(fam.aic(self.y, mu, self.prior_weights, dev, self.n_trials))
+
+    def laplace(self, state: PirlsState, family=None) -> float:
+        """lme4's Laplace deviance: log|L|^2 + ||u||^2 + aic(mu)."""
+        return state.ldL2 + state.ussq + self.aic(state.mu, state.dev, family)
+
+    def agq_correction(self, state: PirlsState, theta: np.ndarray, nagq: int,
+                       family=None) -> float:
+        """-2 sum_j log M_j: adaptive Gauss-Hermite minus Laplace, for one term (l, p), p <= 3.
+
+        Per level the integral over u_j is taken on the standardized scale
+        u_j = u-tilde_j + L_j^{-T} z with L_j the level's Cholesky tile; the weights are those
+        of the standard normal, so one node (z = 0) gives the Laplace value.
+        """
+        fam = family or self.family
+        t = self.terms[0]
+        tiles = level_tiles(self._L_u, 0, t.n_levels, t.p)
+        inv = np.linalg.inv(tiles)                                   # (l, p, p)
+        nodes, weights = (gauss_hermite(nagq) if t.p == 1
+                          else tensor_gauss_hermite(nagq, t.p))
+        nodes = np.asarray(nodes, dtype=float).reshape(len(weights), t.p)
+        templates = self.templates(theta)
+        base = state.eta - self.zb(state.b)
+        u_hat = state.u[0].reshape(t.n_levels, t.p)
+
+        def level_deviance(u: np.ndarray) -> np.ndarray:
+            eta = base + self.zb(self.b_from_u([u.ravel()], templates))
+            rows = fam.dev_resids(self.y, fam.link.linkinv(eta), self.prior_weights)
+            return np.bincount(t.refs, weights=rows, minlength=t.n_levels) + np.sum(u * u, 1)
+
+        d0 = level_deviance(u_hat)
+        M = np.zeros(t.n_levels)
+        for z, wk in zip(nodes, weights):
+            if not np.any(z):
+                M += wk
+                continue
+            shift = np.einsum("lba,b->la", inv, z)                    # L_j^{-T} z per level
+            M += wk * np.exp((z @ z + d0 - level_deviance(u_hat + shift)) / 2.0)
+        return float(-2.0 * np.sum(np.log(M)))
+
+    def factor_with_x(self, state: PirlsState, theta: np.ndarray, family=None) -> BlockedCholesky:
+        """L with the fixed effects at the working weights of ``state`` (for R_X)."""
+        mu, d, w = self.working(state.eta, family)
+        z = state.eta - self.offset + (self.y - mu) / d
+        return self._factor(True, z, w, self.templates(theta))
+
+    @property
+    def factor(self) -> BlockedCholesky:
+        """The theta-only factor of the last PIRLS run with beta fixed."""
+        return self._L_u
+
+
+def _step(prev: PirlsState, u: list, beta: np.ndarray, fast: bool) -> float:
+    """Largest change of u (and beta when it moves) since prev, relative to their size."""
+    num = max((float(np.max(np.abs(a - c))) for a, c in zip(u, prev.u) if a.size), default=0.0)
+    size = max((float(np.max(np.abs(a))) for a in u if a.size), default=0.0)
+    if fast and beta.size:
+        num = max(num, float(np.max(np.abs(beta - prev.beta))))
+        size = max(size, float(np.max(np.abs(beta))))
+    return num / (1.0 + size)
+
+
+def level_tiles(L: BlockedCholesky, j: int, n_levels: int, p: int) -> np.ndarray:
+    """The (l, p, p) diagonal tiles of block j of L (a tile block, or a dense block that is
+    block diagonal because the term is alone on its factor)."""
+    blk = L.diag[j]
+    if isinstance(blk, TileBlock):
+        return blk.tiles
+    idx = np.arange(n_levels)[:, None] * p + np.arange(p)[None, :]
+    return blk[idx[:, :, None], idx[:, None, :]]
