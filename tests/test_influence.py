@@ -257,3 +257,11 @@ def test_progress_on_stderr(capsys):
     assert "30/30" in capsys.readouterr().err
     influence(m, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_result_methods_delegate():
+    m = _fit("penicillin_reml")
+    np.testing.assert_array_equal(m.hatvalues().to_numpy(), hatvalues(m).to_numpy())
+    cd = m.influence(progress=False).cooks_distance()
+    np.testing.assert_allclose(cd.to_numpy(), _influence("penicillin_reml").cooks_distance(),
+                               rtol=1e-12)
