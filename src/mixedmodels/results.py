@@ -266,6 +266,13 @@ class LmerResult:
             return np.sqrt(self.design.weights) * r
         raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
 
+    @with_blas_threads
+    def hatvalues(self) -> pd.Series:
+        """(n,) leverages, the diagonal of the hat matrix, as lme4's ``hatvalues``."""
+        from .inference.influence import hatvalues
+
+        return hatvalues(self)
+
     def predict(self, newdata: Any = None, re_form: Any = None,
                 allow_new_levels: bool = False) -> np.ndarray:
         """Predictions for ``newdata`` (the fitted values when None); see ``predict.predict``."""
@@ -343,6 +350,13 @@ class LmerResult:
         from .inference.bootstrap import bootstrap
 
         return bootstrap(self, nsim=nsim, func=func, seed=seed, n_jobs=n_jobs, progress=progress)
+
+    @with_blas_threads
+    def influence(self, progress: bool | None = None):
+        """Refits without each row in turn, as lme4's ``influence``; ``.cooks_distance()``."""
+        from .inference.influence import influence
+
+        return influence(self, progress=progress)
 
     @with_blas_threads
     def summary(self, ddf: str | None = "satterthwaite"):
