@@ -138,17 +138,18 @@ def test_hatvalues_chunks_and_index(monkeypatch):
 # ---- case deletion ------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", list(CASES))
 def test_cooks_distance_match_lme4(case):
-    """Relative 1e-4, with an absolute floor of 1e-4 of the largest distance.
+    """Relative 1e-4 on every row where lme4's refit reached the optimum.
 
-    The floor is for the smaller distances: there d_r = beta_(-r) - beta is small and lme4's
-    refits, which stop where BOBYQA stops, leave relative errors of up to 3.5e-3 (sleepstudy:
-    21 of 180 rows beyond 1e-4, all below 2% of the largest distance, 0.046; the next test
-    shows they are lme4's). Penicillin: all 144 within 1.2e-4, 5.5e-5 of it from lme4's full
-    fit, whose vcov differs from ours by that much (flat REML criterion).
+    lme4's refits stop where BOBYQA stops: on sleepstudy 21 of 180 rows (and one of
+    Penicillin's 144, whose full fit also stopped early on a flat REML criterion) differ by up
+    to 3.5e-3. The next test shows that on exactly those rows our value is the fully converged
+    one, so they are left out here and nothing is loosened.
     """
-    cd = _influence(case).cooks_distance()
+    cd = _influence(case).cooks_distance().to_numpy()
     ref = np.array(REFERENCE[case]["cooks_distance"])
-    np.testing.assert_allclose(cd.to_numpy(), ref, rtol=REL, atol=REL * ref.max())
+    close = np.abs(cd / ref - 1) <= REL
+    assert close.mean() > 0.85
+    np.testing.assert_allclose(cd[close], ref[close], rtol=REL, atol=0)
     assert _influence(case).converged.all()
 
 
@@ -164,13 +165,14 @@ def _tight_refit_beta(result, r: int) -> np.ndarray:
     return model.L.beta()
 
 
-def test_cooks_distance_where_lme4_differs_is_the_converged_value():
-    """Every sleepstudy row more than 1e-4 from lme4 equals a refit optimized to 1e-12."""
-    result, infl = _fit("sleepstudy_reml"), _influence("sleepstudy_reml")
+@pytest.mark.parametrize("case", list(CASES))
+def test_cooks_distance_where_lme4_differs_is_the_converged_value(case):
+    """Every row more than 1e-4 from lme4 equals a refit optimized to 1e-12."""
+    result, infl = _fit(case), _influence(case)
     cd = infl.cooks_distance().to_numpy()
-    ref = np.array(REFERENCE["sleepstudy_reml"]["cooks_distance"])
+    ref = np.array(REFERENCE[case]["cooks_distance"])
     differ = np.flatnonzero(np.abs(cd / ref - 1) > REL)
-    assert 0 < differ.size < 30
+    assert differ.size < 30
     V_inv = np.linalg.inv(infl.vcov.to_numpy())
     n, p = infl.fixed_effects.shape
     for r in differ:
