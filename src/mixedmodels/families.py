@@ -4,13 +4,16 @@
 Each ``Family`` gives the variance function, the deviance residuals, R's ``aic`` (-2
 log-likelihood with its normalizing constants), R's ``initialize`` checks and starting values,
 and simulation. Each ``Link`` gives R's ``make.link`` functions with R's clamping, which keeps
-mu of the binomial links and of the log link away from 0 and 1. Formulas follow R's
+mu of the binomial links inside (0, 1) and that of the log link above 0. Formulas follow R's
 ``family.R`` and ``family.c`` (stats) and MASS's ``negbin.R``. Every array argument is a float
 array of shape (n,) unless stated otherwise; inputs are never written (``initialize`` may hand
 back the y and weights it was given when it leaves them as they are).
 
-The links are R's (``stats``), which lme4 uses in R code; lme4's C++ PIRLS has its own copies
-of some of them that differ only in the clamped tails (see the project notes).
+The links are R's ``stats`` ones. lme4's C++ PIRLS (glmFamily.cpp) has its own copies of the
+links and of the binomial variance; those of logit, probit, cauchit and mu (1 - mu) differ from
+R's in the tails only: plogis clamped to [eps, 1 - eps] instead of R's jump at |eta| = 30, no eta
+clipping for probit/cauchit (mu <= 1 - eps only) and no eps floor on their mu.eta, and
+mu (1 - mu) floored at eps.
 """
 from __future__ import annotations
 
@@ -687,6 +690,8 @@ class NegativeBinomial(Family):
         return d
 
     def aic(self, y, mu, wt, dev, n_trials=None):
+        # MASS's formula, wt on every term (lme4's C++ copy puts wt on the first term only;
+        # the two agree for unit weights).
         y, mu, th = _arr(y), _arr(mu), self.theta
         term = (y + th) * np.log(mu + th)
         term -= xlogy(y, mu)
