@@ -137,7 +137,7 @@ class GeneralizedLinearMixedModel:
         theta0 = (np.where(np.isfinite(self.theta_lower), 1.0, 0.0) if theta0 is None
                   else np.asarray(theta0, dtype=float))
         stage1 = minimize_theta(self._safe(self.objective_fast), theta0, self.theta_lower,
-                                xtol_rel=1e-6)
+                                xtol_rel=1e-4)
         fam = self.family()
         state = self.ws.pirls(stage1.theta, None, fam)
         if self.nagq == 0:
@@ -156,17 +156,18 @@ class GeneralizedLinearMixedModel:
             lower = np.append(lower, -np.inf)
             step = np.append(step, 0.25)
         stage2 = minimize_theta(self._safe(self.objective), start, lower, xtol_abs=1e-10,
-                                ftol_abs=0.0, xtol_rel=1e-8, initial_step=step)
+                                ftol_abs=0.0, xtol_rel=1e-5, initial_step=step)
         params, value = stage2.theta, stage2.fmin
         gradient = hessian = None
         messages = list(stage2.warnings)
         if derivatives:
             params, value, gradient, hessian, msg = self._polish(params, value, lower)
             messages += msg
-        value, state = self.evaluate(params)
         theta, beta, nb = self.split(params)
         if nb is not None:
             self.nb_theta = nb
+            self.ws.family = self.family(nb)
+        value, state = self.evaluate(params)
         return GlmmFit(theta=theta, beta=beta, nb_theta=nb, objective=value, state=state,
                        stage1=stage1, stage2=stage2, gradient=gradient, hessian=hessian,
                        warnings=messages)
@@ -268,3 +269,29 @@ def check_nagq(nagq: int, terms, family) -> None:
         raise MixedModelsError(
             f"nagq = {nagq} is not supported for the {family.name} family (its deviance "
             "carries an estimated dispersion); use nagq=1 (Laplace)")
+
+
+def theta_ml(y: np.ndarray, mu: np.ndarray, weights: np.ndarray, limit: int = 25) -> float:
+    """Maximum-likelihood negative binomial shape for fixed means (MASS's ``theta.ml``).
+
+    Newton-Raphson on the score in theta, from the moment estimate n / sum w (y/mu - 1)^2;
+    y, mu, weights (n,). Used only to start ``glmer_nb``'s joint optimization.
+    """
+    from scipy.special import digamma, polygamma
+
+    total = float(np.sum(weights))
+    theta = total / float(np.sum(weights * (y / mu - 1.0) ** 2))
+    for _ in range(limit):
+        theta = max(theta, 1e-8)
+        score = np.sum(weights * (digamma(theta + y) - digamma(theta) + math.log(theta) + 1.0
+                                  - np.log(theta + mu) - (y + theta) / (mu + theta)))
+        info = np.sum(weights * (-polygamma(1, theta + y) + polygamma(1, theta) - 1.0 / theta
+                                 + 2.0 / (mu + theta) - (y + theta) / (mu + theta) ** 2))
+        step = score / info
+        theta += step
+        if abs(step) < 1e-8 * max(theta, 1.0):
+            break
+    if not np.isfinite(theta) or theta <= 0:
+        raise MixedModelsError("could not estimate the negative binomial shape from the Poisson "
+                               "fit (the counts may show no overdispersion)")
+    return float(theta)

@@ -96,6 +96,7 @@ class GlmmWorkspace:
         # b_start per term (l_j, p_j) with beta fixed (eta = offset + X beta + Z b_start).
         self.eta_start = None
         self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
+        self._aic_offset: dict = {}
 
     # ---- the linear predictor ------------------------------------------------------
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -204,9 +205,19 @@ class GlmmWorkspace:
 
     # ---- objectives ----------------------------------------------------------------
     def aic(self, mu: np.ndarray, dev: float, family=None) -> float:
-        """The family's -2 log-likelihood at mu with its normalizing constants (R's aic())."""
+        """The family's -2 log-likelihood at mu with its normalizing constants (R's aic()).
+
+        For the binomial and the Poisson, aic - deviance depends on y alone (the saturated
+        log-likelihood), so it is computed once and the deviance, known anyway, does the rest.
+        """
         fam = family or self.family
-        return float(fam.aic(self.y, mu, self.prior_weights, dev, self.n_trials))
+        if fam.name not in ("binomial", "poisson"):
+            return float(fam.aic(self.y, mu, self.prior_weights, dev, self.n_trials))
+        key = (fam.name, fam.link.name)
+        if key not in self._aic_offset:
+            self._aic_offset[key] = float(
+                fam.aic(self.y, mu, self.prior_weights, dev, self.n_trials)) - dev
+        return dev + self._aic_offset[key]
 
     def laplace(self, state: PirlsState, family=None) -> float:
         """lme4's Laplace deviance: log|L|^2 + ||u||^2 + aic(mu)."""

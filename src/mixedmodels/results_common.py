@@ -1,0 +1,105 @@
+"""Tables every mixed-model result shares: VarCorr rows, ranef with conditional SDs, coef.
+
+Functions of the terms and the estimates only, so the linear (``LmerResult``) and the
+generalized (``GlmerResult``) results build the same lme4 layouts from one place.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def group_labels(terms) -> list[str]:
+    """VarCorr group labels: repeated factors get lme4's '.1', '.2' suffixes."""
+    seen: dict[str, int] = {}
+    labels = []
+    for t in terms:
+        count = seen.get(t.group_name, 0)
+        labels.append(t.group_name if count == 0 else f"{t.group_name}.{count}")
+        seen[t.group_name] = count + 1
+    return labels
+
+
+def terms_by_group(terms) -> dict[str, list[int]]:
+    """Grouping factor -> indices of its terms, in term order."""
+    groups: dict[str, list[int]] = {}
+    for j, t in enumerate(terms):
+        groups.setdefault(t.group_name, []).append(j)
+    return groups
+
+
+def ngroups(terms) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in terms:
+        out.setdefault(t.group_name, t.n_levels)
+    return out
+
+
+def varcorr_frame(terms, covariances: list[np.ndarray], residual_sd: float | None
+                  ) -> pd.DataFrame:
+    """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor.
+
+    covariances : per term Sigma_j (p_j, p_j); residual_sd : the Residual row's SD, or None for
+    families without a scale (binomial, Poisson), which have no Residual row.
+    """
+    rows = []
+    for label, t, S in zip(group_labels(terms), terms, covariances):
+        sd = np.sqrt(np.diag(S))
+        for i, name in enumerate(t.column_names):
+            rows.append((label, name, None, S[i, i], sd[i]))
+        for j in range(t.p):
+            for i in range(j + 1, t.p):
+                denom = sd[i] * sd[j]
+                corr = S[i, j] / denom if denom > 0 else np.nan
+                rows.append((label, t.column_names[j], t.column_names[i], S[i, j], corr))
+    if residual_sd is not None:
+        rows.append(("Residual", None, None, residual_sd**2, residual_sd))
+    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+
+def ranef_frame(terms, b, cond_var) -> pd.DataFrame:
+    """``as.data.frame(ranef(m, condVar=TRUE))``: grpvar, term, grp, condval, condsd.
+
+    b : per term (l_j, p_j); cond_var : per term (l_j, p_j, p_j). Levels in R's order.
+    """
+    frames = []
+    for group, idx in terms_by_group(terms).items():
+        for j in idx:
+            t = terms[j]
+            for c, name in enumerate(t.column_names):
+                frames.append(pd.DataFrame({
+                    "grpvar": group, "term": name, "grp": list(t.levels),
+                    "condval": b[j][:, c], "condsd": np.sqrt(cond_var[j][:, c, c])}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def coef_frames(terms, fixef: pd.Series, b) -> dict[str, pd.DataFrame]:
+    """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
+    out = {}
+    for group, idx in terms_by_group(terms).items():
+        levels = list(terms[idx[0]].levels)
+        frame = pd.DataFrame(np.tile(fixef.to_numpy(), (len(levels), 1)),
+                             index=pd.Index(levels, name=group), columns=fixef.index)
+        for j in idx:
+            for c, name in enumerate(terms[j].column_names):
+                if name not in frame.columns:
+                    frame[name] = 0.0
+                frame[name] = frame[name].to_numpy() + b[j][:, c]
+        out[group] = frame
+    return out
+
+
+def zb_rows(terms, b) -> np.ndarray:
+    """(n,) Z b summed over the terms, for b per term (l_j, p_j)."""
+    out = None
+    for t, bj in zip(terms, b):
+        part = np.einsum("np,np->n", t.z, bj[t.refs])
+        out = part if out is None else out + part
+    return out
+
+
+def frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only copy of a."""
+    out = np.array(a, dtype=float, copy=True)
+    out.flags.writeable = False
+    return out
