@@ -18,11 +18,11 @@ from mixedmodels.formula.contrasts import contr_poly, r_number
 from mixedmodels.formula.fixed import (
     MatrixSpec,
     ModelMatrix,
-    evaluate,
     model_matrix,
     split_offsets,
     variables,
 )
+from mixedmodels.formula.rexpr import evaluate
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
