@@ -320,10 +320,10 @@ def python_text(text: str, all_arithmetic: bool) -> str:
 
     Inside function calls (or everywhere when ``all_arithmetic``), where the
     operators are R's arithmetic and logic rather than formula syntax: ``^``
-    becomes ``**``, ``%%``/``%/%`` become ``%``/``//``, ``&``/``|``/``!``
-    become ``and``/``or``/``not``, and names that are Python keywords are
-    back-quoted.  Dotted R names are back-quoted everywhere since Python would
-    read them as attribute access.
+    becomes ``**``, ``%%``/``%/%`` become ``%``/``//`` and ``&``/``|``/``!``
+    become ``and``/``or``/``not``.  Dotted R names are back-quoted everywhere
+    since Python would read them as attribute access; with ``all_arithmetic``
+    (text for :func:`parse_python` only) so are names that are Python keywords.
 
     Raises
     ------
@@ -338,7 +338,7 @@ def python_text(text: str, all_arithmetic: bool) -> str:
         arithmetic = all_arithmetic or any(calls)
         start, position = position, position + len(tok)
         if kind == "name" and next_op(toks, i) != "(" and (
-                "." in tok or (arithmetic and keyword.iskeyword(tok))):
+                "." in tok or (all_arithmetic and keyword.iskeyword(tok))):
             tok = f"`{tok}`"
         elif kind == "op" and tok == "(":
             calls.append(prev[0] in ("name", "bq"))

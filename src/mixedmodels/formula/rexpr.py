@@ -89,7 +89,8 @@ class _Value(NamedTuple):
 
     kind is ``"number"``, ``"logical"`` or ``"text"``.  Numbers and logicals hold a float
     or a float array (n,); text holds ``(codes, labels)``: int codes (n,) or a scalar
-    code into the distinct R labels, -1 where missing.  ``what`` names the value in errors.
+    code into the distinct R labels, -1 where missing.  ``what`` says why text is not a
+    number, for errors ("" for numbers and logicals).
     """
 
     kind: str
@@ -111,7 +112,7 @@ def _column(series: pd.Series) -> _Value:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         return _text(codes, [r_label(u) for u in uniques], _not_numeric(series))
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    return _Value("logical" if kind == "logical" else "number", values, f"column '{series.name}'")
+    return _Value("logical" if kind == "logical" else "number", values, "")
 
 
 def _number(value: _Value, expr: str) -> Any:
@@ -160,20 +161,20 @@ def _compare(node: ast.Compare, data: pd.DataFrame, names: dict[str, str], expr:
     func, symbol = _COMPARE[type(node.ops[0])]
     left = _eval_node(node.left, data, names, expr)
     right = _eval_node(node.comparators[0], data, names, expr)
-    text = _r_text(node, names)
     if "text" in (left.kind, right.kind):
         if symbol not in ("==", "!="):
             which = left if left.kind == "text" else right
+            text = _r_text(node, names)
             where = f"'{text}'" if text == expr else f"'{text}' in '{expr}'"
             raise DataError(f"{where} compares text with '{symbol}': {which.what}; only == and "
                             "!= compare text or factor values")
         equal = _text_equal(left, right)
-        return _Value("logical", equal if symbol == "==" else 1.0 - equal, f"'{text}'")
+        return _Value("logical", equal if symbol == "==" else 1.0 - equal, "")
     a = np.asarray(left.data, dtype=np.float64)
     b = np.asarray(right.data, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         out = np.where(np.isnan(a) | np.isnan(b), np.nan, func(a, b).astype(np.float64))
-    return _Value("logical", out, f"'{text}'")
+    return _Value("logical", out, "")
 
 
 def _bool_op(node: ast.BoolOp, data: pd.DataFrame, names: dict[str, str], expr: str) -> _Value:
@@ -186,7 +187,7 @@ def _bool_op(node: ast.BoolOp, data: pd.DataFrame, names: dict[str, str], expr: 
     else:
         decided, value = (stacked == 1).any(axis=0), 1.0
     out = np.where(decided, value, np.where(missing, np.nan, 1.0 - value))
-    return _Value("logical", out, f"'{_r_text(node, names)}'")
+    return _Value("logical", out, "")
 
 
 def _r_text(node: ast.AST, names: dict[str, str]) -> str:
@@ -214,7 +215,7 @@ def _call(node: ast.Call, data: pd.DataFrame, names: dict[str, str], expr: str) 
     keywords = {k.arg: _number(_eval_node(k.value, data, names, expr), expr) for k in node.keywords}
     try:
         with np.errstate(all="ignore"):
-            return _Value("number", MATH[name](*numbers, **keywords), f"'{_r_text(node, names)}'")
+            return _Value("number", MATH[name](*numbers, **keywords), "")
     except TypeError as err:
         raise FormulaError(f"bad arguments to {name}() in '{expr}': {err}") from None
 
@@ -224,20 +225,19 @@ def _eval_node(node: ast.AST, data: pd.DataFrame, names: dict[str, str], expr: s
         left = _number(_eval_node(node.left, data, names, expr), expr)
         right = _number(_eval_node(node.right, data, names, expr), expr)
         with np.errstate(all="ignore"):
-            return _Value("number", _ARITHMETIC[type(node.op)](left, right), f"'{_r_text(node, names)}'")
+            return _Value("number", _ARITHMETIC[type(node.op)](left, right), "")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _number(_eval_node(node.operand, data, names, expr), expr)
-        return _Value("number", -value if isinstance(node.op, ast.USub) else value,
-                      f"'{_r_text(node, names)}'")
+        return _Value("number", -value if isinstance(node.op, ast.USub) else value, "")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         value = _logical(_eval_node(node.operand, data, names, expr), expr)
-        return _Value("logical", 1.0 - value, f"'{_r_text(node, names)}'")
+        return _Value("logical", 1.0 - value, "")
     if isinstance(node, ast.Compare):
         return _compare(node, data, names, expr)
     if isinstance(node, ast.BoolOp):
         return _bool_op(node, data, names, expr)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return _Value("number", float(node.value), repr(node.value))
+        return _Value("number", float(node.value), "")
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         text = _r_text(node, names)
         return _text(np.int64(0), [node.value], f"{text} is text")
@@ -247,7 +247,8 @@ def _eval_node(node: ast.AST, data: pd.DataFrame, names: dict[str, str], expr: s
             return _column(data[name])
         if name in CONSTANTS and node.id not in names:
             constant = CONSTANTS[name]
-            return _Value("logical" if isinstance(constant, bool) else "number", float(constant), name)
+            kind = "logical" if isinstance(constant, bool) else "number"
+            return _Value(kind, float(constant), "")
         raise unknown_column(name, expr, data.columns)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return _call(node, data, names, expr)
