@@ -1,4 +1,4 @@
-"""R conventions that :mod:`mixedmodels.formula.fixed` reproduces.
+"""R conventions that :mod:`mixedmodels.formula.fixed` and :mod:`~mixedmodels.formula.rexpr` reproduce.
 
 Factor codings (``contr.treatment``, ``contr.poly``), the level labels
 ``factor()`` gives, the column order of interaction terms in
