@@ -18,11 +18,11 @@ from mixedmodels.formula.contrasts import contr_poly, r_number
 from mixedmodels.formula.fixed import (
     MatrixSpec,
     ModelMatrix,
-    evaluate,
     model_matrix,
     split_offsets,
     variables,
 )
+from mixedmodels.formula.rexpr import evaluate
 
 DATA = Path(__file__).parent / "data"
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
@@ -441,3 +441,31 @@ def test_variables():
     assert variables("cbind(size, size - Days)", cols) == {"size", "Days"}
     with pytest.raises(DataError, match="'Dayz'"):
         variables("Dayz + Subject", cols)
+
+
+# --- logical operators in the fixed part -------------------------------------
+
+@pytest.mark.parametrize("rhs, operator", [
+    ("I(x > 3)", ">"), ("x + I(x == 2)", "=="), ("I(!(x < 2))", "!"), ("I(x > 1 & x < 4)", ">"),
+])
+def test_logical_term_gets_a_clear_error(small, rhs, operator):
+    with pytest.raises(FormulaError) as err:
+        model_matrix(rhs, small)
+    message = str(err.value)
+    assert f"'{operator}'" in message and rhs in message and "response only" in message
+    assert err.value.position == rhs.index(operator)
+
+
+def test_logical_term_in_lmer_names_the_term(sleepstudy):
+    import mixedmodels as mm
+
+    with pytest.raises(FormulaError, match=r"I\(Days > 3\)"):
+        mm.lmer("Reaction ~ I(Days > 3) + (1 | Subject)", sleepstudy)
+    # the boolean column the message suggests is R's FALSE/TRUE factor
+    m = mm.lmer("Reaction ~ late + (1 | Subject)", sleepstudy.assign(late=sleepstudy["Days"] > 3))
+    assert list(m.fixef.index) == ["(Intercept)", "lateTRUE"]
+
+
+def test_evaluate_reads_python_keywords_as_column_names():
+    data = pd.DataFrame({"class": [1.0, 2.0, 4.0], "not": [0.0, 1.0, 3.0]})
+    np.testing.assert_allclose(evaluate("class * not + log(class)", data), [0, 2 + np.log(2), 12 + np.log(4)])

@@ -9,6 +9,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError, MixedModelsError
+from mixedmodels.formula.design import DroppedRowsWarning
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 
@@ -90,6 +91,31 @@ def test_bad_weights(sleepstudy):
         mm.lmer(FORMULA, sleepstudy.assign(w=-1.0), weights="w")
     with pytest.raises(DataError, match="'nope'"):
         mm.lmer(FORMULA, sleepstudy, weights="nope")
+
+
+def test_bad_values_named_by_the_users_row_label(sleepstudy):
+    data = sleepstudy.set_index("obs" + sleepstudy.index.astype(str)).astype({"Days": float})
+    data.loc["obs0", "Reaction"] = np.nan
+    data.loc["obs7", "Days"] = np.inf
+    with pytest.warns(DroppedRowsWarning):
+        with pytest.raises(DataError, match=r"fixed-effects.*'obs7'"):
+            mm.lmer(FORMULA, data)
+    weights = pd.Series(1.0, index=data.index).where(data.index != "obs9", -1.0)
+    with pytest.warns(DroppedRowsWarning):
+        with pytest.raises(DataError, match=r"negative weights.*'w'.*'obs9'"):
+            mm.lmer(FORMULA, data.assign(Days=sleepstudy["Days"].to_numpy(), w=weights),
+                    weights="w")
+    with pytest.raises(DataError, match=r"response 'log\(Reaction - 250\)'.*'obs0'"):
+        mm.lmer("log(Reaction - 250) ~ Days + (1 | Subject)",
+                sleepstudy.set_index("obs" + sleepstudy.index.astype(str)))
+
+
+def test_binomial_responses_need_glmer(sleepstudy):
+    with pytest.raises(FormulaError, match=r"cbind.*glmer"):
+        mm.lmer("cbind(Days, 9 - Days) ~ 1 + (1 | Subject)", sleepstudy)
+    data = sleepstudy.assign(slow=np.where(sleepstudy["Reaction"] > 300, "slow", "fast"))
+    with pytest.raises(DataError, match=r"'slow'.*glmer"):
+        mm.lmer("slow ~ Days + (1 | Subject)", data)
 
 
 def test_rank_deficient_columns_dropped_with_message(sleepstudy):

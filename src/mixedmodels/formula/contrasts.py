@@ -1,4 +1,4 @@
-"""R conventions that :mod:`mixedmodels.formula.fixed` reproduces.
+"""R conventions that :mod:`mixedmodels.formula.fixed` and :mod:`~mixedmodels.formula.rexpr` reproduce.
 
 Factor codings (``contr.treatment``, ``contr.poly``), the level labels
 ``factor()`` gives, the column order of interaction terms in
@@ -9,6 +9,7 @@ read R text.
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 from collections.abc import Sequence
 
@@ -204,21 +205,26 @@ def r_name(name: str) -> str:
     return name if syntactic else f"`{name}`"
 
 
-# R's operator text and precedence; R writes ``/``, ``^`` and ``%%`` without spaces.
+# R's operator text and precedence (?Syntax); R writes ``/``, ``^`` and ``%%`` without spaces.
 _R_BINARY = {
     ast.Pow: ("^", 14), ast.Mod: ("%%", 12), ast.FloorDiv: ("%/%", 12),
     ast.Mult: (" * ", 11), ast.Div: ("/", 11), ast.Add: (" + ", 10), ast.Sub: (" - ", 10),
 }
+_R_COMPARE = {ast.Gt: " > ", ast.Lt: " < ", ast.GtE: " >= ", ast.LtE: " <= ", ast.Eq: " == ",
+              ast.NotEq: " != "}
+_COMPARE_PREC, _NOT_PREC = 9, 8
+_R_LOGICAL = {ast.And: (" & ", 7), ast.Or: (" | ", 6)}
 _ATOM = 20
 
 
 def r_deparse(node: ast.expr, names: dict[str, str]) -> tuple[str, int]:
-    """R's ``deparse()`` of an arithmetic expression parsed by Python's ``ast``.
+    """R's ``deparse()`` of an arithmetic or logical expression parsed by Python's ``ast``.
 
     Parameters
     ----------
     node : ast.expr
-        Names, numbers, ``+ - * / ^ %% %/%``, unary signs and function calls.
+        Names, numbers, strings, ``+ - * / ^ %% %/%``, unary signs, comparisons,
+        ``and``/``or``/``not`` (R's ``&``, ``|``, ``!``) and function calls.
     names : dict
         Placeholder identifier -> real column name (for back-quoted names).
 
@@ -248,6 +254,22 @@ def r_deparse(node: ast.expr, names: dict[str, str]) -> tuple[str, int]:
         inner, ip = r_deparse(node.operand, names)
         sign = "-" if isinstance(node.op, ast.USub) else "+"
         return sign + (f"({inner})" if ip < 13 else inner), 13
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        # parenthesised unless an atom: users write !(x > 3), which R keeps as written
+        inner, ip = r_deparse(node.operand, names)
+        return "!" + (f"({inner})" if ip < _ATOM else inner), _NOT_PREC
+    if isinstance(node, ast.Compare) and all(type(op) in _R_COMPARE for op in node.ops):
+        # R's comparisons do not associate: an operand that is itself one keeps its parentheses
+        parts = [r_deparse(x, names) for x in [node.left, *node.comparators]]
+        texts = [f"({t})" if p <= _COMPARE_PREC else t for t, p in parts]
+        out = texts[0]
+        for op, text in zip(node.ops, texts[1:]):
+            out += _R_COMPARE[type(op)] + text
+        return out, _COMPARE_PREC
+    if isinstance(node, ast.BoolOp):
+        op, prec = _R_LOGICAL[type(node.op)]
+        parts = [r_deparse(v, names) for v in node.values]
+        return op.join(f"({t})" if p < prec else t for t, p in parts), prec
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         args = [r_deparse(a, names)[0] for a in node.args]
         args += [f"{k.arg} = {r_deparse(k.value, names)[0]}" for k in node.keywords]
@@ -256,6 +278,9 @@ def r_deparse(node: ast.expr, names: dict[str, str]) -> tuple[str, int]:
         return r_name(names.get(node.id, node.id)), _ATOM
     if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float)):
         return r_label(node.value), _ATOM
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        escaped = node.value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"', _ATOM
     raise ValueError(f"unsupported expression '{ast.unparse(node)}'")
 
 
@@ -285,29 +310,47 @@ def next_op(toks: list[tuple[str, str]], i: int) -> str:
     return ""
 
 
+# R operators inside expressions and their Python spelling.  Python's and/or/not rank
+# below comparisons and or < and < not, exactly as R's | & ! do, so the tree is R's.
+_PY_OPERATOR = {"^": "**", "%%": "%", "%/%": "//", "&": " and ", "|": " or ", "!": " not "}
+
+
 def python_text(text: str, all_arithmetic: bool) -> str:
     """Translate R text to what formulaic / Python's parser read.
 
-    ``^`` becomes ``**`` inside function calls (or everywhere when
-    ``all_arithmetic``) because there it is R's power, not formula crossing;
-    ``%%``/``%/%`` become ``%``/``//``; dotted R names are back-quoted since
-    Python would read them as attribute access.
+    Inside function calls (or everywhere when ``all_arithmetic``), where the
+    operators are R's arithmetic and logic rather than formula syntax: ``^``
+    becomes ``**``, ``%%``/``%/%`` become ``%``/``//`` and ``&``/``|``/``!``
+    become ``and``/``or``/``not``.  Dotted R names are back-quoted everywhere
+    since Python would read them as attribute access; with ``all_arithmetic``
+    (text for :func:`parse_python` only) so are names that are Python keywords.
+
+    Raises
+    ------
+    FormulaError
+        ``[``, ``]``, ``{``, ``}``, or R's scalar ``&&``/``||`` inside an expression.
     """
     toks = r_tokens(text)
     out, calls = [], []
     prev = ("", "")
+    position = 0
     for i, (kind, tok) in enumerate(toks):
         arithmetic = all_arithmetic or any(calls)
-        if kind == "name" and "." in tok and next_op(toks, i) != "(":
+        start, position = position, position + len(tok)
+        if kind == "name" and next_op(toks, i) != "(" and (
+                "." in tok or (all_arithmetic and keyword.iskeyword(tok))):
             tok = f"`{tok}`"
         elif kind == "op" and tok == "(":
             calls.append(prev[0] in ("name", "bq"))
         elif kind == "op" and tok == ")" and calls:
             calls.pop()
+        elif kind == "op" and arithmetic and tok in ("&&", "||"):
+            raise FormulaError(f"'{tok}' takes single values in R; use '{tok[0]}' to combine "
+                               "conditions row by row", text, start)
         elif kind == "op" and arithmetic:
-            tok = {"^": "**", "%%": "%", "%/%": "//"}.get(tok, tok)
+            tok = _PY_OPERATOR.get(tok, tok)
         if kind == "op" and tok in "[]{}":
-            raise FormulaError(f"'{tok}' is not allowed in a formula", text, text.find(tok))
+            raise FormulaError(f"'{tok}' is not allowed in a formula", text, start)
         out.append(tok)
         if kind != "ws":
             prev = (kind, tok)

@@ -2,7 +2,10 @@
 
 This is the only stage that reads the user's data frame. It drops rows with missing values in
 any used column (and says how many), checks the data as lme4 does, codes grouping factors and
-builds X, y, offset, weights and one ``ReTerm`` per bar.
+builds X, y, offset, weights and one ``ReTerm`` per bar.  The response is R's
+``model.response`` read with the binomial family's conventions when the model is a GLMM:
+``cbind(successes, failures)`` gives proportions and trials, a factor gives 0 for its first
+level and 1 for every other.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from ..errors import DataError, FormulaError
 from ..terms import ReTerm, order_terms
 from . import fixed as fx
 from .bars import MixedFormula
+from .contrasts import r_tokens
+from .rexpr import column_kind, evaluate
 
 
 class DroppedRowsWarning(UserWarning):
@@ -31,10 +36,17 @@ class RankDeficiencyWarning(UserWarning):
 class Design:
     """Arrays of one model, after dropping incomplete rows.
 
-    y : (n,) response; X : (n, p) full-rank fixed-effects matrix (dependent columns dropped);
+    y : (n,) response: numbers as given, a logical (a boolean column, ``I(y > 3)``) as 0/1;
+    for a GLMM also a ``cbind(successes, failures)`` response as successes / trials (0 where
+    trials is 0) and a factor response as 0 (first level) / 1 (any other level);
+    X : (n, p) full-rank fixed-effects matrix (dependent columns dropped);
     offset : (n,) known offset (a read-only zero-stride view of 0 when none); weights : (n,)
     prior weights (a read-only view of 1 when none);
-    terms : random-effects terms in lme4's order (decreasing number of levels).
+    terms : random-effects terms in lme4's order (decreasing number of levels);
+    row_index : (n,) the data frame's row labels of the rows kept;
+    trials : (n,) successes + failures of a ``cbind()`` response, else None (one trial each);
+    response_levels : (failure, success) labels of a factor response: its two levels, or with
+    one or more than two levels (first level, "not " + first level); else None.
     """
 
     formula: MixedFormula
@@ -52,6 +64,8 @@ class Design:
     terms: tuple[ReTerm, ...]
     n_dropped_rows: int
     row_index: pd.Index
+    trials: np.ndarray | None = None
+    response_levels: tuple[str, str] | None = None
 
     @property
     def n(self) -> int:
@@ -160,12 +174,159 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
 RANK_SAFE = 1e-3
 
 
-def _check_finite(name: str, values: np.ndarray) -> None:
+def _row_label(row_index: pd.Index, i: int) -> str:
+    """The user's label of kept row ``i`` (not its position in the arrays), as Python prints it."""
+    return repr(row_index[i:i + 1].tolist()[0])
+
+
+def _check_finite(name: str, values: np.ndarray, row_index: pd.Index) -> None:
+    """DataError naming ``name`` and the data rows (labels) of values (n,) or (n, k) that are
+    Inf or NaN."""
     bad = ~np.isfinite(values)
+    if bad.ndim > 1:
+        bad = bad.any(axis=1)
     if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        raise DataError(f"{name} has non-finite values (Inf) at rows {rows} (0-based, after "
-                        f"dropping missing values)")
+        rows = row_index[np.flatnonzero(bad)[:5]].tolist()
+        raise DataError(f"{name} has non-finite values (Inf or NaN) at data rows {rows}")
+
+
+def cbind_arguments(response: str, formula: str | None = None) -> list[str] | None:
+    """The argument texts of a response written ``cbind(a, b, ...)``, else None.
+
+    Parameters
+    ----------
+    response : str
+        R text left of ``~``, e.g. ``"cbind(incidence, size - incidence)"``.
+    formula : str, optional
+        The whole formula, for the position in an error.
+
+    Returns
+    -------
+    list of str or None
+        Each argument as written (stripped, an ``name =`` prefix removed), e.g.
+        ``["incidence", "size - incidence"]``; None when the whole response is not one
+        ``cbind()`` call.
+
+    Raises
+    ------
+    FormulaError
+        An empty argument.
+    """
+    toks = r_tokens(response)
+    solid = [i for i, (kind, _) in enumerate(toks) if kind != "ws"]
+    if (len(solid) < 3 or toks[solid[0]] != ("name", "cbind") or toks[solid[1]][1] != "("
+            or toks[solid[-1]][1] != ")"):
+        return None
+    args: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, tok in toks[solid[1] + 1:solid[-1]]:
+        if kind == "op" and tok in ("(", "[", "{"):
+            depth += 1
+        elif kind == "op" and tok in (")", "]", "}"):
+            depth -= 1
+            if depth < 0:  # cbind(a, b) + c: the call closes before the end
+                return None
+        if kind == "op" and tok == "," and depth == 0:
+            args.append([])
+        else:
+            args[-1].append((kind, tok))
+    out = []
+    for k, arg in enumerate(args):
+        solid_arg = [(kind, tok) for kind, tok in arg if kind != "ws"]
+        if len(solid_arg) > 2 and solid_arg[0][0] in ("name", "bq") and solid_arg[1] == ("op", "="):
+            arg = arg[arg.index(solid_arg[1]) + 1:]
+        text = "".join(tok for _, tok in arg).strip()
+        if not text:
+            raise FormulaError(f"argument {k + 1} of the response '{response}' is empty",
+                               formula, None if formula is None else formula.find("cbind"))
+        out.append(text)
+    return out
+
+
+def _response_column(response: str) -> tuple[str, bool] | None:
+    """(column, written as factor(column)) when the response is one column, else None."""
+    solid = [(kind, tok) for kind, tok in r_tokens(response) if kind != "ws"]
+    wrapped = (len(solid) == 4 and solid[0] == ("name", "factor") and solid[1][1] == "("
+               and solid[3][1] == ")")
+    inner = solid[2:3] if wrapped else solid
+    if len(inner) != 1 or inner[0][0] not in ("name", "bq"):
+        return None
+    name = inner[0][1]
+    return (name[1:-1] if inner[0][0] == "bq" else name), wrapped
+
+
+def _counts_response(mf: MixedFormula, args: list[str], frame: pd.DataFrame,
+                     row_index: pd.Index, glm: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(y, trials), each (n,), of ``cbind(successes, failures)`` (R's binomial initialize)."""
+    position = mf.text.find("cbind")
+    if not glm:
+        raise FormulaError(f"the response '{mf.response}' is binomial counts: cbind() responses "
+                           "need glmer (lmer needs a numeric response)", mf.text, position)
+    if len(args) != 2:
+        raise FormulaError(f"cbind() in the response '{mf.response}' has {len(args)} "
+                           "argument(s); a binomial response is cbind(successes, failures)",
+                           mf.text, position)
+    counts = []
+    for arg in args:
+        try:
+            values = evaluate(arg, frame)
+        except DataError as exc:
+            raise DataError(f"in cbind() argument '{arg}' of the response: {exc}") from exc
+        _check_finite(f"cbind() argument '{arg}' of the response", values, row_index)
+        negative = np.flatnonzero(values < 0)
+        if negative.size:
+            i = int(negative[0])
+            raise DataError(f"cbind() argument '{arg}' of the response has a negative count "
+                            f"({values[i]:g}) at data row {_row_label(row_index, i)}; binomial "
+                            "counts (successes, failures) must be non-negative")
+        counts.append(values)
+    trials = counts[0] + counts[1]
+    y = np.divide(counts[0], trials, out=np.zeros_like(trials), where=trials > 0)
+    return y, trials
+
+
+def _factor_response(mf: MixedFormula, column: str, wrapped: bool, data: pd.DataFrame,
+                     complete: np.ndarray, glm: bool) -> tuple[np.ndarray, tuple[str, str]]:
+    """(y (n,), (failure, success) labels) of a factor response, by the binomial family's rule.
+
+    The levels are those of the column's non-missing values before rows with missing values
+    elsewhere are dropped: lme4's model.frame drops unused levels before its na.action.
+    """
+    series = data[column]
+    present = series.notna().to_numpy()
+    codes, levels = factor_codes(series[present])
+    if not glm:
+        what = "is a factor" if wrapped else f"is not numeric (it holds {series.dtype} values)"
+        hint = (f"; it has two levels ('{levels[0]}', '{levels[1]}'): fit a binary outcome "
+                "as a binomial model with glmer" if len(levels) == 2 else "")
+        raise DataError(f"the response '{mf.response}' {what}; lmer needs a numeric "
+                        f"response{hint}")
+    y = (codes[complete[present]] != 0).astype(np.float64)
+    if len(levels) == 2:
+        return y, (levels[0], levels[1])
+    return y, (levels[0], f"not {levels[0]}")
+
+
+def _response(mf: MixedFormula, data: pd.DataFrame, frame: pd.DataFrame, complete: np.ndarray,
+              row_index: pd.Index, glm: bool
+              ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, str] | None]:
+    """(y, trials or None, response_levels or None); y and trials (n,) over the kept rows.
+
+    ``data`` is the user's frame, ``frame`` its kept rows (``complete``) renumbered 0..n-1.
+    """
+    args = cbind_arguments(mf.response, mf.text)
+    if args is not None:
+        y, trials = _counts_response(mf, args, frame, row_index, glm)
+        return y, trials, None
+    single = _response_column(mf.response)
+    if single is not None and single[0] in data.columns:
+        column, wrapped = single
+        if wrapped or column_kind(data[column]) == "factor":
+            y, labels = _factor_response(mf, column, wrapped, data, complete, glm)
+            return y, None, labels
+    y = evaluate(mf.response, frame)
+    _check_finite(f"response '{mf.response}'", y, row_index)
+    return y, None, None
 
 
 def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) -> np.ndarray:
@@ -205,8 +366,32 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) 
     return np.flatnonzero(keep)
 
 
-def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Design:
-    """Build the ``Design`` of ``mf`` on ``data`` (see module docstring)."""
+def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
+                 glm: bool = False) -> Design:
+    """Build the ``Design`` of ``mf`` on ``data`` (see module docstring).
+
+    Parameters
+    ----------
+    mf : MixedFormula
+    data : pandas, polars or other narwhals-supported data frame, N rows
+    weights : str, optional
+        Column of prior weights.
+    glm : bool
+        A generalized model (glmer): also accept a ``cbind(successes, failures)`` response
+        (``Design.trials``) and a factor or text response (``Design.response_levels``).
+
+    Returns
+    -------
+    Design
+        Over the n <= N rows without missing values in a used column.
+
+    Raises
+    ------
+    FormulaError
+        Formula that does not fit the data, or a ``cbind()`` response with ``glm=False``.
+    DataError
+        Unusable data; messages name the column or expression and the data row label.
+    """
     data = to_pandas(data)
     if not mf.bars:
         raise FormulaError("no random-effects terms in the formula; use a linear model instead",
@@ -227,10 +412,9 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
     row_index = frame.index
     frame = frame.reset_index(drop=True)
 
-    y = np.asarray(fx.evaluate(mf.response, frame), dtype=float)
-    _check_finite(f"response '{mf.response}'", y)
+    y, trials, response_levels = _response(mf, data, frame, complete, row_index, glm)
     Xmm = fx.model_matrix(fixed_rhs, frame)
-    _check_finite("fixed-effects model matrix", Xmm.values)
+    _check_finite("fixed-effects model matrix", Xmm.values, row_index)
     keep = independent_columns(Xmm.values)
     dropped = tuple(n for i, n in enumerate(Xmm.names) if i not in set(keep.tolist()))
     if dropped:
@@ -243,37 +427,39 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None) -> Des
     # n-length arrays for a model that has none (80 MB each at n = 1e7).
     offset = np.broadcast_to(np.float64(0.0), (len(frame),))
     for expr in offsets:
-        off = np.asarray(fx.evaluate(expr, frame), dtype=float)
-        _check_finite(f"offset({expr})", off)
+        off = np.asarray(evaluate(expr, frame), dtype=float)
+        _check_finite(f"offset({expr})", off, row_index)
         offset = offset + off
     if weights is not None:
         w = frame[weights].to_numpy()
         if not pd.api.types.is_numeric_dtype(frame[weights].dtype):
             raise DataError(f"weights column '{weights}' is not numeric")
         w = w.astype(float)
-        _check_finite(f"weights column '{weights}'", w)
+        _check_finite(f"weights column '{weights}'", w, row_index)
         if (w < 0).any():
-            raise DataError(f"negative weights are not allowed (column '{weights}', "
-                            f"first at row {int(np.flatnonzero(w < 0)[0])})")
+            raise DataError(f"negative weights are not allowed (column '{weights}', first at "
+                            f"data row {_row_label(row_index, int(np.flatnonzero(w < 0)[0]))})")
         if (w == 0).any():
-            raise DataError(f"zero weights in column '{weights}' (first at row "
-                            f"{int(np.flatnonzero(w == 0)[0])}); drop those rows instead")
+            raise DataError(f"zero weights in column '{weights}' (first at data row "
+                            f"{_row_label(row_index, int(np.flatnonzero(w == 0)[0]))}); drop "
+                            "those rows instead")
     else:
         w = np.broadcast_to(np.float64(1.0), (len(frame),))
 
     whole_x = Xmm if keep.size == Xmm.values.shape[1] else None
-    terms = [_build_term(mf, bar, frame, X, fixed_rhs, whole_x) for bar in mf.bars]
+    terms = [_build_term(mf, bar, frame, X, fixed_rhs, whole_x, row_index) for bar in mf.bars]
     _check_terms(mf, terms, len(frame))
     return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
                   x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
                   x_keep=keep, dropped_columns=dropped, offset=offset,
                   offset_exprs=tuple(offsets), weights=w, has_weights=weights is not None,
-                  terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index)
+                  terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index,
+                  trials=trials, response_levels=response_levels)
 
 
 def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
-                whole_x: fx.ModelMatrix | None) -> ReTerm:
-    z, names, spec = _term_columns(mf, bar, frame, X, fixed_rhs, whole_x)
+                whole_x: fx.ModelMatrix | None, row_index: pd.Index) -> ReTerm:
+    z, names, spec = _term_columns(mf, bar, frame, X, fixed_rhs, whole_x, row_index)
     refs, levels = grouping_factor(frame, bar.group)
     return ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group), levels=tuple(levels),
                   refs=refs, z=z, column_names=tuple(names), lhs_spec=spec,
@@ -281,7 +467,7 @@ def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed
 
 
 def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
-                  whole_x: fx.ModelMatrix | None):
+                  whole_x: fx.ModelMatrix | None, row_index: pd.Index):
     """(z (n, p_j), column names, spec) of a term's left-hand side.
 
     z is not computed again when it is already known: the same right-hand side as the fixed
@@ -302,7 +488,7 @@ def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fix
     if zmm.values.shape[1] == 0:
         raise FormulaError(f"the random-effects term ({bar.lhs} | {bar.group_name}) has no "
                            f"columns", formula=mf.text, position=bar.position)
-    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values)
+    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values, row_index)
     if constant:
         z = np.broadcast_to(zmm.values[0].astype(float), (len(frame), zmm.values.shape[1]))
     else:

@@ -10,7 +10,6 @@ interaction columns, and R's column names.
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 import warnings
 from collections.abc import Sequence
@@ -42,27 +41,18 @@ from .contrasts import (
     r_name,
     r_tokens,
 )
+# evaluate lives in rexpr; the name stays importable here for callers not yet moved to it
+from .rexpr import CONSTANTS, MATH, column_kind, evaluate, numeric_column, unknown_column
 
-__all__ = ["ModelMatrix", "MatrixSpec", "model_matrix", "evaluate", "split_offsets", "variables"]
+__all__ = ["ModelMatrix", "MatrixSpec", "model_matrix", "split_offsets", "term_codes", "variables"]
 
 
-# R's versions where numpy's signature differs (numpy's 2nd argument of log is `out`).
-_MATH = {
-    "log": lambda x, base=None: np.log(x) if base is None else np.log(x) / np.log(base),
-    "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp, "expm1": np.expm1,
-    "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "round": lambda x, digits=0: np.round(x, int(digits)), "I": lambda x: x,
-}
-_CONSTANTS = {"TRUE": True, "FALSE": False, "pi": np.pi}
 # cbind() only so variables() accepts binomial responses such as cbind(k, n - k)
 _FORMULA_ONLY = {"scale", "poly", "factor", "offset", "cbind"}
-_KNOWN_FUNCTIONS = set(_MATH) | _FORMULA_ONLY
-
-
-def _unknown(name: str, expr: str, columns: Sequence[str]) -> DataError:
-    close = difflib.get_close_matches(name, list(columns), n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return DataError(f"unknown column '{name}' in '{expr}'{hint}")
+_KNOWN_FUNCTIONS = set(MATH) | _FORMULA_ONLY
+# R's comparison and logical operators: a logical term needs R's FALSE/TRUE factor coding,
+# which the formulaic path below does not give, so such terms are refused with a clear error.
+_LOGICAL_OPERATORS = {">", "<", ">=", "<=", "==", "!=", "!", "&", "&&"}
 
 
 def variables(expr: str, columns: Sequence[str]) -> set[str]:
@@ -101,8 +91,8 @@ def variables(expr: str, columns: Sequence[str]) -> set[str]:
             continue  # a named argument, e.g. poly(x, degree = 2)
         elif tok in cols:
             used.add(tok)
-        elif tok not in _CONSTANTS or kind == "bq":
-            raise _unknown(tok, expr, columns)
+        elif tok not in CONSTANTS or kind == "bq":
+            raise unknown_column(tok, expr, columns)
     return used
 
 
@@ -174,29 +164,6 @@ def _walk_columns(node: ast.AST, names: dict[str, str], in_factor: bool, out: di
         _walk_columns(child, names, in_factor, out)
 
 
-def _column_kind(series: pd.Series) -> str:
-    """``"factor"``, ``"logical"`` or ``"numeric"``, as R's model.frame would see the column."""
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "factor"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "logical"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
-        raise DataError(f"column '{series.name}' holds dates/times; convert it to a number first")
-    return "factor"
-
-
-def _numeric(series: pd.Series, used_in: str) -> np.ndarray:
-    if _column_kind(series) == "factor":
-        raise DataError(
-            f"column '{series.name}' is not numeric (it holds {series.dtype} values) "
-            f"but is used as a number in '{used_in}'"
-        )
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
-
-
 @stateful_transform
 def _r_factor(x, _state={}):  # noqa: B006 - formulaic replaces _state per model spec
     """R's ``factor(x)``; on new data keeps the training levels and rejects unseen ones."""
@@ -209,7 +176,7 @@ def _r_factor(x, _state={}):  # noqa: B006 - formulaic replaces _state per model
     return pd.Categorical.from_codes(codes, categories=_state["levels"])
 
 
-_CONTEXT = {**_MATH, **_CONSTANTS, "factor": _r_factor}
+_CONTEXT = {**MATH, **CONSTANTS, "factor": _r_factor}
 
 
 _BARE = object()  # spec marker: a plain column encoded without formulaic
@@ -233,8 +200,8 @@ class _Variable:
             self.columns = {}
             _walk_columns(tree, names, False, self.columns)
             for name in self.columns:
-                if name not in columns and name not in _CONSTANTS and name not in _CONTEXT:
-                    raise _unknown(name, self.label, columns)
+                if name not in columns and name not in CONSTANTS and name not in _CONTEXT:
+                    raise unknown_column(name, self.label, columns)
             self.columns = {k: v for k, v in self.columns.items() if k in columns}
         self.levels: list[str] | None = None
         self.ordered = False
@@ -249,18 +216,18 @@ class _Variable:
             series = data[name]
             # A column trained as a factor stays one even if new data stores it as numbers.
             trained = self.spec is not None
-            as_factor = self.levels is not None if trained else _column_kind(series) != "numeric"
+            as_factor = self.levels is not None if trained else column_kind(series) != "numeric"
             if self.bare and as_factor:
                 out[name] = self._as_factor(series)
             elif raw:
                 out[name] = series.reset_index(drop=True)
             else:
-                out[name] = _numeric(series, self.label)
+                out[name] = numeric_column(series, self.label)
         return pd.DataFrame(out)
 
     def _as_factor(self, series: pd.Series) -> pd.Categorical:
         if self.levels is None:
-            if _column_kind(series) == "logical":
+            if column_kind(series) == "logical":
                 self.levels, self.ordered = ["FALSE", "TRUE"], False
             else:
                 self.levels, self.ordered = r_levels(series)
@@ -426,7 +393,7 @@ class ModelMatrix:
     spec: MatrixSpec
 
 
-def _term_codes(
+def term_codes(
     terms: list[tuple[int, ...]], intercept: bool, nlevels: list[int]
 ) -> list[tuple[tuple[int, int], ...]]:
     """R's coding of each factor in each term (stats:::TermCode and modelmatrix).
@@ -484,6 +451,22 @@ def _parse_rhs(code: str) -> tuple[bool, dict[str, Factor], tuple[str, ...],
     return intercept, found, exprs, term_exprs
 
 
+def _refuse_logical(rhs: str) -> None:
+    """A clear error for comparisons and ``& | !`` on the right-hand side.
+
+    R codes a logical term such as ``I(x > 3)`` as a factor with levels FALSE and TRUE; a
+    boolean column of the data gets exactly that coding here.
+    """
+    position = 0
+    for kind, tok in r_tokens(rhs):
+        if kind == "op" and tok in _LOGICAL_OPERATORS:
+            raise FormulaError(
+                f"the comparison or logical operator '{tok}' in '{rhs}' is supported in the "
+                "response only; for a FALSE/TRUE predictor add a boolean column to the data "
+                "(e.g. data['big'] = data['x'] > 3) and use that column", rhs, position)
+        position += len(tok)
+
+
 def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     """R's ``model.matrix(~ rhs, data)``.
 
@@ -517,6 +500,7 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     if "%in%" in (t for _, t in r_tokens(rest)):
         # formulaic reads a %in% b as nesting (b + b:a), R as the single term a:b
         raise FormulaError(f"'%in%' is not supported in '{rhs}'; write the interaction a:b", rhs, rhs.find("%in%"))
+    _refuse_logical(rhs)
     variables(rest, data.columns)
     code = python_text(rest, all_arithmetic=False)
     try:
@@ -531,70 +515,8 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     terms = [tuple(sorted(index[e] for e in t if e in index)) for t in term_exprs]
     full = [v.evaluate(data) for v in vars_]
     nlevels = [len(v.levels) if v.levels is not None else 0 for v in vars_]
-    spec = MatrixSpec(rhs, intercept, vars_, _term_codes(terms, intercept, nlevels))
+    spec = MatrixSpec(rhs, intercept, vars_, term_codes(terms, intercept, nlevels))
     values, names, owners = spec._assemble(data, full)
     spec.names, spec.term_of_column = names, owners
     return ModelMatrix(values=values, names=names, term_of_column=owners, spec=spec)
 
-
-_ARITHMETIC = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-               ast.Pow: np.power, ast.Mod: np.mod, ast.FloorDiv: np.floor_divide}
-
-
-def _eval_node(node: ast.AST, data: pd.DataFrame, names: dict[str, str], expr: str):
-    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        left = _eval_node(node.left, data, names, expr)
-        right = _eval_node(node.right, data, names, expr)
-        with np.errstate(all="ignore"):
-            return _ARITHMETIC[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval_node(node.operand, data, names, expr)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        name = names.get(node.id, node.id)
-        if name in data.columns:
-            return _numeric(data[name], expr)
-        if name in _CONSTANTS and node.id not in names:
-            return float(_CONSTANTS[name])
-        raise _unknown(name, expr, data.columns)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _MATH:
-        args = [_eval_node(a, data, names, expr) for a in node.args]
-        kwargs = {k.arg: _eval_node(k.value, data, names, expr) for k in node.keywords}
-        try:
-            with np.errstate(all="ignore"):
-                return _MATH[node.func.id](*args, **kwargs)
-        except TypeError as err:
-            raise FormulaError(f"bad arguments to {node.func.id}() in '{expr}': {err}") from None
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        raise DataError(f"unknown function '{node.func.id}' in '{expr}'")
-    raise FormulaError(f"unsupported expression '{ast.unparse(node)}' in '{expr}'")
-
-
-def evaluate(expr: str, data: pd.DataFrame) -> np.ndarray:
-    """Evaluate an R arithmetic expression of columns, e.g. ``"incidence/size"``, ``"log(y)"``.
-
-    Supports ``+ - * / ^ %% %/%``, parentheses, numbers, ``pi``, columns and
-    ``log log2 log10 log1p exp expm1 sqrt abs sin cos tan round I``.  The
-    expression is walked node by node; nothing is passed to ``eval``.
-
-    Returns
-    -------
-    ndarray, shape (n,), float64
-
-    Raises
-    ------
-    DataError
-        Unknown column or function, or a non-numeric column.
-    FormulaError
-        Syntax the evaluator does not support.
-    """
-    tree, names = parse_python(python_text(expr, all_arithmetic=True))
-    value = _eval_node(tree, data, names, expr)
-    out = np.asarray(value, dtype=np.float64)
-    if out.ndim == 0:
-        out = np.full(len(data), float(out))
-    if out.shape != (len(data),):
-        raise DataError(f"'{expr}' gives shape {out.shape}, expected ({len(data)},)")
-    return np.ascontiguousarray(out)

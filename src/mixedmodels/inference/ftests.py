@@ -27,7 +27,7 @@ from scipy import stats
 
 from ..errors import MixedModelsError
 from ..formula.contrasts import contr_treatment, interaction_columns
-from ..formula.fixed import _term_codes
+from ..formula.fixed import term_codes as _term_codes
 from . import kenward_roger as kr
 from . import satterthwaite as sat
 
