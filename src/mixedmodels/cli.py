@@ -1,4 +1,8 @@
-"""Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH``."""
+"""Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH``.
+
+``mixedmodels datasets`` lists the bundled datasets, ``mixedmodels --version`` prints the
+version.
+"""
 from __future__ import annotations
 
 import argparse
@@ -69,10 +73,25 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _datasets(args: argparse.Namespace) -> int:
+    from .datasets import catalog
+
+    table = catalog()
+    sizes = [f"{rows} x {columns}" for rows, columns in zip(table["rows"], table["columns"])]
+    name_width = max(len("name"), *map(len, table.index))
+    size_width = max(len("rows x columns"), *map(len, sizes))
+    print(f"{'name':<{name_width}}  {'rows x columns':>{size_width}}  description")
+    for name, size, text in zip(table.index, sizes, table["description"]):
+        print(f"{name:<{name_width}}  {size:>{size_width}}  {text}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixedmodels",
                                      description="Linear mixed-effects models with lme4's answers.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    # Not required=True: ``mixedmodels --version`` has no subcommand; main() checks instead.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fit = sub.add_parser("fit", help="fit a linear mixed model and print its summary")
     fit.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--data", required=True,
@@ -98,14 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2024, metavar="N",
                       help="seed of the simulated data (default: 2024)")
     demo.set_defaults(func=_demo)
-    ds = sub.add_parser("datasets", help="list the bundled datasets")
-    ds.set_defaults(func=lambda args: print("\n".join(__import__(
-        "mixedmodels.datasets", fromlist=["names"]).names())) or 0)
+    ds = sub.add_parser("datasets", help="list the bundled datasets with their size and a "
+                                         "one-line description")
+    ds.set_defaults(func=_datasets)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        0 on success, 2 when the model or data were rejected (the message goes to stderr).
+        Invalid arguments exit through argparse (``SystemExit`` with status 2).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"mixedmodels {__version__}")
+        return 0
+    if args.command is None:
+        parser.error("a command is required (fit, report, demo or datasets)")
     try:
         return args.func(args)
     except MixedModelsError as exc:

@@ -334,18 +334,59 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
     return fig
 
 
-def shrinkage(result: Any, data: Any = None, ax: Any = None):
+def _singular(unit: str) -> str:
+    """``"years"`` -> ``"year"`` for "per year"; short symbols (``"ms"``) stay as they are."""
+    last = unit.rsplit(" ", 1)[-1]
+    return unit[:-1] if last.endswith("s") and len(last) > 3 else unit
+
+
+def _coef_label(name: str, response: str, units: dict[str, str]) -> str:
+    """A coefficient's axis label with its unit: the response's unit for the intercept, the
+    response's unit per unit of the predictor for a slope; no unit where one is not known."""
+    y_unit = units.get(response)
+    if name == "(Intercept)":
+        unit = y_unit
+    else:
+        unit = f"{y_unit} per {_singular(units[name])}" if y_unit and units.get(name) else None
+    return f"{name} ({unit})" if unit else name
+
+
+def _shrinkage_moves(ax: Any, est: Any, c: int, order: np.ndarray, label: str) -> None:
+    """One row per group: the move partial minus no pooling of coefficient ``c``, from 0."""
+    move = est.partial[order, c] - est.own[order, c]
+    pos = np.arange(order.size)
+    ax.hlines(pos, 0.0, move, color="0.55", linewidth=1.2)
+    ax.plot(move, pos, "o", color="C0", markersize=4)
+    ax.axvline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+    if order.size <= 60:
+        ax.set_yticks(pos, [f"{est.levels[j]} (N={est.n[j]})" for j in order], fontsize=7)
+    else:
+        ax.set_yticks([])
+    ax.set_ylim(order.size - 0.5, -0.5)
+    ax.set_xlabel(f"partial - no pooling: {label}", fontsize=9)
+    ax.set_title(f"How far {est.names[c]} moved", fontsize=10)
+
+
+def shrinkage(result: Any, data: Any = None, ax: Any = None,
+              units: dict[str, str] | None = None):
     """How the mixed model moves each group's own estimate towards the population.
 
-    For the model's first grouping factor (lme4's order: the one with the most levels),
-    arrows go from each group's own least-squares estimate (no pooling) to the mixed model's
-    estimate ``coef()`` (partial pooling).
+    For the model's first grouping factor (lme4's order: the one with the most levels), the
+    first panel draws an arrow from each group's own least-squares estimate (no pooling, open
+    circle) to the mixed model's estimate ``coef()`` (partial pooling, filled):
 
     - one random coefficient (a random intercept): estimates against the group's number of
-      observations (log scale), with the population estimate (fixef) as a black line; small
-      groups move the most;
+      observations, with the population estimate (fixef) as a black line; small groups move
+      the most. The N axis is logarithmic when the sizes differ by a factor of 4 or more,
+      linear when they differ less; when all groups have the same size, the groups are
+      spread along the axis in the order of their own estimates instead;
     - two or more (intercept and slope): the first two coefficients against each other, a 2-D
       arrow per group, and the population estimate (fixef) as a black point.
+
+    One more panel per drawn coefficient shows each group's move, partial minus no pooling,
+    on its own scale, so that moves too small to see as arrows still show. Its groups are
+    sorted by size (smallest first), or by own estimate when all sizes are equal. A caption
+    under the panels says what to look for.
 
     Parameters
     ----------
@@ -355,18 +396,29 @@ def shrinkage(result: Any, data: Any = None, ax: Any = None):
         (``result.design``). When given, the own fits use these rows instead (the model's
         formula is applied to them), e.g. to compare with data that the fit did not see.
     ax : matplotlib Axes, optional
+        Draw only the arrow panel, into this axes (no move panels, no caption).
+    units : dict of str to str, optional
+        Units of the response and predictors, e.g. ``{"salary": "currency units",
+        "service": "years"}``, for the axis labels: the intercept is in the response's unit,
+        a slope in the response's unit per unit of its predictor. By default
+        ``data.attrs["units"]`` when ``data`` has it (:func:`mixedmodels.datasets.load` sets
+        it), else no units.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes with a scatter of own estimates (one point per estimable group), a scatter
-        of mixed-model estimates (one per group) and one arrow patch per estimable group.
+        The first axes holds a scatter of own estimates (one point per estimable group), a
+        scatter of mixed-model estimates (one per group) and one arrow patch per estimable
+        group. Without ``ax``, one more axes per drawn coefficient (one or two) holds one
+        marker line with a point per estimable group and one line collection of its moves.
     """
     from matplotlib.patches import FancyArrowPatch
 
     from .teaching.tables import pooling_estimates
 
     design = result.design
+    if units is None:
+        units = dict(getattr(data, "attrs", {}).get("units", {}))
     if data is not None:
         from .formula.design import build_design
 
@@ -374,37 +426,75 @@ def shrinkage(result: Any, data: Any = None, ax: Any = None):
     est = pooling_estimates(result, design)
     ok = np.all(np.isfinite(est.own), axis=1)
     response = design.formula.response
-    fig, ax = _one_axes(ax, figsize=(7.0, 5.0))
+    drawn = est.names[:2]
+    labels = [_coef_label(name, response, units) for name in drawn]
+    # Groups of one size give no spread along an N axis; order them by their own estimate.
+    key = np.where(ok, est.own[:, 0], est.partial[:, 0])
+    same_size = np.ptp(est.n) == 0
+    if ax is None:
+        ratios = [1.5] + [1.0] * len(drawn)
+        fig, axes = _pyplot().subplots(
+            1, 1 + len(drawn), gridspec_kw={"width_ratios": ratios},
+            figsize=(6.5 + 3.8 * len(drawn), min(12.0, max(5.0, 0.2 * len(est.levels) + 2.0))))
+        ax = axes[0]
+    else:
+        fig, axes = ax.figure, [ax]
     fixef = result.fixef
 
-    if len(est.names) == 1:
-        name = est.names[0]
-        xs_own, xs_mix = est.n[ok].astype(float), est.n.astype(float)
+    if len(drawn) == 1:
+        if same_size:
+            xs_mix = np.argsort(np.argsort(key, kind="stable")).astype(float)
+            ax.set_xlabel(f"{est.group}, in the order of the own estimates "
+                          f"(every {est.group} has N = {est.n[0]})")
+            if len(est.levels) <= 40:
+                ax.set_xticks(xs_mix, est.levels, rotation=90, fontsize=7)
+        else:
+            xs_mix = est.n.astype(float)
+            log = est.n.max() >= 4 * est.n.min()
+            ax.set_xscale("log" if log else "linear")
+            ax.set_xlabel(f"observations per {est.group} (N{', log scale' if log else ''})")
+        xs_own = xs_mix[ok]
         ys_own, ys_mix = est.own[ok, 0], est.partial[:, 0]
-        ax.set_xscale("log")
-        ax.axhline(fixef[name], label=f"population (fixed effect {name})", **_POPULATION)
-        ax.set_xlabel(f"observations per {est.group} (N, log scale)")
-        ax.set_ylabel(f"{name} ({response})" if name == "(Intercept)" else name)
+        ax.axhline(fixef[drawn[0]], label=f"population (fixed effect {drawn[0]})",
+                   **_POPULATION)
+        unit = units.get(response) if drawn[0] == "(Intercept)" else None
+        ax.set_ylabel(f"(Intercept) ({response}{', ' + unit if unit else ''})"
+                      if drawn[0] == "(Intercept)" else labels[0])
     else:
-        first, second = est.names[:2]
         xs_own, ys_own = est.own[ok, 0], est.own[ok, 1]
         xs_mix, ys_mix = est.partial[:, 0], est.partial[:, 1]
-        ax.plot([fixef[first]], [fixef[second]], "o", markersize=10,
+        ax.plot([fixef[drawn[0]]], [fixef[drawn[1]]], "o", markersize=10,
                 label="population (fixed effects)", **_POPULATION)
-        ax.set_xlabel(first)
-        ax.set_ylabel(second)
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
 
     ax.scatter(xs_own, ys_own, s=30, facecolors="none", edgecolors="C3",
                label="no pooling (own regression)", zorder=3)
     ax.scatter(xs_mix, ys_mix, s=30, color="C0", label="partial pooling (mixed model)",
                zorder=4)
-    starts = np.column_stack([xs_own, ys_own])
-    ends = np.column_stack([xs_mix[ok], ys_mix[ok]])
-    for start, end in zip(starts, ends):
+    for start, end in zip(np.column_stack([xs_own, ys_own]),
+                          np.column_stack([xs_mix[ok], ys_mix[ok]])):
         ax.add_patch(FancyArrowPatch(tuple(start), tuple(end), arrowstyle="->",
                                      mutation_scale=10, color="0.45", linewidth=0.9))
-    ax.set_title(f"Shrinkage of the {est.group} estimates towards the population")
+    title = f"Shrinkage of the {est.group} estimates towards the population"
     ax.legend(fontsize=8)
+    if len(axes) == 1:
+        ax.set_title(title)
+        return fig
+
+    ax.set_title("Arrows: own estimate to mixed-model estimate", fontsize=10)
+    order = np.flatnonzero(ok)
+    order = order[np.lexsort((key[order],) if same_size else (key[order], est.n[order]))]
+    for c, (target, label) in enumerate(zip(axes[1:], labels)):
+        _shrinkage_moves(target, est, c, order, label)
+    fig.suptitle(title)
+    who = "" if same_size else f"small {est.group}s and for "
+    fig.text(0.5, 0.01, f"What to look for: the arrows run from each {est.group}'s own estimate "
+             f"towards the population estimate (black); they are longest for {who}"
+             f"{est.group}s far from the population. The right-hand panels give each move "
+             f"(partial minus no pooling) on its own scale, so that small moves show too.",
+             ha="center", va="bottom", fontsize=9, wrap=True)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
 

@@ -73,6 +73,12 @@ def salary(seed: int = 2024) -> pd.DataFrame:
     ``salary ~ 1 + service + (1 + service | organisation)`` estimates an intercept-slope
     correlation of about -0.67.
 
+    See Also
+    --------
+    mixedmodels.datasets.load : ``load("salary")`` is the lecture's own data set, fixed,
+        whose fits give the lecture's printed numbers (see ``make_salary``); use this
+        simulator for other samples.
+
     Examples
     --------
     >>> import mixedmodels as mm

@@ -1,0 +1,57 @@
+"""Tests of the command line (mixedmodels.cli.main): datasets, --version, fit on bundled data."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import mixedmodels as mm
+from mixedmodels import datasets
+from mixedmodels.cli import main
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def test_version_prints_the_package_version(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"mixedmodels {mm.__version__}\n"
+    # One version: the package's agrees with the project's metadata.
+    declared = re.search(r'^version = "([^"]+)"$', PYPROJECT.read_text(encoding="utf-8"),
+                         re.MULTILINE)
+    assert declared and mm.__version__ == declared.group(1)
+
+
+def test_datasets_lists_every_dataset_with_size_and_description(capsys):
+    assert main(["datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "rows", "x", "columns", "description"]
+    rows = lines[1:]
+    assert len(rows) == len(datasets.names())
+    for line, name in zip(rows, datasets.names()):
+        frame = datasets.load(name)
+        match = re.fullmatch(r"(\S+)\s+(\d+) x (\d+)\s+(.+)", line)
+        assert match, line
+        assert match.group(1) == name
+        assert (int(match.group(2)), int(match.group(3))) == frame.shape
+        assert match.group(4) == datasets.description(name)
+    salary = next(line for line in rows if line.startswith("salary "))
+    assert "1121 x 4" in salary and "SIMULATED" in salary
+
+
+def test_no_command_is_an_error(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "command is required" in capsys.readouterr().err
+
+
+def test_fit_on_the_bundled_salary_data(capsys):
+    formula = "salary ~ 1 + service + (1 + service | organisation)"
+    assert main(["fit", formula, "--data", "salary"]) == 0
+    out = capsys.readouterr().out
+    assert "Data: salary" in out
+    assert "Number of obs: 1121, groups:  organisation, 20" in out
+    # The lecture's correlation of the random intercepts and slopes.
+    assert re.search(r"service\s+\d+\s+[\d.]+\s+-0\.59\b", out)
