@@ -82,3 +82,35 @@ def sleepstudy():
     import mixedmodels as mm
 
     return mm.datasets.load("sleepstudy")
+
+
+# The fixture README's GLMM rows: fixef relative 1e-4 (absolute 1e-5 near 0), theta and varcorr
+# relative 1e-3, logLik/AIC/BIC absolute 1e-3.
+TOL_GLMM = {
+    "fixef": dict(rtol=1e-4, atol=1e-5),
+    "theta": dict(rtol=1e-3, atol=1e-5),
+    "loglik_abs": 1e-3,
+}
+
+
+def glmer_args(case: dict) -> dict:
+    """glmer keyword arguments (and which function) from a glmer fixture."""
+    if case["family"].startswith("Negative Binomial"):
+        return {"nb": True, "link": case["link"]}
+    return {"family": case["family"], "link": case["link"], "nagq": case["nAGQ"]}
+
+
+def fitted_glmer_case(case_id: str):
+    """Fit a glmer reference case once per test session."""
+    if case_id not in _FITS:
+        import mixedmodels as mm
+
+        case = load_case(case_id)
+        data = mm.datasets.load(case["dataset"])
+        args = glmer_args(case)
+        if args.pop("nb", False):
+            fit = mm.glmer_nb(case["formula"], data, **args)
+        else:
+            fit = mm.glmer(case["formula"], data, **args)
+        _FITS[case_id] = (case, data, fit)
+    return _FITS[case_id]

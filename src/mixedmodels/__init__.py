@@ -15,10 +15,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "write_report",
-           "run_demo", "LmerResult", "LinearMixedModel", "parse_formula"]
+           "run_demo", "LmerResult", "LinearMixedModel", "parse_formula", "glmer", "glmer_nb",
+           "families", "GlmerResult", "GeneralizedLinearMixedModel"]
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
+    "glmer": ("mixedmodels.api", "glmer"),
+    "glmer_nb": ("mixedmodels.api", "glmer_nb"),
+    "families": ("mixedmodels.families", None),
+    "GlmerResult": ("mixedmodels.glmer_results", "GlmerResult"),
+    "GeneralizedLinearMixedModel": ("mixedmodels.glmm", "GeneralizedLinearMixedModel"),
     "LmerResult": ("mixedmodels.results", "LmerResult"),
     "LinearMixedModel": ("mixedmodels.lmm", "LinearMixedModel"),
     "parse_formula": ("mixedmodels.formula.bars", "parse_formula"),

@@ -28,3 +28,81 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None)
     model = LinearMixedModel(A, design.terms, reml=reml)
     optsum = model.fit()
     return LmerResult.from_model(model, design, optsum, formula=formula)
+
+
+def _glmm_design(formula: str, data: Any, weights: str | None):
+    mf = parse_formula(formula)
+    return build_design(mf, data, weights=weights, glm=True)
+
+
+@with_blas_threads
+def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = None,
+          weights: str | None = None, nagq: int = 1):
+    """Fit a generalized linear mixed model as lme4's ``glmer`` does.
+
+    Parameters
+    ----------
+    formula : lme4 formula; the response may be 0/1, logical (``I(y > 3)``), a factor (first
+        level = failure), ``cbind(successes, failures)``, a proportion with ``weights=`` (the
+        trials), or counts; ``offset(log(exposure))`` in the fixed part.
+    data : pandas or polars data frame.
+    family : "binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian", or a family
+        object (``mm.families.Binomial(link="probit")``).
+    link : the link when ``family`` is a name (None: the family's default).
+    weights : name of a column of prior weights (binomial: numbers of trials).
+    nagq : 1 Laplace (default); 0 fixed effects inside PIRLS; > 1 adaptive Gauss-Hermite
+        with that many nodes per dimension (one random-effects term with up to 3 columns).
+    """
+    import warnings as _warnings
+
+    from .families import get_family
+    from .glmer_results import GlmerResult
+    from .glmm import GeneralizedLinearMixedModel, check_nagq, check_separation, warn_fit
+    from .pirls import GlmmWorkspace
+
+    fam = get_family(family, link)
+    if fam.name == "gaussian" and fam.link.name == "identity":
+        _warnings.warn("glmer() with family gaussian (identity link) is a linear mixed model: "
+                       "fitting it with lmer() (REML = False, as glmer would)", UserWarning,
+                       stacklevel=3)
+        return lmer(formula, data, reml=False, weights=weights)
+    design = _glmm_design(formula, data, weights)
+    check_nagq(nagq, design.terms, fam)
+    ws = GlmmWorkspace.from_design(design, fam)
+    model = GeneralizedLinearMixedModel(ws, nagq=nagq)
+    fit = model.fit()
+    result = GlmerResult.from_fit(model, design, fit, formula)
+    warn_fit(fit, result.is_singular, stacklevel=4)
+    check_separation(fam, fit.state, ws.y, stacklevel=4)
+    return result
+
+
+@with_blas_threads
+def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
+             link: str = "log"):
+    """Negative binomial GLMM with its shape theta estimated, as lme4's ``glmer.nb``.
+
+    The shape is started from a Poisson fit (MASS's ``theta.ml`` on its fitted means) and then
+    optimized jointly with (theta, beta) on the log scale, so the result is the joint maximum of
+    the Laplace likelihood rather than the end of lme4's alternation.
+    """
+    from .families import get_family, negative_binomial
+    from .glmer_results import GlmerResult
+    from .glmm import (GeneralizedLinearMixedModel, check_nagq, theta_ml, warn_fit)
+    from .pirls import GlmmWorkspace
+
+    design = _glmm_design(formula, data, weights)
+    poisson = GlmmWorkspace.from_design(design, get_family("poisson", link))
+    check_nagq(nagq, design.terms, poisson.family)
+    start = GeneralizedLinearMixedModel(poisson, nagq=0).fit(derivatives=False)
+    shape = theta_ml(poisson.y, start.state.mu, poisson.prior_weights)
+
+    def family_at(value: float):
+        return negative_binomial(value, link)
+
+    ws = GlmmWorkspace.from_design(design, family_at(shape))
+    model = GeneralizedLinearMixedModel(ws, nagq=nagq, family_at=family_at, nb_theta=shape)
+    fit = model.fit(theta0=start.theta)
+    result = GlmerResult.from_fit(model, design, fit, formula)
+    warn_fit(fit, result.is_singular, stacklevel=4)
+    return result

@@ -68,7 +68,7 @@ class GlmerResult:
     def from_fit(cls, model: GeneralizedLinearMixedModel, design: Design, fit: GlmmFit,
                  formula: str) -> "GlmerResult":
         ws = model.ws
-        fam = ws.family
+        fam = model.family(fit.nb_theta)
         state = fit.state
         n = ws.n
         if fam.has_dispersion:
@@ -91,6 +91,24 @@ class GlmerResult:
                    hessian=None if fit.hessian is None else frozen(fit.hessian),
                    gradient=None if fit.gradient is None else frozen(fit.gradient),
                    fit=fit, model=model, is_singular=model.is_singular(fit.theta))
+
+    @with_blas_threads
+    def at_params(self, theta: np.ndarray, beta: np.ndarray,
+                  nb_theta: float | None = None) -> "GlmerResult":
+        """The same model evaluated at other (theta, beta[, negative binomial shape]):
+        conditional modes, fitted values and tables there (no derivatives). Used to compare
+        with another program's optimum."""
+        from .glmm import GlmmFit
+
+        theta, beta = np.asarray(theta, dtype=float), np.asarray(beta, dtype=float)
+        params = np.concatenate([theta, beta])
+        if self.nb_theta is not None:
+            nb_theta = self.nb_theta if nb_theta is None else float(nb_theta)
+            params = np.append(params, math.log(nb_theta))
+        value, state = self.model.evaluate(params)
+        point = GlmmFit(theta=theta, beta=beta, nb_theta=nb_theta, objective=value,
+                        state=state, stage1=self.fit.stage1, stage2=None)
+        return type(self).from_fit(self.model, self.design, point, self.formula)
 
     # ---- scalars -------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .crossprod import CrossProductPlan
-from .errors import MixedModelsError
+from .errors import DataError, MixedModelsError
 from .linalg.cholesky import BlockedCholesky, TileBlock
 from .quadrature import gauss_hermite, tensor_gauss_hermite
 from .terms import ReTerm
@@ -97,6 +97,28 @@ class GlmmWorkspace:
         self.eta_start = None
         self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
         self._aic_offset: dict = {}
+
+    @classmethod
+    def from_design(cls, design, family) -> "GlmmWorkspace":
+        """The workspace of a ``Design`` built with ``glm=True``: the family's ``initialize``
+        turns the response into (y, prior weights, mustart, trials) as R's does, and PIRLS
+        starts from the linear predictor of mustart."""
+        from .errors import FormulaError
+
+        if design.trials is not None and family.name != "binomial":
+            raise FormulaError(f"a cbind(successes, failures) response needs the binomial "
+                               f"family, not {family.name}", formula=design.formula.text)
+        if design.response_levels is not None and family.name != "binomial":
+            raise DataError(f"the response '{design.formula.response}' is a factor "
+                            f"(levels {design.response_levels[0]!r}, ...): only the binomial "
+                            f"family takes a factor response, not {family.name}")
+        y, pw, mustart, n_trials = family.initialize(
+            design.y, design.weights if design.has_weights else None, design.trials,
+            response=design.formula.response)
+        ws = cls(design.X, y, np.asarray(design.offset), np.asarray(pw, dtype=float),
+                 n_trials, design.terms, family)
+        ws.eta_start = family.link.linkfun(mustart)
+        return ws
 
     # ---- the linear predictor ------------------------------------------------------
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:

@@ -536,3 +536,30 @@ def _html_table(caption: str, header: Sequence[str], row_names: Sequence[str],
     title = caption.strip().rstrip(":")
     cap = f'<caption style="text-align:left">{_esc(title)}</caption>' if title else ""
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+@dataclass(repr=False, eq=False)
+class GlmerSummary(Summary):
+    """``print(summary(m))`` of an lme4 ``glmerMod`` fit: the family line, the likelihood row
+    with -2 log-likelihood as "deviance", z (or t) values with normal p-values."""
+
+    def _title(self) -> tuple[str, str]:
+        nagq = self.result.nagq
+        method = ("Laplace Approximation" if nagq == 1 else
+                  f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nagq}")
+        return f"Generalized linear mixed model fit by maximum likelihood ({method})", "glmerMod"
+
+    def _likelihood_row(self) -> tuple[list[str], list[str]]:
+        r = self.result
+        values = r_round([r.aic, r.bic, r.loglik, r.minus2loglik, r.df_residual], 1)
+        return (["AIC", "BIC", "logLik", "deviance", "df.resid"],
+                format_num(values)[:4] + [format_num(values[4:])[0]])
+
+    def blocks(self, console: bool = True) -> list[tuple]:
+        out = super().blocks(console)
+        fam = self.result.family
+        kind, head = out[0]
+        # lme4's .prt.family: cat(" Family:", family, " (", link, ")")
+        at = next(i for i, line in enumerate(head) if line.startswith("Formula:"))
+        out[0] = (kind, head[:at] + [f" Family: {fam.name}  ( {fam.link.name} )"] + head[at:])
+        return out
