@@ -41,12 +41,16 @@ def _lme4_loglik(case: dict) -> float:
 def _optimum_reference(case_id: str, case: dict, m) -> dict:
     """lme4's estimates; where our log-likelihood is higher by more than 1e-6 (lme4's default
     Nelder-Mead stopped short), lme4 refitted with tight BOBYQA settings
-    (tools/r/glmer_tight_refits.R): R is the judge, and it must reach our optimum."""
+    (tools/r/glmer_tight_refits.R): R is the judge. Its estimates must not beat ours on our
+    objective (on InstEval lme4's own deviance differs from a dense oracle's by 3e-4 at the
+    same parameters, so log-likelihoods are compared on one objective, ours)."""
     if m.loglik <= _lme4_loglik(case) + 1e-6:
         return case
     tight = json.loads((TIGHT / f"{case_id}.json").read_text())
-    offset = (case.get("saturated_logLik_binomial") or 0.0) if case["nAGQ"] > 1 else 0.0
-    assert tight["logLik"] + offset == pytest.approx(m.loglik, abs=1e-6)
+    theta = np.array([tight["theta"][n] for n in m.theta_names])
+    beta = np.array([tight["fixef"][n] for n in m.fixef.index])
+    at_tight = m.at_params(theta, beta, nb_theta=tight.get("nb_theta"))
+    assert m.objective <= at_tight.objective + 1e-8
     return tight
 
 
@@ -124,10 +128,19 @@ def test_ranef_coef_at_lme4_estimates(case_id):
     assert len(merged) == len(ref)
     sd = {row["grp"]: row["sdcor"] for row in case["varcorr"] if row["var2"] is None}
     scale = merged["grpvar"].map(lambda g: sd.get(g, 1.0)).to_numpy()
+    within = np.ones(len(merged), dtype=bool)
     for col in ("condval", "condsd"):
         err = np.abs(merged[col] - merged[f"{col}_ref"]).to_numpy()
-        ok = (err <= 1e-4 * scale) | (err <= 1e-4 * np.abs(merged[f"{col}_ref"]).to_numpy())
-        assert ok.all(), f"{col}: worst {err.max():.3g}"
+        within &= (err <= 1e-4 * scale) | (err <= 1e-4 * np.abs(merged[f"{col}_ref"]).to_numpy())
+    if not within.all():
+        # lme4's PIRLS stops at a relative change of 1e-7 in the penalized deviance, which
+        # leaves its modes up to 1e-4 off; its own deviance function rerun with
+        # tolPwrss = 1e-12 at the same estimates (tools/r/glmer_pirls_at_reference.R) gives
+        # ours (to 1e-6: a deviance-change rule, even at 1e-12, leaves steps of that size).
+        tight = json.loads((TIGHT / f"{case_id}_pirls.json").read_text())
+        assert_close(np.concatenate([b.ravel() for b in at.b]), tight["b"], rtol=1e-5,
+                     atol=1e-6, what="modes vs lme4's tightly converged PIRLS")
+        assert at.objective == pytest.approx(tight["deviance_at_reference"], abs=1e-6)
     for group, rows in case["coef"].items():
         frame = at.coef()[group]
         for row in rows[:20]:
@@ -172,14 +185,15 @@ def test_predictions_including_new_levels(case_id):
 def test_wald_intervals(case_id):
     case, _, m = fitted_glmer_case(case_id)
     z = 1.959963984540054
-    ref = _optimum_reference(case_id, case, m)
+    wald = m.confint(method="wald")
     for row in case["confint"]["wald"]["rows"]:
-        est, se = m.fixef[row["param"]], m.se[row["param"]]
-        ref_se = (row["upper"] - row["lower"]) / (2 * z)
+        # lme4's interval is its estimate +- z SE (the estimates are tested above)
         assert (row["lower"] + row["upper"]) / 2 == pytest.approx(case["fixef"][row["param"]],
                                                                   rel=1e-8, abs=1e-10)
-        assert est == pytest.approx(ref["fixef"][row["param"]], rel=1e-4, abs=1e-5)
-        assert se == pytest.approx(ref_se, rel=2e-2)
+        est, se = m.fixef[row["param"]], m.se[row["param"]]
+        assert se == pytest.approx((row["upper"] - row["lower"]) / (2 * z), rel=2e-2)
+        assert wald.loc[row["param"]].tolist() == pytest.approx([est - z * se, est + z * se],
+                                                                rel=1e-12)
 
 
 @pytest.mark.parametrize("case_id", CASES)

@@ -178,9 +178,9 @@ class CrossProductPlan:
         # Sparse (groups x n) indicator matrices: a refill (PIRLS) is then a few sparse
         # products instead of one bincount per pair of columns. They cost 12 bytes a row per
         # term and pair of terms, so an LMM (filled once, maybe at 1e7 rows) does without.
-        self._indicators = None
+        self.indicators = None
         if indicators:
-            self._indicators = ([_indicator(t.refs, t.n_levels) for t in self.terms],
+            self.indicators = ([_indicator(t.refs, t.n_levels) for t in self.terms],
                                 {key: _indicator(pat.codes, pat.n_pairs)
                                  for key, pat in self.off.items()})
 
@@ -206,7 +206,7 @@ class CrossProductPlan:
     def _sums_by_indicators(self, X, yc, w):
         """diag, xz, off blocks as products of the sparse indicators with product columns."""
         terms, zcols = self.terms, self.zcols
-        S_terms, S_pairs = self._indicators
+        S_terms, S_pairs = self.indicators
         p = X.shape[1]
         wV = np.column_stack([X, yc]) if w is None else np.column_stack([X, yc]) * w[:, None]
         ones = np.ones(yc.shape[0]) if w is None else w
@@ -247,7 +247,7 @@ class CrossProductPlan:
         yc = y - offset if np.any(offset) else y
         unweighted = bool(np.all(weights == 1.0))
         w = None if unweighted else weights
-        if self._indicators is not None:
+        if self.indicators is not None:
             diag, xz, off = self._sums_by_indicators(X, yc, w)
         else:
             diag, xz, off = self._sums_by_bincount(X, yc, w)

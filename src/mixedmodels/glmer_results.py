@@ -349,6 +349,13 @@ class GlmerResult:
 
         return simulated_residuals(self, nsim=nsim, seed=seed)
 
+    # ---- inference -----------------------------------------------------------------
+    def confint(self, method: str = "wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
+        """Confidence intervals with lme4's row names (.sig01, ..., fixed effects)."""
+        from .inference.glmm_intervals import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
     # ---- printing ------------------------------------------------------------------
     def summary(self, correlation: bool | None = None):
         """A summary whose ``str()`` reads like lme4's ``summary(glmer(...))``."""

@@ -31,7 +31,7 @@ from .terms import ReTerm
 # weights it factored, so a step below PIRLS_STEP makes log|L|^2 accurate to about that;
 # near the mode PIRLS converges quadratically, so this costs about one iteration more.
 # PIRLS_FLAT stops at the round-off floor (the deviance no longer changes).
-PIRLS_STEP = 1e-10
+PIRLS_STEP = 1e-11
 PIRLS_FLAT = 4e-15
 PIRLS_TOL = 1e-10   # relative increase of the penalized deviance tolerated as round-off
 PIRLS_MAXIT = 100
@@ -97,6 +97,7 @@ class GlmmWorkspace:
         self.eta_start = None
         self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
         self._aic_offset: dict = {}
+        self._warm: dict = {}    # fast -> (u, beta) of the last converged PIRLS run
 
     @classmethod
     def from_design(cls, design, family) -> "GlmmWorkspace":
@@ -171,59 +172,113 @@ class GlmmWorkspace:
         return float(np.sum(fam.dev_resids(self.y, mu, self.prior_weights)))
 
     # ---- PIRLS ---------------------------------------------------------------------
+    def gradient(self, u: list, mu: np.ndarray, d: np.ndarray, templates: list,
+                 fam, with_x: bool) -> tuple[list, np.ndarray | None]:
+        """Half the negative gradient of the penalized deviance at (u, beta): per term
+        Lambda_j' Z_j' r - u_j (q_j,), and X' r (p,) when beta moves; r = a mu_eta (y - mu) / V.
+        """
+        r = self.prior_weights * d * (self.y - mu) / fam.variance(mu)
+        S_terms = self.plan.indicators[0]
+        out = []
+        for t, S, cols, T, uj in zip(self.terms, S_terms, self.plan.zcols, templates, u):
+            zr = np.empty((t.n_levels, t.p))
+            for c, col in enumerate(cols):
+                zr[:, c] = S @ (r if col is None else r * col)
+            out.append((zr @ T).ravel() - uj)
+        return out, (self.X.T @ r if with_x else None)
+
     def pirls(self, theta: np.ndarray, beta: np.ndarray | None, family=None) -> PirlsState:
         """Conditional modes at theta: u only with beta fixed, or u and beta when beta is None
-        (lme4's nAGQ = 0). Raises PirlsError when step-halving cannot reduce the deviance."""
+        (lme4's nAGQ = 0). Raises PirlsError when step-halving cannot reduce the deviance.
+
+        Newton steps for the penalized deviance, M delta = gradient with
+        M = Lambda'Z'WZLambda + I (and the X blocks when beta moves). A factor of M from an
+        earlier iterate or an earlier theta (the previous evaluation's) serves as long as the
+        steps shrink fast (simplified Newton: each such step is a gradient and two triangular
+        sweeps, no factorization); when they do not, or the deviance would rise, M is
+        refactored at the current iterate. The run ends with a factor at the converged weights,
+        whose log-determinant the Laplace formula needs. Each run starts from the previous
+        run's converged modes; with steps below PIRLS_STEP at the end, the result does not
+        depend on the start beyond round-off.
+        """
         fam = family or self.family
         templates = self.templates(theta)
         fast = beta is None
         base = self.offset if fast else self.offset + self.X @ beta
-        eta = self.eta_start if fast else base + self.zb(self.b_start)
-        pdev_old = math.inf
-        prev = None
+        no_beta = np.zeros(0)
+        warm = self._warm.get(fast)
+        P = self._L_x if fast else self._L_u
+        if warm is None or P is None:
+            # A classic PIRLS step from the start's linear predictor (as lme4's first step).
+            eta0 = self.eta_start if fast else base + self.zb(self.b_start)
+            mu, d, w = self.working(eta0, fam)
+            P = self._factor(fast, eta0 - base + (self.y - mu) / d, w, templates)
+            cur_beta = P.beta() if fast else beta
+            u = P.u(cur_beta) if fast else P.u(no_beta)
+        else:
+            u = [x.copy() for x in warm[0]]
+            cur_beta = warm[1].copy() if fast else beta
+        fresh = False     # P was factored at the weights of the current iterate
+        b = self.b_from_u(u, templates)
+        eta = (self.offset + self.X @ cur_beta if fast else base) + self.zb(b)
+        mu = fam.link.linkinv(eta)
+        dev = self.deviance(mu, fam)
+        ussq = float(sum(x @ x for x in u))
+        refresh, prev_step, step = False, math.inf, math.inf
         for iteration in range(1, PIRLS_MAXIT + 1):
-            mu, d, w = self.working(eta, fam)
-            z = eta - base + (self.y - mu) / d
-            L = self._factor(fast, z, w, templates)
-            new_beta = L.beta() if fast else beta
-            u = L.u(new_beta) if fast else L.u(np.zeros(0))
-            b = self.b_from_u(u, templates)
-            eta = (self.offset + self.X @ new_beta if fast else base) + self.zb(b)
-            mu = fam.link.linkinv(eta)
-            dev = self.deviance(mu, fam)
-            ussq = float(sum(uj @ uj for uj in u))
+            d = fam.link.mu_eta(eta)
+            if refresh:
+                w = self.prior_weights * d * d / fam.variance(mu)
+                P = self._factor(fast, eta - base + (self.y - mu) / d, w, templates)
+                fresh, refresh = True, False
+            g_u, g_x = self.gradient(u, mu, d, templates, fam, fast)
+            delta_u, delta_x = P.solve(g_u, g_x if fast else None)
             pdev = dev + ussq
-            step = 0.0 if prev is None else _step(prev, u, new_beta, fast)
-            converged = prev is not None and (
-                step < PIRLS_STEP or (abs(pdev_old - pdev) <= PIRLS_FLAT * abs(pdev)
-                                      and step < 1e-6))
-            if prev is not None and not converged and not (pdev <= pdev_old):
-                u, new_beta, b, eta, mu, dev, ussq, pdev = self._halve(
-                    prev, u, new_beta, templates, fast, base, pdev_old, fam)
-            state = PirlsState(u=u, b=b, beta=np.asarray(new_beta, dtype=float), eta=eta, mu=mu,
-                               ldL2=L.ldL2(), dev=dev, ussq=ussq, iterations=iteration)
+            t = 1.0
+            for _ in range(MAX_HALVINGS + 1):
+                u_try = [a + t * c for a, c in zip(u, delta_u)]
+                beta_try = cur_beta + t * delta_x if fast else cur_beta
+                b_try = self.b_from_u(u_try, templates)
+                eta_try = (self.offset + self.X @ beta_try if fast else base) + self.zb(b_try)
+                mu_try = fam.link.linkinv(eta_try)
+                dev_try = self.deviance(mu_try, fam)
+                ussq_try = float(sum(x @ x for x in u_try))
+                if dev_try + ussq_try <= pdev * (1.0 + PIRLS_TOL):
+                    break
+                t /= 2.0
+            else:
+                if not fresh:
+                    refresh = True
+                    continue
+                raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance "
+                                 f"({pdev:.8g}) at theta = {np.round(theta, 6).tolist()}; the "
+                                 "model may be overparameterized or the response badly scaled")
+            prev_step, step = step, t * _size(delta_u, delta_x, u_try, beta_try, fast)
+            converged = step < PIRLS_STEP or (
+                abs(pdev - dev_try - ussq_try) <= PIRLS_FLAT * pdev and step < 1e-6)
+            factored_here = fresh
+            u, cur_beta, b, eta, mu, dev, ussq = (u_try, beta_try, b_try, eta_try, mu_try,
+                                                  dev_try, ussq_try)
+            fresh = False
             if converged:
-                return state
-            pdev_old, prev = pdev, state
+                if not factored_here or step >= PIRLS_STEP:
+                    # log|L|^2 belongs to the weights of the modes: factor there once more.
+                    d = fam.link.mu_eta(eta)
+                    w = self.prior_weights * d * d / fam.variance(mu)
+                    P = self._factor(fast, eta - base + (self.y - mu) / d, w, templates)
+                self._warm[fast] = ([x.copy() for x in u], np.array(cur_beta, dtype=float))
+                return PirlsState(u=u, b=b, beta=np.asarray(cur_beta, dtype=float), eta=eta,
+                                  mu=mu, ldL2=P.ldL2(), dev=dev, ussq=ussq,
+                                  iterations=iteration)
+            # A stale factor is kept while it shrinks the steps fast (linear rate below 0.2).
+            refresh = step > 0.2 * prev_step or t < 1.0
         raise PirlsError(f"PIRLS did not converge in {PIRLS_MAXIT} iterations at theta = "
                          f"{np.round(theta, 6).tolist()}")
 
-    def _halve(self, prev: PirlsState, u, beta, templates, fast, base, pdev_old, fam):
-        """lme4's step-halving: move (u, beta) halfway back towards the previous iterate until
-        the penalized deviance no longer increases."""
-        for _ in range(MAX_HALVINGS):
-            u = [(a + c) / 2.0 for a, c in zip(prev.u, u)]
-            beta = (prev.beta + beta) / 2.0 if fast else beta
-            b = self.b_from_u(u, templates)
-            eta = (self.offset + self.X @ beta if fast else base) + self.zb(b)
-            mu = fam.link.linkinv(eta)
-            dev = self.deviance(mu, fam)
-            ussq = float(sum(uj @ uj for uj in u))
-            if dev + ussq <= pdev_old * (1.0 + PIRLS_TOL):
-                return u, beta, b, eta, mu, dev, ussq, dev + ussq
-        raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance "
-                         f"({pdev_old:.8g}); the model may be overparameterized or the "
-                         "response badly scaled")
+    def reset_start(self) -> None:
+        """Forget the previous run's modes: the next PIRLS starts from ``b_start`` or
+        ``eta_start`` (used when the data or the family changes)."""
+        self._warm.clear()
 
     # ---- objectives ----------------------------------------------------------------
     def aic(self, mu: np.ndarray, dev: float, family=None) -> float:
@@ -291,12 +346,12 @@ class GlmmWorkspace:
         return self._L_u
 
 
-def _step(prev: PirlsState, u: list, beta: np.ndarray, fast: bool) -> float:
-    """Largest change of u (and beta when it moves) since prev, relative to their size."""
-    num = max((float(np.max(np.abs(a - c))) for a, c in zip(u, prev.u) if a.size), default=0.0)
+def _size(delta_u: list, delta_x, u: list, beta, fast: bool) -> float:
+    """Largest entry of a step in u (and beta when it moves), relative to their size."""
+    num = max((float(np.max(np.abs(a))) for a in delta_u if a.size), default=0.0)
     size = max((float(np.max(np.abs(a))) for a in u if a.size), default=0.0)
-    if fast and beta.size:
-        num = max(num, float(np.max(np.abs(beta - prev.beta))))
+    if fast and np.size(beta):
+        num = max(num, float(np.max(np.abs(delta_x))))
         size = max(size, float(np.max(np.abs(beta))))
     return num / (1.0 + size)
 

@@ -381,6 +381,36 @@ class BlockedCholesky:
             u[j] = self.diag_solve(j, r, trans=True)
         return u
 
+    def solve(self, r_re: list[np.ndarray], r_x: np.ndarray | None = None
+              ) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Solve (L L') x = r for the random-effects rows (q_j,) per term and, when the factor
+        has X columns and r_x (p,) is given, the fixed-effects rows: forward then backward
+        substitution through the blocks (the [y] row and column are left out)."""
+        k, p = self.A.k, self.A.p
+        with_x = r_x is not None and p > 0
+        c: list = [None] * k
+        for j in range(k):
+            v = np.array(r_re[j], dtype=float)
+            for m in range(j):
+                v -= as_dense(self.off[(j, m)] @ c[m]).ravel()
+            c[j] = self.diag_solve(j, v)
+        x_beta = None
+        if with_x:
+            LX = self.xx[:p, :p]
+            v = np.array(r_x, dtype=float)
+            for j in range(k):
+                v -= self.xz[j][:p, :] @ c[j]
+            x_beta = sla.solve_triangular(LX, sla.solve_triangular(LX, v, lower=True,
+                                                                   check_finite=False),
+                                          lower=True, trans="T", check_finite=False)
+        x: list = [None] * k
+        for j in reversed(range(k)):
+            v = c[j] - self.xz[j][:p, :].T @ x_beta if with_x else c[j].copy()
+            for i in range(j + 1, k):
+                v -= as_dense(self.off[(i, j)].T @ x[i]).ravel()
+            x[j] = self.diag_solve(j, v, trans=True)
+        return x, x_beta
+
     def cond_var_tiles(self, j: int, chunk: int = 512) -> np.ndarray:
         """Diagonal tiles (l_j, p_j, p_j) of block j of (L_theta L_theta')^{-1} = Var(u|y)/sigma^2.
 
