@@ -120,7 +120,9 @@ class GeneralizedLinearMixedModel:
         def g(x):
             self.n_evals += 1
             try:
-                value = f(x)
+                # Trial points far from the optimum can overflow mu; they are rejected below.
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    value = f(x)
             except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
                 value = math.nan
             if not np.isfinite(value):
