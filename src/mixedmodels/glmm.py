@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import MixedModelsError
 from .lmm import ConvergenceWarning, SINGULAR_TOL
-from .optimize import OptSummary, finite_difference_derivs, minimize_theta
+from .optimize import OptSummary, central_derivs, finite_difference_derivs, minimize_theta
 from .pirls import GlmmWorkspace, PirlsError, PirlsState
 
 GRAD_TOL = 2e-3            # lme4's check.conv.grad tolerance
@@ -146,25 +146,46 @@ class GeneralizedLinearMixedModel:
             return GlmmFit(theta=stage1.theta, beta=state.beta, nb_theta=self.nb_theta,
                            objective=self.ws.laplace(state, fam), state=state, stage1=stage1,
                            stage2=None, warnings=list(stage1.warnings))
-        # Stage 2 starts PIRLS from stage 1's modes; steps scaled to the stage-1 standard errors.
+        # Stage 2 starts PIRLS from stage 1's modes. beta is optimized in whitened
+        # coordinates, beta = beta_1 + C gamma with C C' the R_X covariance at stage 1's
+        # optimum: the deviance is then about 2 |gamma|^2 + const in gamma, well scaled for
+        # BOBYQA whatever the coding of X (correlated dummies, covariates in large units).
         self.ws.b_start = [bj.copy() for bj in state.b]
         beta_start = state.beta if beta0 is None else np.asarray(beta0, dtype=float)
-        se = self._rx_standard_errors(state, stage1.theta, fam)
-        start = np.concatenate([stage1.theta, beta_start])
+        C = self._rx_inverse(state, stage1.theta, fam)
+        k_theta = self.n_theta
+        J = np.eye(k_theta + self.p + (self.family_at is not None))
+        J[k_theta:k_theta + self.p, k_theta:k_theta + self.p] = C
+        origin = np.concatenate([np.zeros(k_theta), beta_start])
+        if self.family_at is not None:
+            origin = np.append(origin, 0.0)
+
+        def to_params(x: np.ndarray) -> np.ndarray:
+            return origin + J @ x
+
+        start = np.concatenate([stage1.theta, np.zeros(self.p)])
         lower = np.concatenate([self.theta_lower, np.full(self.p, -np.inf)])
-        step = np.concatenate([np.maximum(0.25 * np.abs(stage1.theta), 0.05), 0.5 * se])
+        step = np.concatenate([np.maximum(0.25 * np.abs(stage1.theta), 0.05),
+                               np.full(self.p, 0.5)])
         if self.family_at is not None:
             start = np.append(start, math.log(self.nb_theta))
             lower = np.append(lower, -np.inf)
             step = np.append(step, 0.25)
-        stage2 = minimize_theta(self._safe(self.objective), start, lower, xtol_abs=1e-10,
-                                ftol_abs=0.0, xtol_rel=1e-5, initial_step=step)
-        params, value = stage2.theta, stage2.fmin
+        objective = self._safe(lambda x: self.objective(to_params(x)))
+        stage2 = minimize_theta(objective, start, lower, xtol_abs=1e-10, ftol_abs=0.0,
+                                xtol_rel=1e-5, initial_step=step)
+        x, value = stage2.theta, stage2.fmin
         gradient = hessian = None
         messages = list(stage2.warnings)
         if derivatives:
-            params, value, gradient, hessian, msg = self._polish(params, value, lower)
+            x, value, g_x, H_x, msg = self._polish(objective, x, value, lower)
             messages += msg
+            # back to (theta, beta): g = J^{-T} g_x, H = J^{-T} H_x J^{-1}
+            J_inv = np.linalg.inv(J)
+            gradient = J_inv.T @ g_x
+            hessian = J_inv.T @ H_x @ J_inv
+        params = to_params(x)
+        stage2.theta = params
         theta, beta, nb = self.split(params)
         if nb is not None:
             self.nb_theta = nb
@@ -174,29 +195,27 @@ class GeneralizedLinearMixedModel:
                        stage1=stage1, stage2=stage2, gradient=gradient, hessian=hessian,
                        warnings=messages)
 
-    def _rx_standard_errors(self, state: PirlsState, theta: np.ndarray, fam) -> np.ndarray:
-        """(p,) standard errors of beta from R_X at the working weights of ``state``."""
+    def _rx_inverse(self, state: PirlsState, theta: np.ndarray, fam) -> np.ndarray:
+        """(p, p) R_X^{-1} at the working weights of ``state``: its product with its transpose
+        is the R_X covariance of beta (without the scale)."""
         L = self.ws.factor_with_x(state, theta, fam)
         p = self.p
-        RX_inv = np.linalg.inv(L.xx[:p, :p])
-        return np.sqrt(np.sum(RX_inv**2, axis=0))
+        return np.linalg.inv(L.xx[:p, :p]).T if p else np.zeros((0, 0))
 
-    def _polish(self, params, value, lower):
-        """Finite-difference gradient and Hessian at the optimum (lme4's deriv12), one Newton
-        step on the free parameters kept only if it lowers the deviance, and lme4's check of
-        the scaled gradient. Returns (params, value, gradient, hessian, messages)."""
-        f = self._safe(self.objective)
+    def _polish(self, f, params, value, lower):
+        """Central-difference gradient and Hessian of f at the optimum (``central_derivs``),
+        one Newton step on the free parameters kept only if it lowers f, and lme4's check of
+        the scaled gradient. Parameters on their bound are differenced too (the deviance is
+        even in each diagonal theta, so points below 0 are valid) but not moved.
+        Returns (params, value, gradient, hessian, messages)."""
         free = np.flatnonzero(params > lower)
-        grad, hess = finite_difference_derivs(f_free_at(f, params, free), params[free], value,
-                                              delta=DERIV_DELTA)
-        gradient = np.zeros(params.size)
-        hessian = np.full((params.size, params.size), np.nan)
-        gradient[free] = grad
-        hessian[np.ix_(free, free)] = hess
+        grad_all, hess = central_derivs(f, params, value, delta=DERIV_DELTA)
+        gradient = grad_all
+        grad, H_free = grad_all[free], hess[np.ix_(free, free)]
         try:
-            chol = np.linalg.cholesky(hess)
+            chol = np.linalg.cholesky(H_free)
         except np.linalg.LinAlgError:
-            return params, value, gradient, hessian, [
+            return params, value, gradient, hess, [
                 "Model failed to converge: the Hessian at the optimum is not positive definite"]
         step = params.copy()
         step[free] -= np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
@@ -207,6 +226,7 @@ class GeneralizedLinearMixedModel:
                 grad_new = finite_difference_derivs(f_free_at(f, params, free), params[free],
                                                     value, delta=DERIV_DELTA,
                                                     hessian=False)[0]
+                gradient = gradient.copy()
                 gradient[free] = grad = grad_new
         scaled = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
         worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad)))) if grad.size else 0.0
@@ -214,7 +234,7 @@ class GeneralizedLinearMixedModel:
         if worst > GRAD_TOL:
             messages.append(f"Model failed to converge with max|grad| = {worst:.6g} "
                             f"(tol = {GRAD_TOL}, component {int(np.argmax(np.abs(grad)))})")
-        return params, value, gradient, hessian, messages
+        return params, value, gradient, hess, messages
 
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
         diag = np.isfinite(self.theta_lower)

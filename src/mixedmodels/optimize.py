@@ -144,6 +144,34 @@ def finite_difference_derivs(f: Objective, x: np.ndarray, fx: float, delta: floa
     return grad, (hess if hessian else None)
 
 
+def central_derivs(f: Objective, x: np.ndarray, fx: float, delta: float = 1e-4
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient (k,) and Hessian (k, k) of f at x in k (k + 1) evaluations.
+
+    The diagonal and the gradient from f(x +- delta e_i); each off-diagonal entry from the two
+    extra points x +- delta (e_i + e_j):
+    H_ij = [f(x+e_i+e_j) - f(x+e_i) - f(x+e_j) + 2 f(x) - f(x-e_i) - f(x-e_j)
+            + f(x-e_i-e_j)] / (2 delta^2),
+    second-order accurate like lme4's four-point rule, which needs 2 k^2 + 1 evaluations.
+    """
+    k = x.size
+    plus, minus = np.empty(k), np.empty(k)
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = delta
+        plus[i], minus[i] = f(x + e), f(x - e)
+    grad = (plus - minus) / (2 * delta)
+    hess = np.diag((plus - 2 * fx + minus) / delta**2)
+    for i in range(k):
+        for j in range(i):
+            e = np.zeros(k)
+            e[i] = e[j] = delta
+            both = f(x + e) + f(x - e)
+            hess[i, j] = hess[j, i] = (both - plus[i] - plus[j] - minus[i] - minus[j]
+                                       + 2 * fx) / (2 * delta**2)
+    return grad, hess
+
+
 def polish_and_check(f: Objective, theta: np.ndarray, fmin: float, lower: np.ndarray,
                      grad_tol: float = 2e-3) -> tuple[np.ndarray, float, list[str]]:
     """lme4's ``checkConv`` at the optimum, plus one Newton step from the same derivatives.

@@ -448,7 +448,7 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
 
     whole_x = Xmm if keep.size == Xmm.values.shape[1] else None
     terms = [_build_term(mf, bar, frame, X, fixed_rhs, whole_x, row_index) for bar in mf.bars]
-    _check_terms(mf, terms, len(frame))
+    _check_terms(mf, terms, len(frame), glm)
     return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
                   x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
                   x_keep=keep, dropped_columns=dropped, offset=offset,
@@ -511,13 +511,18 @@ def _shared_columns(z: np.ndarray, X: np.ndarray) -> np.ndarray:
     return view
 
 
-def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int) -> None:
-    """lme4's checks: each factor has more than one level, fewer levels than rows, and q < n."""
+def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int, glm: bool = False) -> None:
+    """lme4's checks: each factor has more than one level, fewer levels than rows, and q < n.
+
+    For a GLMM only the first applies (glmerControl ignores the other two by default: an
+    observation-level random effect, one level per row, models overdispersion)."""
     for t in terms:
         label = f"({' + '.join(t.column_names)} | {t.group_name})"
         if t.n_levels < 2:
             raise DataError(f"grouping factor '{t.group_name}' of the term {label} has only "
                             f"{t.n_levels} level; grouping factors must have more than one level")
+        if glm:
+            continue
         if t.n_levels >= n:
             raise DataError(f"grouping factor '{t.group_name}' has {t.n_levels} levels for {n} "
                             f"observations; the number of levels of each grouping factor must "
