@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._threads import with_blas_threads
 from .crossprod import from_design
 from .formula.bars import parse_formula
@@ -33,6 +35,22 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None)
 def _glmm_design(formula: str, data: Any, weights: str | None):
     mf = parse_formula(formula)
     return build_design(mf, data, weights=weights, glm=True)
+
+
+def _fit_or_explain(model, formula: str, family, **kwargs):
+    """model.fit(); a PIRLS failure becomes an error that names the model."""
+    from .errors import MixedModelsError
+    from .pirls import PirlsError
+
+    try:
+        fit = model.fit(**kwargs)
+    except PirlsError as err:
+        raise MixedModelsError(f"glmer could not fit {formula} ({family.name}, "
+                               f"{family.link.name} link): {err}") from err
+    if not (np.all(np.isfinite(fit.theta)) and np.all(np.isfinite(fit.beta))):
+        raise MixedModelsError(f"glmer found no finite estimates for {formula} "
+                               f"({family.name}, {family.link.name} link)")
+    return fit
 
 
 @with_blas_threads
@@ -70,7 +88,7 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     check_nagq(nagq, design.terms, fam)
     ws = GlmmWorkspace.from_design(design, fam)
     model = GeneralizedLinearMixedModel(ws, nagq=nagq)
-    fit = model.fit()
+    fit = _fit_or_explain(model, formula, fam)
     result = GlmerResult.from_fit(model, design, fit, formula)
     warn_fit(fit, result.is_singular, stacklevel=4)
     check_separation(fam, fit.state, ws.y, stacklevel=4)
@@ -94,7 +112,8 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
     design = _glmm_design(formula, data, weights)
     poisson = GlmmWorkspace.from_design(design, get_family("poisson", link))
     check_nagq(nagq, design.terms, poisson.family)
-    start = GeneralizedLinearMixedModel(poisson, nagq=0).fit(derivatives=False)
+    start = _fit_or_explain(GeneralizedLinearMixedModel(poisson, nagq=0), formula,
+                            poisson.family, derivatives=False)
     shape = theta_ml(poisson.y, start.state.mu, poisson.prior_weights)
 
     def family_at(value: float):
@@ -102,7 +121,7 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
 
     ws = GlmmWorkspace.from_design(design, family_at(shape))
     model = GeneralizedLinearMixedModel(ws, nagq=nagq, family_at=family_at, nb_theta=shape)
-    fit = model.fit(theta0=start.theta)
+    fit = _fit_or_explain(model, formula, ws.family, theta0=start.theta)
     result = GlmerResult.from_fit(model, design, fit, formula)
     warn_fit(fit, result.is_singular, stacklevel=4)
     return result

@@ -140,6 +140,7 @@ class GeneralizedLinearMixedModel:
                   else np.asarray(theta0, dtype=float))
         stage1 = minimize_theta(self._safe(self.objective_fast), theta0, self.theta_lower,
                                 xtol_rel=1e-4)
+        _check_finite_optimum(stage1)
         fam = self.family()
         state = self.ws.pirls(stage1.theta, None, fam)
         if self.nagq == 0:
@@ -174,6 +175,7 @@ class GeneralizedLinearMixedModel:
         objective = self._safe(lambda x: self.objective(to_params(x)))
         stage2 = minimize_theta(objective, start, lower, xtol_abs=1e-10, ftol_abs=0.0,
                                 xtol_rel=1e-5, initial_step=step)
+        _check_finite_optimum(stage2)
         x, value = stage2.theta, stage2.fmin
         gradient = hessian = None
         messages = list(stage2.warnings)
@@ -239,6 +241,14 @@ class GeneralizedLinearMixedModel:
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
         diag = np.isfinite(self.theta_lower)
         return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def _check_finite_optimum(summary: OptSummary) -> None:
+    """No estimates from an optimizer that never saw a finite deviance."""
+    if not np.isfinite(summary.fmin) or summary.fmin >= 1e299:
+        raise PirlsError("the deviance is not finite at any parameter value tried (PIRLS "
+                         "failed everywhere; for count families a non-integer response gives "
+                         "an infinite log-likelihood, as in R)")
 
 
 def f_free_at(f, params: np.ndarray, free: np.ndarray):

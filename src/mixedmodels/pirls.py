@@ -258,6 +258,11 @@ class GlmmWorkspace:
             prev_step, step = step, t * _size(delta_u, delta_x, u_try, beta_try, fast)
             # Below PIRLS_STAGNANT a step that no longer shrinks is round-off: stop there.
             converged = step < PIRLS_STEP or (step < PIRLS_STAGNANT and step > 0.5 * prev_step)
+            # Separation: large steps along a ridge where the deviance no longer changes (the
+            # fitted probabilities sit at R's clamps); stop there, as lme4's rule does, and let
+            # the caller warn.
+            separated = step > 1e-3 and abs(pdev - dev_try - ussq_try) <= 1e-12 * pdev
+            converged = converged or separated
             factored_here = fresh
             u, cur_beta, b, eta, mu, dev, ussq = (u_try, beta_try, b_try, eta_try, mu_try,
                                                   dev_try, ussq_try)
