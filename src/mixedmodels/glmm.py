@@ -173,15 +173,26 @@ class GeneralizedLinearMixedModel:
             lower = np.append(lower, -np.inf)
             step = np.append(step, 0.25)
         objective = self._safe(lambda x: self.objective(to_params(x)))
-        stage2 = minimize_theta(objective, start, lower, xtol_abs=1e-10, ftol_abs=0.0,
-                                xtol_rel=1e-5, initial_step=step)
-        _check_finite_optimum(stage2)
-        x, value = stage2.theta, stage2.fmin
+        before = self.n_evals
+        newton = self._newton(objective, start) if derivatives else None
         gradient = hessian = None
-        messages = list(stage2.warnings)
+        if newton is not None:
+            x, value, g_x, H_x = newton
+            x, g_x, H_x = self._rectify(x, g_x, H_x)
+            stage2 = OptSummary(theta0=start, lower=lower, theta=x, fmin=value,
+                                feval=self.n_evals - before, optimizer="newton",
+                                return_code="NEWTON_DECREMENT")
+            messages = _gradient_check(g_x, H_x)
+        else:
+            stage2 = minimize_theta(objective, start, lower, xtol_abs=1e-10, ftol_abs=0.0,
+                                    xtol_rel=1e-5, initial_step=step)
+            _check_finite_optimum(stage2)
+            x, value = stage2.theta, stage2.fmin
+            messages = list(stage2.warnings)
+            if derivatives:
+                x, value, g_x, H_x, msg = self._polish(objective, x, value, lower)
+                messages += msg
         if derivatives:
-            x, value, g_x, H_x, msg = self._polish(objective, x, value, lower)
-            messages += msg
             # back to (theta, beta): g = J^{-T} g_x, H = J^{-T} H_x J^{-1}
             J_inv = np.linalg.inv(J)
             gradient = J_inv.T @ g_x
@@ -196,6 +207,59 @@ class GeneralizedLinearMixedModel:
         return GlmmFit(theta=theta, beta=beta, nb_theta=nb, objective=value, state=state,
                        stage1=stage1, stage2=stage2, gradient=gradient, hessian=hessian,
                        warnings=messages)
+
+    def _newton(self, f, x: np.ndarray, max_iter: int = 12):
+        """Newton's method on f from x with central-difference derivatives.
+
+        Stage 2 starts in whitened coordinates next to the optimum, where the deviance is close
+        to quadratic: a few Newton steps (k (k + 1) evaluations each) beat BOBYQA's model
+        building, and the last Hessian is the one lme4's vcov needs. The diagonal theta are
+        unconstrained here (the deviance is even in each of them; ``_rectify`` makes them
+        nonnegative afterwards). Stops after the full step taken where the Newton decrement
+        g' H^{-1} g was below 1e-6, and returns (x, f(x), gradient at x, Hessian at the point
+        before), or None when a Hessian is not positive definite or no step helps (the caller
+        then runs BOBYQA).
+        """
+        fx = f(x)
+        for _ in range(max_iter):
+            g, H = central_derivs(f, x, fx, delta=DERIV_DELTA)
+            try:
+                chol = np.linalg.cholesky(H)
+            except np.linalg.LinAlgError:
+                return None
+            step = -np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+            decrement = float(-g @ step)
+            t = 1.0
+            for _ in range(10):
+                trial = f(x + t * step)
+                if trial < fx:
+                    break
+                t /= 2.0
+            else:
+                # No step lowers f: what is left of the decrement is noise when it is small.
+                return (x, fx, g, H) if decrement < 1e-6 else None
+            x, fx = x + t * step, trial
+            if decrement < 1e-6 and t == 1.0:
+                # Quadratic convergence: this last full step leaves a gap of about
+                # decrement^2; the Hessian of the previous point serves lme4's vcov, and the
+                # gradient is taken again where we stop.
+                g = finite_difference_derivs(f, x, fx, delta=DERIV_DELTA, hessian=False)[0]
+                return x, fx, g, H
+        return None
+
+    def _rectify(self, x: np.ndarray, g: np.ndarray, H: np.ndarray):
+        """Flip the sign of every template column whose diagonal entry is negative (the
+        covariance T T' is unchanged), carrying the derivatives along (MixedModels.jl's
+        ``rectify!``)."""
+        sign = np.ones(x.size)
+        start = 0
+        for t in self.ws.terms:
+            rows, cols = t.tril_indices()
+            block = slice(start, start + t.n_theta)
+            diag = {int(c): x[start + i] for i, (r, c) in enumerate(zip(rows, cols)) if r == c}
+            sign[block] = [-1.0 if diag[int(c)] < 0 else 1.0 for c in cols]
+            start += t.n_theta
+        return x * sign, g * sign, H * np.outer(sign, sign)
 
     def _rx_inverse(self, state: PirlsState, theta: np.ndarray, fam) -> np.ndarray:
         """(p, p) R_X^{-1} at the working weights of ``state``: its product with its transpose
@@ -230,17 +294,23 @@ class GeneralizedLinearMixedModel:
                                                     hessian=False)[0]
                 gradient = gradient.copy()
                 gradient[free] = grad = grad_new
-        scaled = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-        worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad)))) if grad.size else 0.0
-        messages = []
-        if worst > GRAD_TOL:
-            messages.append(f"Model failed to converge with max|grad| = {worst:.6g} "
-                            f"(tol = {GRAD_TOL}, component {int(np.argmax(np.abs(grad)))})")
-        return params, value, gradient, hess, messages
+        return params, value, gradient, hess, _gradient_check(grad, H_free)
 
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
         diag = np.isfinite(self.theta_lower)
         return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def _gradient_check(grad: np.ndarray, hess: np.ndarray) -> list[str]:
+    """lme4's check.conv.grad: the largest of min(|H^{-1} g|, |g|) against GRAD_TOL."""
+    if not grad.size:
+        return []
+    scaled = np.linalg.solve(hess, grad)
+    worst = float(np.max(np.minimum(np.abs(scaled), np.abs(grad))))
+    if worst > GRAD_TOL:
+        return [f"Model failed to converge with max|grad| = {worst:.6g} (tol = {GRAD_TOL}, "
+                f"component {int(np.argmax(np.abs(grad)))})"]
+    return []
 
 
 def _check_finite_optimum(summary: OptSummary) -> None:
