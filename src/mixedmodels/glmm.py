@@ -23,7 +23,11 @@ from .optimize import OptSummary, central_derivs, finite_difference_derivs, mini
 from .pirls import GlmmWorkspace, PirlsError, PirlsState
 
 GRAD_TOL = 2e-3            # lme4's check.conv.grad tolerance
-DERIV_DELTA = 1e-4         # lme4's deriv12 step
+# Steps of the central differences in stage 2's coordinates: lme4's deriv12 step 1e-4 for
+# theta; 1e-3 for the whitened beta, in units of standard errors still far inside the
+# quadratic region, and 100 times larger differences against PIRLS's round-off.
+DERIV_DELTA = 1e-4
+DERIV_DELTA_WHITENED = 1e-3
 
 
 class SeparationWarning(UserWarning):
@@ -174,7 +178,9 @@ class GeneralizedLinearMixedModel:
             step = np.append(step, 0.25)
         objective = self._safe(lambda x: self.objective(to_params(x)))
         before = self.n_evals
-        newton = self._newton(objective, start) if derivatives else None
+        delta = np.full(start.size, DERIV_DELTA)
+        delta[k_theta:k_theta + self.p] = DERIV_DELTA_WHITENED
+        newton = self._newton(objective, start, delta) if derivatives else None
         gradient = hessian = None
         if newton is not None:
             x, value, g_x, H_x = newton
@@ -208,7 +214,7 @@ class GeneralizedLinearMixedModel:
                        stage1=stage1, stage2=stage2, gradient=gradient, hessian=hessian,
                        warnings=messages)
 
-    def _newton(self, f, x: np.ndarray, max_iter: int = 12):
+    def _newton(self, f, x: np.ndarray, delta: np.ndarray, max_iter: int = 12):
         """Newton's method on f from x with central-difference derivatives.
 
         Stage 2 starts in whitened coordinates next to the optimum, where the deviance is close
@@ -222,7 +228,7 @@ class GeneralizedLinearMixedModel:
         """
         fx = f(x)
         for _ in range(max_iter):
-            g, H = central_derivs(f, x, fx, delta=DERIV_DELTA)
+            g, H = central_derivs(f, x, fx, delta=delta)
             try:
                 chol = np.linalg.cholesky(H)
             except np.linalg.LinAlgError:
@@ -243,7 +249,7 @@ class GeneralizedLinearMixedModel:
                 # Quadratic convergence: this last full step leaves a gap of about
                 # decrement^2; the Hessian of the previous point serves lme4's vcov, and the
                 # gradient is taken again where we stop.
-                g = finite_difference_derivs(f, x, fx, delta=DERIV_DELTA, hessian=False)[0]
+                g = central_derivs_gradient(f, x, delta)
                 return x, fx, g, H
         return None
 
@@ -299,6 +305,16 @@ class GeneralizedLinearMixedModel:
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
         diag = np.isfinite(self.theta_lower)
         return bool(np.any(np.asarray(theta)[diag] < tol))
+
+
+def central_derivs_gradient(f, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """(k,) central-difference gradient with one step per coordinate."""
+    grad = np.empty(x.size)
+    for i in range(x.size):
+        e = np.zeros(x.size)
+        e[i] = delta[i]
+        grad[i] = (f(x + e) - f(x - e)) / (2 * delta[i])
+    return grad
 
 
 def _gradient_check(grad: np.ndarray, hess: np.ndarray) -> list[str]:

@@ -144,31 +144,33 @@ def finite_difference_derivs(f: Objective, x: np.ndarray, fx: float, delta: floa
     return grad, (hess if hessian else None)
 
 
-def central_derivs(f: Objective, x: np.ndarray, fx: float, delta: float = 1e-4
+def central_derivs(f: Objective, x: np.ndarray, fx: float, delta=1e-4
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Central-difference gradient (k,) and Hessian (k, k) of f at x in k (k + 1) evaluations.
 
-    The diagonal and the gradient from f(x +- delta e_i); each off-diagonal entry from the two
-    extra points x +- delta (e_i + e_j):
-    H_ij = [f(x+e_i+e_j) - f(x+e_i) - f(x+e_j) + 2 f(x) - f(x-e_i) - f(x-e_j)
-            + f(x-e_i-e_j)] / (2 delta^2),
+    delta : a step, or one step per coordinate (k,). The diagonal and the gradient come from
+    f(x +- delta_i e_i); each off-diagonal entry from the two extra points
+    x +- (delta_i e_i + delta_j e_j):
+    H_ij = [f(x+d_i+d_j) - f(x+d_i) - f(x+d_j) + 2 f(x) - f(x-d_i) - f(x-d_j)
+            + f(x-d_i-d_j)] / (2 delta_i delta_j),
     second-order accurate like lme4's four-point rule, which needs 2 k^2 + 1 evaluations.
     """
     k = x.size
+    delta = np.broadcast_to(np.asarray(delta, dtype=float), (k,))
     plus, minus = np.empty(k), np.empty(k)
     for i in range(k):
         e = np.zeros(k)
-        e[i] = delta
+        e[i] = delta[i]
         plus[i], minus[i] = f(x + e), f(x - e)
     grad = (plus - minus) / (2 * delta)
     hess = np.diag((plus - 2 * fx + minus) / delta**2)
     for i in range(k):
         for j in range(i):
             e = np.zeros(k)
-            e[i] = e[j] = delta
+            e[i], e[j] = delta[i], delta[j]
             both = f(x + e) + f(x - e)
             hess[i, j] = hess[j, i] = (both - plus[i] - plus[j] - minus[i] - minus[j]
-                                       + 2 * fx) / (2 * delta**2)
+                                       + 2 * fx) / (2 * delta[i] * delta[j])
     return grad, hess
 
 

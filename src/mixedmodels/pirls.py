@@ -33,11 +33,14 @@ from .terms import ReTerm
 # PIRLS_STAGNANT is the round-off floor: smaller steps that stop shrinking end the run. (The
 # deviance itself is no test: for Gamma fits the family's log-likelihood multiplies the error
 # of the deviance by n / dispersion, about 3e4 on sleepstudy.)
-PIRLS_STEP = 1e-11
+PIRLS_STEP = 1e-10
 PIRLS_STAGNANT = 1e-8
 PIRLS_TOL = 1e-10   # relative increase of the penalized deviance tolerated as round-off
 PIRLS_MAXIT = 100
 MAX_HALVINGS = 20
+
+
+_CANONICAL = {("binomial", "logit"), ("poisson", "log"), ("gaussian", "identity")}
 
 
 class PirlsError(MixedModelsError):
@@ -100,6 +103,10 @@ class GlmmWorkspace:
         self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
         self._aic_offset: dict = {}
         self._warm: dict = {}    # fast -> (u, beta) of the last converged PIRLS run
+        # A 0/1 binomial response (Bernoulli rows) has a one-logarithm deviance.
+        binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
+        self._success = np.asarray(y == 1.0) if binary else None
+        self._unit_weights = bool(np.all(np.asarray(prior_weights) == 1.0))
 
     @classmethod
     def from_design(cls, design, family) -> "GlmmWorkspace":
@@ -170,8 +177,24 @@ class GlmmWorkspace:
         return mu, d, w
 
     def deviance(self, mu: np.ndarray, family=None) -> float:
+        """Sum of the deviance residuals at mu (n,).
+
+        For a 0/1 binomial response each row's deviance is -2 a log(mu) or -2 a log(1 - mu):
+        one logarithm per row instead of R's two y log(y / mu) terms (same numbers)."""
         fam = family or self.family
+        if self._success is not None and fam.name == "binomial":
+            p = np.where(self._success, mu, 1.0 - mu)
+            np.log(p, out=p)
+            return float(-2.0 * (np.sum(p) if self._unit_weights else self.prior_weights @ p))
         return float(np.sum(fam.dev_resids(self.y, mu, self.prior_weights)))
+
+    def _residual(self, mu: np.ndarray, d: np.ndarray, fam) -> np.ndarray:
+        """r = a mu_eta (y - mu) / V(mu) (n,); a (y - mu) for the canonical links, where
+        mu_eta = V (the logit's and log's floors in R act only beyond |eta| = 30, where the
+        rows carry no weight)."""
+        if (fam.name, fam.link.name) in _CANONICAL:
+            return self.prior_weights * (self.y - mu)
+        return self.prior_weights * d * (self.y - mu) / fam.variance(mu)
 
     # ---- PIRLS ---------------------------------------------------------------------
     def gradient(self, u: list, mu: np.ndarray, d: np.ndarray, templates: list,
@@ -179,13 +202,13 @@ class GlmmWorkspace:
         """Half the negative gradient of the penalized deviance at (u, beta): per term
         Lambda_j' Z_j' r - u_j (q_j,), and X' r (p,) when beta moves; r = a mu_eta (y - mu) / V.
         """
-        r = self.prior_weights * d * (self.y - mu) / fam.variance(mu)
-        S_terms = self.plan.indicators[0]
+        r = self._residual(mu, d, fam)
         out = []
-        for t, S, cols, T, uj in zip(self.terms, S_terms, self.plan.zcols, templates, u):
+        for t, cols, T, uj in zip(self.terms, self.plan.zcols, templates, u):
             zr = np.empty((t.n_levels, t.p))
             for c, col in enumerate(cols):
-                zr[:, c] = S @ (r if col is None else r * col)
+                zr[:, c] = np.bincount(t.refs, weights=r if col is None else r * col,
+                                       minlength=t.n_levels)
             out.append((zr @ T).ravel() - uj)
         return out, (self.X.T @ r if with_x else None)
 
@@ -227,8 +250,9 @@ class GlmmWorkspace:
         dev = self.deviance(mu, fam)
         ussq = float(sum(x @ x for x in u))
         refresh, prev_step, step = False, math.inf, math.inf
+        canonical = (fam.name, fam.link.name) in _CANONICAL
         for iteration in range(1, PIRLS_MAXIT + 1):
-            d = fam.link.mu_eta(eta)
+            d = None if canonical and not refresh else fam.link.mu_eta(eta)
             if refresh:
                 w = self.prior_weights * d * d / fam.variance(mu)
                 P = self._factor(fast, eta - base + (self.y - mu) / d, w, templates)
