@@ -1,4 +1,6 @@
-"""Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH``.
+"""Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--family NAME]``.
+
+``fit`` runs ``lmer``, or ``glmer`` (``glmer_nb`` for a negative binomial) given ``--family``.
 
 ``mixedmodels datasets`` lists the bundled datasets, ``mixedmodels --version`` prints the
 version.
@@ -29,15 +31,41 @@ def read_data(source: str):
     return datasets.load(source)
 
 
-def _fit(args: argparse.Namespace) -> int:
-    from .api import lmer
+NB_NAMES = ("negative.binomial", "negbin", "nb")
 
+
+def _is_negative_binomial(family: str) -> bool:
+    return family.lower().replace("_", ".") in NB_NAMES
+
+
+def _fit_model(args: argparse.Namespace, data):
+    """lmer without ``--family``; glmer, or glmer_nb for a negative binomial, with it."""
+    from .api import glmer, glmer_nb, lmer
+
+    if args.family is None:
+        if args.link is not None or args.nagq is not None:
+            raise MixedModelsError("--link and --nagq apply to generalized models: give "
+                                   "--family too (e.g. --family binomial)")
+        return lmer(args.formula, data, reml=not args.ml, weights=args.weights)
+    if args.ml:
+        raise MixedModelsError("--ml does not apply with --family: glmer fits are always by "
+                               "maximum likelihood (there is no REML criterion for a GLMM)")
+    nagq = 1 if args.nagq is None else args.nagq
+    if _is_negative_binomial(args.family):
+        return glmer_nb(args.formula, data, weights=args.weights, nagq=nagq,
+                        link=args.link or "log")
+    return glmer(args.formula, data, family=args.family, link=args.link,
+                 weights=args.weights, nagq=nagq)
+
+
+def _fit(args: argparse.Namespace) -> int:
     data = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = lmer(args.formula, data, reml=not args.ml, weights=args.weights)
+        result = _fit_model(args, data)
     summary = result.summary()
     summary.data_name = Path(args.data).stem if Path(args.data).suffix else args.data
+    summary.weights_name = args.weights
     print(summary)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -88,16 +116,29 @@ def _datasets(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixedmodels",
-                                     description="Linear mixed-effects models with lme4's answers.")
+                                     description="Linear and generalized linear mixed-effects "
+                                                 "models with lme4's answers.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     # Not required=True: ``mixedmodels --version`` has no subcommand; main() checks instead.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    fit = sub.add_parser("fit", help="fit a linear mixed model and print its summary")
+    fit = sub.add_parser("fit", help="fit a linear (lmer) or generalized linear (glmer) mixed "
+                                     "model and print its summary")
     fit.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--data", required=True,
                      help="bundled dataset name (see `mixedmodels datasets`) or CSV/Parquet path")
-    fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    fit.add_argument("--weights", metavar="COL", help="column of prior weights")
+    fit.add_argument("--ml", action="store_true",
+                     help="maximum likelihood instead of REML (lmer only)")
+    fit.add_argument("--weights", metavar="COL",
+                     help="column of prior weights (binomial: the numbers of trials)")
+    # No choices= for --family and --link: the library's own message lists what it knows.
+    fit.add_argument("--family", metavar="NAME",
+                     help="fit a GLMM with glmer: binomial, poisson, Gamma, inverse.gaussian, "
+                          "gaussian, or negative.binomial (nb: glmer.nb, shape estimated)")
+    fit.add_argument("--link", metavar="NAME",
+                     help="link function (default: the family's, e.g. logit for binomial)")
+    fit.add_argument("--nagq", type=int, metavar="N",
+                     help="glmer's nAGQ: 1 Laplace (default), 0, or N > 1 adaptive "
+                          "Gauss-Hermite nodes (one random-effects term only)")
     fit.set_defaults(func=_fit)
     report = sub.add_parser("report", help="fit a model and write a self-contained HTML report")
     report.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
