@@ -193,3 +193,19 @@ def test_no_runtime_warnings_from_a_plain_fit(cbpp):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mm.glmer(CBPP, cbpp)
+
+
+def test_glmer_nb_refuses_binomial_responses(cbpp):
+    with pytest.raises(FormulaError, match="glmer_nb"):
+        mm.glmer_nb(CBPP, cbpp)
+
+
+def test_vcov_fallback_warns_once_at_the_fit(sleep):
+    from mixedmodels.glmer_results import VcovWarning
+
+    data = sleep.assign(late=(sleep["Days"] >= 5).astype(int))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = mm.glmer("late ~ Days + (1|Subject)", data)
+        m.se, m.vcov, m.summary()
+    assert sum(issubclass(w.category, VcovWarning) for w in caught) <= 1

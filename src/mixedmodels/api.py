@@ -92,6 +92,7 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     result = GlmerResult.from_fit(model, design, fit, formula)
     warn_fit(fit, result.is_singular, stacklevel=4)
     check_separation(fam, fit.state, ws.y, stacklevel=4)
+    result.warn_vcov(stacklevel=4)
     return result
 
 
@@ -109,7 +110,13 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
     from .glmm import (GeneralizedLinearMixedModel, check_nagq, theta_ml, warn_fit)
     from .pirls import GlmmWorkspace
 
+    from .errors import FormulaError
+
     design = _glmm_design(formula, data, weights)
+    if design.trials is not None or design.response_levels is not None:
+        raise FormulaError("glmer_nb models counts; a cbind(successes, failures) or factor "
+                           "response is binomial: use glmer(..., family='binomial')",
+                           formula=formula)
     poisson = GlmmWorkspace.from_design(design, get_family("poisson", link))
     check_nagq(nagq, design.terms, poisson.family)
     start = _fit_or_explain(GeneralizedLinearMixedModel(poisson, nagq=0), formula,
@@ -124,4 +131,5 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
     fit = _fit_or_explain(model, formula, ws.family, theta0=start.theta)
     result = GlmerResult.from_fit(model, design, fit, formula)
     warn_fit(fit, result.is_singular, stacklevel=4)
+    result.warn_vcov(stacklevel=4)
     return result

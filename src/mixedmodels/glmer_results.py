@@ -201,15 +201,16 @@ class GlmerResult:
     @property
     def vcov(self) -> pd.DataFrame:
         """lme4's ``vcov``: from the Hessian when it was computed and is positive definite,
-        else from R_X (with a warning when the Hessian exists but is unusable)."""
+        else from R_X (``glmer`` warns once at the fit when the Hessian is unusable)."""
         V = self.vcov_hessian()
-        if V is not None:
-            return V
-        if self.hessian is not None:
+        return V if V is not None else self.vcov_rx()
+
+    def warn_vcov(self, stacklevel: int = 2) -> None:
+        """lme4's warning when a computed Hessian cannot give the covariance of beta."""
+        if self.hessian is not None and self.vcov_hessian() is None:
             warnings.warn("the variance-covariance matrix from the finite-difference Hessian "
                           "is not positive definite or contains NA values: falling back to "
-                          "the one estimated from R_X", VcovWarning, stacklevel=2)
-        return self.vcov_rx()
+                          "the one estimated from R_X", VcovWarning, stacklevel=stacklevel + 1)
 
     @property
     def se(self) -> pd.Series:
