@@ -15,17 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.summary import (
-    Summary,
+from mixedmodels.rformat import (
     abbreviate,
     cat_fill,
     deparse_formula,
+    escape_html,
     format_num,
     format_pval,
+    percent_labels,
     print_matrix,
     print_named,
+    r_round,
+    signif_stars,
     zapsmall,
+    zapsmall_array,
 )
+from mixedmodels.summary import Summary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
 
@@ -346,6 +351,41 @@ def test_format_pval_matches_r():
     assert format_pval([1e-20]) == ["<2e-16"]
     assert format_pval([0.9846, 0.0098]) == ["0.9846", "0.0098"]
     assert format_pval([float("nan"), 0.5]) == ["NA", "0.5"]
+
+
+def test_r_round_rounds_fractional_digits_half_up_and_drops_negative_zero():
+    assert r_round([0.125, -0.0001, 2.675], 1.5) == [0.12, 0.0, 2.67]
+    assert str(r_round([-0.0001], 2)[0]) == "0.0"
+    assert r_round([float("nan"), float("inf")], 2)[1] == float("inf")
+
+
+def test_zapsmall_array_rounds_like_zapsmall():
+    M = np.array([[1.0, 3e-12], [1.0 / 3.0, -2.0]])
+    got = zapsmall_array(M)
+    # the largest entry is 2: 7 significant digits of it are 7 decimals
+    np.testing.assert_array_equal(got, [[1.0, 0.0], [0.3333333, -2.0]])
+    assert got.ravel().tolist() == zapsmall(list(M.ravel()), 7)
+    np.testing.assert_array_equal(zapsmall_array(np.zeros((2, 2))), np.zeros((2, 2)))
+    assert zapsmall_array(np.empty((0, 3))).shape == (0, 3)
+
+
+def test_signif_stars_cut_points_are_closed_on_the_right():
+    assert [signif_stars(p) for p in (0.001, 0.0011, 0.01, 0.05, 0.1, 0.5)] == [
+        "***", "**", "**", "*", ".", " "]
+    assert signif_stars(float("nan")) == ""
+
+
+@pytest.mark.parametrize("level, expected", [
+    (0.95, ["2.5 %", "97.5 %"]), (0.9, ["5 %", "95 %"]), (0.999, ["0.05 %", "99.95 %"]),
+    (0.5, ["25 %", "75 %"]),
+])
+def test_percent_labels_follow_format_perc(level, expected):
+    assert percent_labels(level) == expected
+
+
+def test_escape_html_quotes_attributes():
+    assert escape_html("<a href='x'>&\"") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;"
+    assert escape_html(3.5) == "3.5"
 
 
 @pytest.mark.parametrize("name, minlength, expected", [

@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import base64
-import html
 import io
 import sys
 import warnings
@@ -33,6 +32,7 @@ from .formula import fixed as fx
 from .formula.bars import MixedFormula, parse_formula
 from .formula.contrasts import r_tokens
 from .formula.design import to_pandas
+from .rformat import escape_html
 
 __all__ = ["write_report", "run_demo", "prediction_equation"]
 
@@ -103,10 +103,6 @@ figure { margin: 1em 0; }
 figure img { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: .9em; }
 """
-
-
-def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _decimals(size: float) -> int:
@@ -234,18 +230,18 @@ def _table(frame: pd.DataFrame, caption: str | None = None) -> str:
     out = shown.to_html(escape=True, border=0, index=False, na_rep="")
     if caption:
         # the caption must be the table's first child: right after the opening <table ...>
-        out = out.replace(">", f"><caption>{_esc(caption)}</caption>", 1)
+        out = out.replace(">", f"><caption>{escape_html(caption)}</caption>", 1)
     out = f'<div class="wide">{out}</div>'
     if len(frame) > len(shown):
         out += _note(f"First {len(shown)} of {len(frame)} rows shown.")
     legend = getattr(frame, "caption", None)
     if isinstance(legend, str) and legend:
-        out += f'<p class="legend">{_esc(legend)}</p>'
+        out += f'<p class="legend">{escape_html(legend)}</p>'
     return out
 
 
 def _note(text: str) -> str:
-    return f'<p class="note">{_esc(text)}</p>'
+    return f'<p class="note">{escape_html(text)}</p>'
 
 
 def _png(fig: Any) -> str:
@@ -270,21 +266,21 @@ class _Page:
 
     def section(self, key: str, heading: str, explain: str | None = None) -> list[str]:
         """A new section; returns the list to which its HTML pieces are appended."""
-        parts = [f'<p class="explain">{_esc(explain or EXPLAIN[key])}</p>']
+        parts = [f'<p class="explain">{escape_html(explain or EXPLAIN[key])}</p>']
         self.sections.append((key, heading, parts))
         return parts
 
     def render(self) -> str:
-        toc = "".join(f'<li><a href="#{_esc(key)}">{_esc(heading)}</a></li>'
+        toc = "".join(f'<li><a href="#{escape_html(key)}">{escape_html(heading)}</a></li>'
                       for key, heading, _ in self.sections)
-        body = "\n".join(f'<section id="{_esc(key)}">\n<h2>{_esc(heading)}</h2>\n'
+        body = "\n".join(f'<section id="{escape_html(key)}">\n<h2>{escape_html(heading)}</h2>\n'
                          + "\n".join(parts) + "\n</section>"
                          for key, heading, parts in self.sections)
-        meta = "<br>".join(_esc(line) for line in self.meta)
+        meta = "<br>".join(escape_html(line) for line in self.meta)
         return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
                 f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-                f"<title>{_esc(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-                f"<h1>{_esc(self.title)}</h1>\n<p class=\"meta\">{meta}</p>\n"
+                f"<title>{escape_html(self.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+                f"<h1>{escape_html(self.title)}</h1>\n<p class=\"meta\">{meta}</p>\n"
                 f"<nav><ol>{toc}</ol></nav>\n{body}\n</body>\n</html>\n")
 
     def write(self, out_path: str | Path) -> Path:
@@ -300,7 +296,7 @@ def _icc_section(page: _Page, ic: Any, outcome: str, group: str) -> None:
     parts.append(ic._repr_html_())
     reading = (f"ICC = {ic.icc:.2f}: two values of {outcome} from the same {group} correlate "
                f"about {ic.icc:.2f}.")
-    parts.append(f"<p>{_esc(reading)}</p>")
+    parts.append(f"<p>{escape_html(reading)}</p>")
 
 
 def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name: str | None,
@@ -310,7 +306,7 @@ def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name
     parts = page.section(key, heading, explain)
     parts.append(summary._repr_html_())
     parts.append("<details><summary>The same summary as text (lme4's layout)</summary>"
-                 f"<pre>{_esc(summary)}</pre></details>")
+                 f"<pre>{escape_html(summary)}</pre></details>")
     parts.extend(_note(f"Warning while fitting: {n}") for n in notes)
 
 
@@ -318,8 +314,8 @@ def _coef_section(page: _Page, result: Any) -> None:
     parts = page.section("coef", "Coefficients of every group (coef)")
     for group, frame in result.coef().items():
         first = frame.index[0]
-        parts.append(f'<p class="equation">{_esc(_population_equation(result, group))}<br>'
-                     f"{_esc(prediction_equation(result, first, group))}</p>")
+        parts.append(f'<p class="equation">{escape_html(_population_equation(result, group))}<br>'
+                     f"{escape_html(prediction_equation(result, first, group))}</p>")
         parts.append(_table(frame, caption=f"coef() for {group}"))
 
 
@@ -369,7 +365,7 @@ def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None
             # reported on the page instead of stopping the whole report.
             parts.append(_note(f"This figure does not apply to this model: {exc}"))
             continue
-        parts.append(f"<figure>{_png(fig)}<figcaption>{_esc(heading)}</figcaption></figure>")
+        parts.append(f"<figure>{_png(fig)}<figcaption>{escape_html(heading)}</figcaption></figure>")
     if x is None:
         page.section("no_x", "Figures against a predictor",
                      "The fixed part of this model has no numeric predictor, so the figures of "
@@ -496,7 +492,7 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
                          "coef() adds each organisation's random effects to the fixed effects. "
                          "Those numbers give the organisation's own line: the predicted salary "
                          "for any number of years of service.")
-    parts.append(f'<p class="equation">{_esc(average)}<br>{_esc(equation)}</p>')
+    parts.append(f'<p class="equation">{escape_html(average)}<br>{escape_html(equation)}</p>')
     parts.append(_table(m_slope.coef()["organisation"], caption="coef() for organisation"))
     _pooling_section(page, data, DEMO_SLOPE, True, say)
     _figure_sections(page, m_slope, data, "service", "salary", "organisation", say)

@@ -33,7 +33,8 @@ from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
 from ..results import LmerResult
-from .intervals import param_names, percent_labels
+from ..rformat import percent_labels
+from .intervals import param_names
 from .profile import theta_to_sdcor
 
 __all__ = ["simulate", "bootstrap", "BootResult", "BootstrapWarning"]

@@ -28,6 +28,7 @@ from scipy import stats
 from ..errors import MixedModelsError
 from ..formula.contrasts import contr_treatment, interaction_columns
 from ..formula.fixed import term_codes as _term_codes
+from ..rformat import zapsmall_array
 from . import kenward_roger as kr
 from . import satterthwaite as sat
 
@@ -235,13 +236,6 @@ def type1_hypotheses(result) -> dict[str, np.ndarray]:
 
 
 # ---- hypotheses: type III --------------------------------------------------------------------
-def _zapsmall(M: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R's ``zapsmall``: round to ``digits`` significant digits of the largest entry."""
-    mx = np.max(np.abs(M)) if M.size else 0.0
-    places = math.floor(max(0.0, digits - math.log10(mx)) + 0.5) if mx > 0 else digits
-    return np.round(M, places)
-
-
 def _synthetic_encodings(variables: list, widths: list[int]) -> list[np.ndarray]:
     """Per variable, a full encoding (N, width) of a synthetic data set: every combination of
     the factors' levels, replicated so that random numeric columns vary within each cell."""
@@ -358,7 +352,7 @@ def type3_hypotheses(result) -> dict[str, np.ndarray]:
     if np.linalg.matrix_rank(X) < X.shape[1] or not np.allclose(X @ coef, rdX, atol=1e-8):
         raise MixedModelsError("type III hypotheses need every term's cells to be estimable "
                                "from the fixed-effects design; use contrast() instead")
-    L = _zapsmall(coef.T)                     # rows: dummy columns; columns: X's columns
+    L = zapsmall_array(coef.T)                     # rows: dummy columns; columns: X's columns
     columns = {term: [j for j, o in enumerate(owners) if o == term] for term in terms}
     contained_in = _containment(spec)
     degree = {":".join(spec._variables[i].label for i, _ in t): len(t) for t in spec._terms}
@@ -368,12 +362,12 @@ def type3_hypotheses(result) -> dict[str, np.ndarray]:
         if outer:
             y = L[:, columns[term]]
             fit = np.linalg.lstsq(L[:, outer], y, rcond=None)[0]
-            L[:, columns[term]] = _zapsmall(y - L[:, outer] @ fit)
+            L[:, columns[term]] = zapsmall_array(y - L[:, outer] @ fit)
     missing = [nm for nm in names if nm not in rd_names]
     if missing:
         raise MixedModelsError(f"type III hypotheses: no dummy column for {missing}")
     L = L[[rd_names.index(nm) for nm in names]]
-    to_model = _zapsmall(X_pinv @ X_orig)     # treatment coefficients = to_model @ beta
+    to_model = zapsmall_array(X_pinv @ X_orig)     # treatment coefficients = to_model @ beta
     out = {}
     for term in terms:
         H = L[:, columns[term]].T

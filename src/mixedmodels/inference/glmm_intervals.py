@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import MixedModelsError
-from .intervals import percent_labels, select_parameters
+from ..rformat import percent_labels
+from .intervals import select_parameters
 
 METHODS = ("wald",)
 

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import MixedModelsError
+from ..rformat import percent_labels
 from ..results import LmerResult
 
 __all__ = ["confint", "METHODS", "param_names", "variance_names", "percent_labels",
@@ -50,25 +51,6 @@ def variance_names(result: LmerResult, old: bool = True) -> list[str]:
 def param_names(result: LmerResult, old: bool = True) -> list[str]:
     """``variance_names`` followed by the fixed-effect names (lme4's confint row names)."""
     return variance_names(result, old) + list(result.design.x_names)
-
-
-def percent_labels(level: float) -> list[str]:
-    """R's column labels for a two-sided interval, e.g. ``["2.5 %", "97.5 %"]`` (format.perc).
-
-    Each percentage to 3 significant digits, all with the decimals the most precise one needs.
-    """
-    a = (1.0 - level) / 2.0
-    pct = [100.0 * a, 100.0 * (1.0 - a)]
-    decimals = 0
-    for v in pct:
-        if v == 0:
-            continue
-        d = max(0, 3 - 1 - int(math.floor(math.log10(abs(v)))))
-        text = f"{round(v, d):.{d}f}"
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        decimals = max(decimals, len(text.split(".")[1]) if "." in text else 0)
-    return [f"{v:.{decimals}f} %" for v in pct]
 
 
 def select_parameters(which, names: list[str], nvp: int) -> list[int]:

@@ -36,9 +36,10 @@ from ..crossprod import CrossProducts
 from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..optimize import minimize_theta
+from ..rformat import percent_labels
 from ..results import LmerResult
 from ..terms import ReTerm, theta_slices
-from .intervals import param_names, percent_labels, select_parameters
+from .intervals import param_names, select_parameters
 
 __all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
            "fixed_beta_crossprod"]
