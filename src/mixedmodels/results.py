@@ -93,7 +93,7 @@ class LmerResult:
         theta = np.asarray(theta, dtype=float)
         value = self.model.objective(theta)
         point = OptSummary(theta0=theta, lower=self.model.theta_lower, theta=theta, fmin=value)
-        other = LmerResult.from_model(self.model, self.design, point, self.formula)
+        other = type(self).from_model(self.model, self.design, point, self.formula)
         self.model.objective(self.theta)
         return other
 

@@ -32,10 +32,10 @@ from scipy import stats
 from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
-from ..results import LmerResult
 from ..rformat import percent_labels
 from .intervals import param_names
 from .profile import theta_to_sdcor
+from .protocol import FittedModel
 
 __all__ = ["simulate", "bootstrap", "BootResult", "BootstrapWarning"]
 
@@ -72,7 +72,7 @@ class _Simulator:
     noise_sd: np.ndarray
 
     @classmethod
-    def from_result(cls, result: LmerResult) -> "_Simulator":
+    def from_result(cls, result: FittedModel) -> "_Simulator":
         d = result.design
         return cls(mean=d.X @ result.beta + d.offset,
                    n_levels=tuple(t.n_levels for t in result.terms),
@@ -91,7 +91,7 @@ class _Simulator:
         return y + self.noise_sd * rng.standard_normal(y.shape[0])
 
 
-def simulate(result: LmerResult, nsim: int = 1, seed: Any = None) -> np.ndarray:
+def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> np.ndarray:
     """(n, nsim) responses simulated from the fitted model (lme4's ``simulate``, use.u = FALSE).
 
     Parameters
@@ -115,12 +115,12 @@ class _Refitter:
     ``zt_w[j]`` (q_j, n) sparse Z_j'W and ``wx`` (n, p) W X give the y-dependent pieces.
     """
 
-    result: LmerResult
+    result: FittedModel
     zt_w: tuple
     wx: np.ndarray
 
     @classmethod
-    def from_result(cls, result: LmerResult) -> "_Refitter":
+    def from_result(cls, result: FittedModel) -> "_Refitter":
         d = result.design
         zt_w = []
         for t in result.terms:
@@ -192,8 +192,8 @@ def _run_one(task: _Task, child: np.random.SeedSequence) -> tuple[np.ndarray, li
                                            model.L.beta())
             else:
                 design = dataclasses.replace(base.design, y=y)
-                value = _as_vector(task.func(LmerResult.from_model(model, design, optsum,
-                                                                   base.formula)))
+                refit = type(base).from_model(model, design, optsum, base.formula)
+                value = _as_vector(task.func(refit))
             if value.size != task.n_stat:
                 raise MixedModelsError(f"func returned {value.size} values on a replicate, "
                                        f"{task.n_stat} on the fit")
@@ -345,7 +345,7 @@ class BootResult:
         return pd.DataFrame.from_dict(rows, orient="index", columns=percent_labels(level))
 
 
-def bootstrap(result: LmerResult, nsim: int, func: Callable | None = None, seed: Any = None,
+def bootstrap(result: FittedModel, nsim: int, func: Callable | None = None, seed: Any = None,
               n_jobs: int = 1, progress: bool | None = None) -> BootResult:
     """Parametric bootstrap of an lmer fit, as lme4's ``bootMer`` (``use.u = FALSE``).
 
@@ -353,7 +353,7 @@ def bootstrap(result: LmerResult, nsim: int, func: Callable | None = None, seed:
     ----------
     result : the fit; refits keep its REML/ML setting.
     nsim : number of simulated responses.
-    func : statistic of a fitted ``LmerResult`` returning a number, array, dict or Series;
+    func : statistic of a fit (of the result's class) returning a number, array, dict or Series;
         default: SDs/correlations, sigma and fixed effects named as lme4's
         ``confint(method = "boot")`` (``.sig01``, ..., ``.sigma``, fixed effects). With
         ``n_jobs > 1`` it must be picklable (a module-level function, not a lambda).

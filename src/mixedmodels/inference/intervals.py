@@ -20,7 +20,7 @@ from scipy import stats
 
 from ..errors import MixedModelsError
 from ..rformat import percent_labels
-from ..results import LmerResult
+from .protocol import FittedModel
 
 __all__ = ["confint", "METHODS", "param_names", "variance_names", "percent_labels",
            "select_parameters"]
@@ -29,7 +29,7 @@ METHODS = ("wald", "profile", "boot")
 
 
 # ---- names and labels shared by profile and bootstrap ---------------------------------------
-def variance_names(result: LmerResult, old: bool = True) -> list[str]:
+def variance_names(result: FittedModel, old: bool = True) -> list[str]:
     """Names of the SD/correlation parameters and sigma.
 
     old=True: lme4's ``.sig01, .sig02, ..., .sigma``; old=False: ``sd_(Intercept)|Subject``,
@@ -48,7 +48,7 @@ def variance_names(result: LmerResult, old: bool = True) -> list[str]:
     return names + ["sigma"]
 
 
-def param_names(result: LmerResult, old: bool = True) -> list[str]:
+def param_names(result: FittedModel, old: bool = True) -> list[str]:
     """``variance_names`` followed by the fixed-effect names (lme4's confint row names)."""
     return variance_names(result, old) + list(result.design.x_names)
 
@@ -76,7 +76,7 @@ def select_parameters(which, names: list[str], nvp: int) -> list[int]:
     return sorted(chosen)
 
 
-def _wald(result: LmerResult, level: float) -> pd.DataFrame:
+def _wald(result: FittedModel, level: float) -> pd.DataFrame:
     a = (1.0 - level) / 2.0
     z = stats.norm.ppf([a, 1.0 - a])
     beta, se = result.beta, result.se.to_numpy()
@@ -85,7 +85,7 @@ def _wald(result: LmerResult, level: float) -> pd.DataFrame:
     return pd.DataFrame(values, index=param_names(result), columns=percent_labels(level))
 
 
-def confint(result: LmerResult, method: str = "wald", level: float = 0.95, parm: Any = None,
+def confint(result: FittedModel, method: str = "wald", level: float = 0.95, parm: Any = None,
             old_names: bool = True, **kwargs: Any) -> pd.DataFrame:
     """Confidence intervals (lme4's ``confint(m, method = ...)``).
 

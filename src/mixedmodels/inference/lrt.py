@@ -24,8 +24,8 @@ from ..crossprod import CrossProducts, from_design
 from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..objective import profiled_objective
-from ..results import LmerResult
 from ..terms import ReTerm, order_terms
+from .protocol import FittedModel, is_fitted_model
 
 __all__ = ["anova", "ranova", "drop1", "ml_refit", "RefitMLWarning"]
 
@@ -41,10 +41,10 @@ class RefitMLWarning(UserWarning):
 
 # ML refits are reused by anova, profile and confint; the key is the (immutable) result, held
 # weakly so the cache never keeps a fit alive.
-_ML_REFITS: "weakref.WeakKeyDictionary[LmerResult, LmerResult]" = weakref.WeakKeyDictionary()
+_ML_REFITS: "weakref.WeakKeyDictionary[FittedModel, FittedModel]" = weakref.WeakKeyDictionary()
 
 
-def ml_refit(result: LmerResult) -> LmerResult:
+def ml_refit(result: FittedModel) -> FittedModel:
     """The ML fit of the same model (lme4's ``refitML``); an ML fit is returned unchanged.
 
     Starts the optimizer at the REML theta as lme4 does. Only the cross-products are used.
@@ -56,13 +56,13 @@ def ml_refit(result: LmerResult) -> LmerResult:
         return cached
     model = LinearMixedModel(result.model.A, result.terms, reml=False)
     optsum = model.fit(theta0=result.theta)
-    refit = LmerResult.from_model(model, result.design, optsum, result.formula)
+    refit = type(result).from_model(model, result.design, optsum, result.formula)
     _ML_REFITS[result] = refit
     return refit
 
 
 # ---- anova(m0, m1, ...) ---------------------------------------------------------------------
-def _check_same_data(labelled: list[tuple[str, LmerResult]]) -> None:
+def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
     """Likelihoods are comparable only on the same response (lme4 checks nobs and the data)."""
     first_label, first = labelled[0]
     for label, m in labelled[1:]:
@@ -80,7 +80,7 @@ def _check_same_data(labelled: list[tuple[str, LmerResult]]) -> None:
                 f"'{label}'); their likelihoods are not comparable")
 
 
-def anova(*models: LmerResult, refit: bool = True, **named: LmerResult) -> pd.DataFrame:
+def anova(*models: FittedModel, refit: bool = True, **named: FittedModel) -> pd.DataFrame:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
 
     Parameters
@@ -100,10 +100,10 @@ def anova(*models: LmerResult, refit: bool = True, **named: LmerResult) -> pd.Da
     ------
     MixedModelsError : fewer than two models, or models fitted to different data.
     """
-    labelled = [(m.formula if isinstance(m, LmerResult) else repr(m), m) for m in models]
+    labelled = [(m.formula if is_fitted_model(m) else repr(m), m) for m in models]
     labelled += list(named.items())
     for label, m in labelled:
-        if not isinstance(m, LmerResult):
+        if not is_fitted_model(m):
             raise MixedModelsError(f"anova() compares fitted lmer models; '{label}' is a "
                                    f"{type(m).__name__}")
     if len(labelled) < 2:
@@ -149,7 +149,7 @@ def _lm_objective(A: CrossProducts, reml: bool) -> float:
     return profiled_objective(0.0, ldRX2, float(R[-1, -1] ** 2), A.n, A.p, A.sum_log_w, reml)
 
 
-def _bars_with_terms(result: LmerResult) -> list[tuple[object, int]]:
+def _bars_with_terms(result: FittedModel) -> list[tuple[object, int]]:
     """(bar, index into result.terms) in the order of lme4's ``findbars``.
 
     The design sorts terms by number of levels; bars are matched back by grouping factor and
@@ -234,7 +234,7 @@ def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
     return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None)
 
 
-def _refit_terms(result: LmerResult, terms: list[ReTerm]) -> tuple[float, int]:
+def _refit_terms(result: FittedModel, terms: list[ReTerm]) -> tuple[float, int]:
     """(objective, npar) of the model with these random-effects terms, same REML/ML setting."""
     d = result.design
     if not terms:
@@ -247,7 +247,7 @@ def _refit_terms(result: LmerResult, terms: list[ReTerm]) -> tuple[float, int]:
     return optsum.fmin, d.p + model.n_theta + 1
 
 
-def ranova(result: LmerResult, reduce_terms: bool = True) -> pd.DataFrame:
+def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
     """lmerTest's ``ranova``: likelihood-ratio test for each random-effects term.
 
     For a term with covariates on its left (``(1 + x | g)``) each droppable covariate is
@@ -292,7 +292,7 @@ def ranova(result: LmerResult, reduce_terms: bool = True) -> pd.DataFrame:
 
 
 # ---- drop1 ----------------------------------------------------------------------------------
-def _marginal_fixed_terms(result: LmerResult) -> list[str]:
+def _marginal_fixed_terms(result: FittedModel) -> list[str]:
     """Labels of the fixed-effects terms that ``drop.scope`` allows dropping."""
     spec = result.design.x_spec
     variables = spec._variables
@@ -301,7 +301,7 @@ def _marginal_fixed_terms(result: LmerResult) -> list[str]:
     return [labels[i] for i in _drop_scope(var_sets)]
 
 
-def drop1(result: LmerResult, ddf: str = "satterthwaite") -> pd.DataFrame:
+def drop1(result: FittedModel, ddf: str = "satterthwaite") -> pd.DataFrame:
     """lmerTest's ``drop1``: F test for dropping each marginal fixed-effects term.
 
     For a marginal term (one not contained in another, e.g. only ``a:b`` in ``a*b``) the

@@ -37,9 +37,9 @@ from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..optimize import minimize_theta
 from ..rformat import percent_labels
-from ..results import LmerResult
 from ..terms import ReTerm, theta_slices
 from .intervals import param_names, select_parameters
+from .protocol import FittedModel
 
 __all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
            "fixed_beta_crossprod"]
@@ -134,7 +134,7 @@ class _SdcorDeviance:
     Owns a private workspace so the fitted model's factor is never touched.
     """
 
-    def __init__(self, fit: LmerResult):
+    def __init__(self, fit: FittedModel):
         self.model = LinearMixedModel(fit.model.A, fit.terms, reml=False)
         self.map = _SdcorMap(fit.terms)
         self.A = fit.model.A
@@ -386,7 +386,7 @@ class _Profiler:
     Rows of a trace are arrays [zeta, sd/cor..., sigma, beta...] (length 1 + n_par).
     """
 
-    def __init__(self, fit: LmerResult):
+    def __init__(self, fit: FittedModel):
         self.fit, self.dev = fit, _SdcorDeviance(fit)
         self.nvp = fit.n_theta + 1
         self.names = param_names(fit)
@@ -449,7 +449,7 @@ class _Profiler:
                                                    ).reset_index(drop=True)
 
 
-def profile(result: LmerResult, which=None, alphamax: float = 0.01, maxpts: int = 100,
+def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int = 100,
             delta: float | None = None, delta_cutoff: float = 1.0 / 8.0,
             maxmult: float = 10.0) -> Profile:
     """Profile the ML deviance of an lmer fit, as lme4's ``profile.merMod``.

@@ -1,0 +1,92 @@
+"""The result's structure: one import direction, the fit's class kept by refits, read-only
+arrays, lazy quantities that later inference cannot move, and the shared workspace."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.errors import MixedModelsError
+from mixedmodels.inference import lrt
+from mixedmodels.inference import satterthwaite as sat
+from mixedmodels.inference.bootstrap import bootstrap
+from mixedmodels.results import LmerResult
+
+SRC = Path(mm.__file__).parent
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+
+
+# ---- one direction: inference never imports results.py ---------------------------------------
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "inference").glob("*.py")), ids=lambda p: p.name)
+def test_inference_modules_do_not_import_results(path):
+    imported = _imported_modules(path)
+    assert not {name for name in imported if name.endswith("results")}, imported
+
+
+def test_importing_inference_does_not_load_results():
+    code = ("import sys, mixedmodels.inference.lrt, mixedmodels.inference.bootstrap, "
+            "mixedmodels.inference.profile, mixedmodels.inference.intervals, "
+            "mixedmodels.inference.ftests, mixedmodels.inference.kenward_roger; "
+            "print('mixedmodels.results' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={"PYTHONPATH": str(SRC.parent)})
+    assert out.stdout.strip() == "False"
+
+
+class _MyResult(LmerResult):
+    """A subclass, as a GLMM-style result sharing LmerResult's code would be."""
+
+
+@pytest.fixture(scope="module")
+def sleep_fit():
+    return mm.lmer(SLEEP, mm.datasets.load("sleepstudy"))
+
+
+def _as_subclass(fit) -> _MyResult:
+    return _MyResult.from_model(fit.model, fit.design, fit.optsum, fit.formula)
+
+
+def test_refits_and_at_theta_keep_the_fit_class(sleep_fit):
+    mine = _as_subclass(sleep_fit)
+    assert type(mine) is _MyResult
+    np.testing.assert_array_equal(mine.beta, sleep_fit.beta)
+    assert type(mine.at_theta(mine.theta * 0.9)) is _MyResult
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml = lrt.ml_refit(mine)
+    assert type(ml) is _MyResult and not ml.reml
+    seen = []
+
+    def statistic(fit):
+        seen.append(type(fit))
+        return fit.sigma
+
+    bootstrap(mine, 2, func=statistic, seed=1)
+    assert seen == [_MyResult] * 3          # the fit itself, then two refits
+
+
+def test_anova_accepts_any_fit_and_names_what_it_refuses(sleep_fit):
+    mine = _as_subclass(sleep_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = mm.anova(sleep_fit, mine)
+    assert len(table) == 2
+    with pytest.raises(MixedModelsError, match="str"):
+        mm.anova(sleep_fit, "not a model")
