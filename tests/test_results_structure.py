@@ -90,3 +90,50 @@ def test_anova_accepts_any_fit_and_names_what_it_refuses(sleep_fit):
     assert len(table) == 2
     with pytest.raises(MixedModelsError, match="str"):
         mm.anova(sleep_fit, "not a model")
+
+
+# ---- Satterthwaite on the fit's own workspace -------------------------------------------------
+def _count_workspaces(monkeypatch) -> dict:
+    from mixedmodels.linalg import cholesky
+
+    counts = {"built": 0, "factorizations": 0}
+    init, update = cholesky.BlockedCholesky.__init__, cholesky.BlockedCholesky.update
+
+    def counted_init(self, *args, **kwargs):
+        counts["built"] += 1
+        init(self, *args, **kwargs)
+
+    def counted_update(self, *args, **kwargs):
+        counts["factorizations"] += 1
+        update(self, *args, **kwargs)
+
+    monkeypatch.setattr(cholesky.BlockedCholesky, "__init__", counted_init)
+    monkeypatch.setattr(cholesky.BlockedCholesky, "update", counted_update)
+    return counts
+
+
+def test_summary_uses_the_fit_workspace_and_puts_it_back(monkeypatch):
+    fit = mm.lmer(SLEEP, mm.datasets.load("sleepstudy"))
+    before = fit.model.L.xx.copy()
+    counts = _count_workspaces(monkeypatch)
+    str(fit.summary())
+    assert counts["built"] == 0
+    # numDeriv's steps: 48 distinct theta for the Hessian and 24 for the Jacobian of the
+    # 3 theta entries (steps in sigma alone reuse them); theta-hat is read off the fit's
+    # factor; one more factorization puts the workspace back.
+    assert sat.varpar_derivatives(fit).evaluations == 72
+    assert counts["factorizations"] == 73
+    np.testing.assert_array_equal(fit.model.theta_in_L, fit.theta)
+    np.testing.assert_array_equal(fit.model.L.xx, before)
+
+
+def test_derivatives_read_off_the_fit_equal_a_new_factorization():
+    data = mm.datasets.load("sleepstudy")
+    fit, moved = mm.lmer(SLEEP, data), mm.lmer(SLEEP, data)
+    moved.model.objective(moved.theta * 1.3)        # theta-hat must be factored again
+    a, b = sat.varpar_derivatives(fit), sat.varpar_derivatives(moved)
+    assert b.evaluations == a.evaluations + 1
+    for name in ("hessian", "jacobian", "vcov_varpar", "vcov_beta"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    # the moved workspace goes back to where it was, not to the fit's theta
+    np.testing.assert_array_equal(moved.model.theta_in_L, moved.theta * 1.3)

@@ -11,14 +11,18 @@ Both are taken by numDeriv's Richardson extrapolation (``genD`` for the Hessian,
 C), reimplemented here with numDeriv's default steps, so that the degrees of freedom agree with
 lmerTest's to many digits rather than to the accuracy of the derivatives.
 
-Every evaluation refills the factor of a *separate* ``LinearMixedModel`` built on the fitted
-model's cross-products: the fitted workspace is never touched, and no evaluation reads the data
-(cost independent of n). Evaluations are cached by theta, because a step in sigma alone does not
-change the factor, and the Hessian's mixed (theta_i, sigma) steps revisit its theta_i steps.
-The result is cached per fitted result, so a summary and an anova share one computation.
+Every evaluation refills the factor of the fit's own workspace (``result.model``): no second
+workspace is built, and no evaluation reads the data (cost independent of n). The values at the
+estimates are read off the workspace as the fit left it when it still holds the fit's theta.
+Afterwards the workspace is put back at the theta it held before (as ``LmerResult.at_theta``
+does), so read-offs computed later from it (``cond_var``) are those of the fit. Evaluations are
+cached by theta, because a step in sigma alone does not change the factor, and the Hessian's
+mixed (theta_i, sigma) steps revisit its theta_i steps. The result is cached per fitted result,
+so a summary and an anova share one computation.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 import weakref
@@ -116,32 +120,47 @@ def richardson_jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
 
 
 class VarParWorkspace:
-    """theta -> (ldL2, ldRX2, pwrss, L_X^{-1}) on a private copy of the model's factor.
+    """theta -> (ldL2, ldRX2, pwrss, L_X^{-1}), refilling a model's workspace.
 
     Parameters
     ----------
-    result : LmerResult
-        Its cross-products and terms are shared (read only); its workspace is not used.
+    model : LinearMixedModel
+        The workspace to use (the fit's own, ``result.model``). Its factor is refilled at each
+        new theta: use ``borrowed`` to put it back afterwards.
+    reml : whether the deviance is the REML criterion (as the fit) or the ML deviance.
     """
 
-    def __init__(self, result):
-        self.model = LinearMixedModel(result.model.A, result.terms, reml=result.reml)
-        self.n, self.p = result.model.A.n, result.model.A.p
-        self.reml = bool(result.reml)
+    def __init__(self, model: LinearMixedModel, reml: bool):
+        self.model = model
+        self.n, self.p = model.A.n, model.A.p
+        self.reml = bool(reml)
         self.evaluations = 0
         self._cache: dict[bytes, tuple[float, float, float, np.ndarray]] = {}
+
+    @contextlib.contextmanager
+    def borrowed(self, home: np.ndarray):
+        """Use the workspace inside the block; then refill it at the theta it held before
+        (``home`` (n_theta,) when it held none), unless it is still there."""
+        before = self.model.theta_in_L
+        back = np.array(home if before is None else before, dtype=float)
+        try:
+            yield self
+        finally:
+            if not np.array_equal(self.model.theta_in_L, back):
+                self.model.objective(back)
 
     def at(self, theta: np.ndarray) -> tuple[float, float, float, np.ndarray]:
         """(ldL2, ldRX2, pwrss, RX_inv) at theta; RX_inv (p, p) = L_X^{-1} = R_X^{-T}."""
         theta = np.ascontiguousarray(theta, dtype=float)
         key = theta.tobytes()
         if key not in self._cache:
-            self.model.objective(theta)
+            if not np.array_equal(self.model.theta_in_L, theta):
+                self.model.objective(theta)
+                self.evaluations += 1
             L = self.model.L
             RX_inv = sla.solve_triangular(L.xx[: self.p, : self.p], np.eye(self.p), lower=True,
                                           check_finite=False)
             self._cache[key] = (L.ldL2(), L.ldRX2(), L.pwrss(), RX_inv)
-            self.evaluations += 1
         return self._cache[key]
 
     def deviance(self, varpar: np.ndarray) -> float:
@@ -170,7 +189,8 @@ class VarParDerivatives:
     vcov_varpar : (k, k) ``2 H^+``, the asymptotic covariance of (theta, sigma).
     jacobian : (k, p, p) derivative of Var(beta-hat) with respect to each of (theta, sigma).
     hessian : (k, k) the deviance Hessian H.
-    evaluations : number of factorizations (distinct theta values) the derivatives needed.
+    evaluations : factorizations the derivatives needed (distinct theta values other than the
+        one the workspace already held; putting the workspace back is not counted).
     """
 
     vcov_beta: np.ndarray
@@ -192,9 +212,11 @@ def varpar_derivatives(result) -> VarParDerivatives:
     cached = _CACHE.get(result)
     if cached is not None:
         return cached
-    work = VarParWorkspace(result)
     varpar = np.append(np.asarray(result.theta, dtype=float), result.sigma)
-    H = richardson_hessian(work.deviance, varpar)
+    work = VarParWorkspace(result.model, result.reml)
+    with work.borrowed(result.theta):
+        H = richardson_hessian(work.deviance, varpar)
+        jac = richardson_jacobian(work.covbeta, varpar)
     evals, evecs = np.linalg.eigh(H)
     neg = evals < -EIGEN_TOL
     zero = np.abs(evals) <= EIGEN_TOL
@@ -210,7 +232,6 @@ def varpar_derivatives(result) -> VarParDerivatives:
     pos = evals > EIGEN_TOL
     vcov_varpar = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     p = result.beta.size
-    jac = richardson_jacobian(work.covbeta, varpar)
     jacobian = np.stack([jac[:, m].reshape(p, p) for m in range(varpar.size)])
     out = VarParDerivatives(vcov_beta=np.asarray(result.vcov, dtype=float),
                             vcov_varpar=vcov_varpar, jacobian=jacobian, hessian=H,
