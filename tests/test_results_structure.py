@@ -137,3 +137,79 @@ def test_derivatives_read_off_the_fit_equal_a_new_factorization():
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
     # the moved workspace goes back to where it was, not to the fit's theta
     np.testing.assert_array_equal(moved.model.theta_in_L, moved.theta * 1.3)
+
+
+# ---- deep freeze ----------------------------------------------------------------------------
+def _held_arrays(fit) -> dict[str, np.ndarray]:
+    arrays = {"theta": fit.theta, "beta": fit.beta, "RX_inv": fit.RX_inv,
+              "design.y": fit.design.y, "design.X": fit.design.X,
+              "optsum.theta": fit.optsum.theta, "optsum.theta0": fit.optsum.theta0}
+    for j, t in enumerate(fit.terms):
+        arrays.update({f"u[{j}]": fit.u[j], f"b[{j}]": fit.b[j], f"cond_var[{j}]":
+                       fit.cond_var[j], f"terms[{j}].refs": t.refs, f"terms[{j}].z": t.z})
+    return arrays
+
+
+def test_every_array_the_result_holds_is_read_only(sleep_fit):
+    for name, a in _held_arrays(sleep_fit).items():
+        assert not a.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            a[(0,) * a.ndim] = 0.0
+    assert isinstance(sleep_fit.optsum.fitlog, tuple)
+
+
+def test_writing_into_what_methods_return_leaves_the_result_alone(sleep_fit):
+    beta = sleep_fit.beta.copy()
+    series = {"fixef": lambda m: m.fixef, "se": lambda m: m.se}
+    for name, get in series.items():
+        first = float(get(sleep_fit).iloc[0])
+        out = get(sleep_fit)
+        out.iloc[0] = -1.0
+        assert float(get(sleep_fit).iloc[0]) == first, name
+    frames = {"vcov": (lambda m: m.vcov, "Days"), "varcorr": (lambda m: m.varcorr(), "vcov"),
+              "ranef": (lambda m: m.ranef(), "condval"),
+              "coef": (lambda m: m.coef()["Subject"], "Days")}
+    for name, (get, column) in frames.items():
+        first = float(get(sleep_fit)[column].iloc[0])
+        out = get(sleep_fit)
+        out.loc[out.index[0], column] = -1.0
+        assert float(get(sleep_fit)[column].iloc[0]) == first, name
+    S = sleep_fit.covariance_matrices()[0]
+    S[0, 0] = -1.0
+    assert sleep_fit.covariance_matrices()[0][0, 0] > 0
+    np.testing.assert_array_equal(sleep_fit.beta, beta)
+
+
+def test_setting_an_attribute_is_refused(sleep_fit):
+    with pytest.raises(AttributeError):
+        sleep_fit.sigma = 1.0
+
+
+@pytest.mark.parametrize("call", ["profile", "bootstrap", "at_theta", "summary", "anova_lrt",
+                                  "kenward_roger", "ranova"])
+def test_later_inference_does_not_move_lazy_quantities(call):
+    data = mm.datasets.load("sleepstudy")
+    fresh = mm.lmer(SLEEP, data)
+    fresh_ranef, fresh_cond_var = fresh.ranef(), fresh.cond_var
+    fit = mm.lmer(SLEEP, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if call == "profile":
+            fit.profile(which=".sig01", maxpts=4)
+        elif call == "bootstrap":
+            fit.bootstrap(2, seed=3)
+        elif call == "at_theta":
+            fit.at_theta(fit.theta * 0.5).ranef()       # also computes the other's cond_var
+        elif call == "summary":
+            str(fit.summary())
+        elif call == "anova_lrt":
+            mm.anova(fit, mm.lmer("Reaction ~ Days + (1 | Subject)", data))
+        elif call == "kenward_roger":
+            fit.coefficients(ddf="kenward-roger")
+        else:
+            fit.ranova()
+    for j in range(len(fit.terms)):
+        np.testing.assert_allclose(fit.cond_var[j], fresh_cond_var[j], rtol=1e-12)
+    ranef = fit.ranef()
+    np.testing.assert_allclose(ranef["condsd"], fresh_ranef["condsd"], rtol=1e-12)
+    np.testing.assert_array_equal(ranef["condval"], fresh_ranef["condval"])

@@ -5,9 +5,19 @@ stored, so inference code may evaluate the objective elsewhere without changing 
 reads. The one exception is ``cond_var`` (a forward substitution per level block, the most
 expensive read-off of a large fit): it is computed on first use, after putting the workspace
 back at this result's theta if something moved it.
+
+Read-only all the way down: every array the result holds (theta, beta, RX_inv, u, b, cond_var,
+the fitted values, the design's y and X, the terms' codes and z, the optimizer's theta) has
+``flags.writeable = False``, so writing into one raises ``ValueError``; tables and Series are
+built anew on each call. The optimizer summary is a copy with tuples for its logs. Only the
+workspace ``model`` is shared and mutable: inference refills it and puts it back.
+
+Inference lives in ``mixedmodels.inference`` and takes the result; the result's methods import
+it on first use, never the other way round.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,6 +32,32 @@ from .lmm import LinearMixedModel
 from .objective import profiled_objective, sigma_hat
 from .optimize import OptSummary
 from .terms import ReTerm
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """``a`` itself, marked read-only (for a view only the view is marked, not its base)."""
+    a.flags.writeable = False
+    return a
+
+
+def _frozen_optsum(optsum: OptSummary) -> OptSummary:
+    """A copy of the optimizer summary with read-only arrays and tuples for its logs."""
+    def ro(a):
+        return None if a is None else _read_only(np.array(a, dtype=float))
+
+    return dataclasses.replace(
+        optsum, theta0=ro(optsum.theta0), lower=ro(optsum.lower), theta=ro(optsum.theta),
+        fitlog=tuple((ro(theta), value) for theta, value in optsum.fitlog),
+        warnings=tuple(optsum.warnings))
+
+
+def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
+    """Mark the arrays of the design and the terms read-only (they are the result's now)."""
+    for a in (design.y, design.X, design.offset, design.weights):
+        _read_only(a)
+    for t in set(terms) | set(design.terms):
+        _read_only(t.refs)
+        _read_only(t.z)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +93,7 @@ class LmerResult:
                    formula: str) -> "LmerResult":
         """Read every estimate off the workspace L, which must hold theta-hat."""
         L, A = model.L, model.A
-        theta = np.array(optsum.theta)
+        theta = _read_only(np.array(optsum.theta, dtype=float))
         beta = L.beta()
         pwrss = L.pwrss()
         sigma = sigma_hat(pwrss, A.n, A.p, model.reml)
@@ -68,11 +104,13 @@ class LmerResult:
         p = A.p
         RX_inv = np.linalg.inv(L.xx[:p, :p])  # (p, p); p is small, LAPACK's LU is cheapest
         ml_dev = profiled_objective(L.ldL2(), L.ldRX2(), pwrss, A.n, A.p, A.sum_log_w, False)
+        _freeze_design(design, model.terms)
         return cls(formula=formula, reml=model.reml, design=design, terms=model.terms,
-                   theta=theta, beta=beta, sigma=sigma, objective=optsum.fmin, ldL2=L.ldL2(),
-                   ldRX2=L.ldRX2(), pwrss=pwrss, ml_deviance_at_estimates=ml_dev,
-                   RX_inv=RX_inv, u=tuple(u), b=tuple(b),
-                   optsum=optsum, is_singular=model.is_singular(theta), model=model)
+                   theta=theta, beta=_read_only(beta), sigma=sigma, objective=optsum.fmin,
+                   ldL2=L.ldL2(), ldRX2=L.ldRX2(), pwrss=pwrss, ml_deviance_at_estimates=ml_dev,
+                   RX_inv=_read_only(RX_inv), u=tuple(_read_only(x) for x in u),
+                   b=tuple(_read_only(x) for x in b), optsum=_frozen_optsum(optsum),
+                   is_singular=model.is_singular(theta), model=model)
 
     @cached_property
     @with_blas_threads
@@ -81,20 +119,24 @@ class LmerResult:
         model = self.model
         if not np.array_equal(model.theta_in_L, self.theta):
             model.objective(self.theta)
-        return tuple(self.sigma**2 * np.matmul(T, np.matmul(model.L.cond_var_tiles(j), T.T))
-                     for j, T in enumerate(model.templates(self.theta)))
+        return tuple(
+            _read_only(self.sigma**2 * np.matmul(T, np.matmul(model.L.cond_var_tiles(j), T.T)))
+            for j, T in enumerate(model.templates(self.theta)))
 
     @with_blas_threads
     def at_theta(self, theta: np.ndarray) -> "LmerResult":
         """The same model evaluated at another theta (beta, sigma, b profiled there).
 
-        Uses the model's workspace and leaves it at this result's theta afterwards.
+        theta : (n_theta,). Uses the model's workspace and puts it back afterwards at the theta
+        it held before (this result's, unless something else moved it).
         """
-        theta = np.asarray(theta, dtype=float)
-        value = self.model.objective(theta)
-        point = OptSummary(theta0=theta, lower=self.model.theta_lower, theta=theta, fmin=value)
-        other = type(self).from_model(self.model, self.design, point, self.formula)
-        self.model.objective(self.theta)
+        theta = np.array(theta, dtype=float)
+        model = self.model
+        back = np.array(self.theta if model.theta_in_L is None else model.theta_in_L)
+        value = model.objective(theta)
+        point = OptSummary(theta0=theta, lower=model.theta_lower, theta=theta, fmin=value)
+        other = type(self).from_model(model, self.design, point, self.formula)
+        model.objective(back)
         return other
 
     # ---- scalars -------------------------------------------------------------------
@@ -136,7 +178,8 @@ class LmerResult:
 
     @property
     def fixef(self) -> pd.Series:
-        return pd.Series(self.beta, index=list(self.design.x_names), name="fixef")
+        """(p,) fixed effects with R's coefficient names (a new Series on each call)."""
+        return pd.Series(self.beta.copy(), index=list(self.design.x_names), name="fixef")
 
     @property
     def vcov(self) -> pd.DataFrame:
@@ -251,7 +294,7 @@ class LmerResult:
         eta = d.X @ self.beta + d.offset
         for t, bj in zip(self.terms, self.b):
             eta = eta + np.einsum("np,np->n", t.z, bj[t.refs])
-        return eta
+        return _read_only(eta)
 
     def fitted(self) -> np.ndarray:
         """(n,) fitted values X beta + Z b + offset."""
