@@ -258,10 +258,14 @@ def test_wald_confint_fixture(case_id):
 # ---- simulate and bootstrap -------------------------------------------------------------------
 def test_simulate_reproducible_and_centred():
     m = fitted_case("sleepstudy_reml")[2]
-    y = simulate(m, nsim=400, seed=7)
-    assert y.shape == (m.nobs, 400)
-    np.testing.assert_array_equal(y, simulate(m, nsim=400, seed=7))
-    assert not np.array_equal(y, simulate(m, nsim=400, seed=8))
+    sims = simulate(m, nsim=400, seed=7)
+    assert sims.shape == (m.nobs, 400)
+    assert list(sims.columns[[0, 1, -1]]) == ["sim_1", "sim_2", "sim_400"]
+    pd.testing.assert_index_equal(sims.index, m.design.row_index)
+    pd.testing.assert_frame_equal(sims, simulate(m, nsim=400, seed=7))
+    pd.testing.assert_frame_equal(sims, m.simulate(nsim=400, seed=7))
+    assert not np.array_equal(sims, simulate(m, nsim=400, seed=8))
+    y = sims.to_numpy()
     # Row means estimate X beta; the marginal variance of row r is
     # sigma^2 (z_r T T' z_r' + 1/w_r), so each mean is within 5 of its standard errors.
     t = m.terms[0]
@@ -307,7 +311,7 @@ def test_bootstrap_custom_statistic_sees_the_simulated_fit():
     # Replicate i is refitted to column i of simulate() with the same seed.
     y = simulate(m, nsim=6, seed=11)
     refit = mm.lmer("Reaction ~ Days + (Days|Subject)",
-                    mm.datasets.load("sleepstudy").assign(Reaction=y[:, 2]))
+                    mm.datasets.load("sleepstudy").assign(Reaction=y["sim_3"]))
     assert boot.t["slope"].iloc[2] == pytest.approx(refit.fixef["Days"], rel=1e-6)
     assert boot.t["resid_ss"].iloc[2] == pytest.approx(np.sum(refit.residuals() ** 2),
                                                        rel=1e-6)

@@ -61,4 +61,4 @@ def test_extra_case_matches_lme4(case_id):
                  what="condval")
     assert_close(re["condsd"], case["ranef"]["condsd"], rtol=1e-4, atol=1e-4 * scale,
                  what="condsd")
-    assert_close(m.fitted()[:20], case["fitted_first20"], what="fitted", **TOL["fixef"])
+    assert_close(m.fitted().iloc[:20], case["fitted_first20"], what="fitted", **TOL["fixef"])

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedmodels as mm
@@ -160,7 +161,9 @@ def test_every_array_the_result_holds_is_read_only(sleep_fit):
 
 def test_writing_into_what_methods_return_leaves_the_result_alone(sleep_fit):
     beta = sleep_fit.beta.copy()
-    series = {"fixef": lambda m: m.fixef, "se": lambda m: m.se}
+    series = {"fixef": lambda m: m.fixef, "se": lambda m: m.se,
+              "fitted": lambda m: m.fitted(), "residuals": lambda m: m.residuals(),
+              "predict": lambda m: m.predict(re_form="~0")}
     for name, get in series.items():
         first = float(get(sleep_fit).iloc[0])
         out = get(sleep_fit)
@@ -213,3 +216,106 @@ def test_later_inference_does_not_move_lazy_quantities(call):
     ranef = fit.ranef()
     np.testing.assert_allclose(ranef["condsd"], fresh_ranef["condsd"], rtol=1e-12)
     np.testing.assert_array_equal(ranef["condval"], fresh_ranef["condval"])
+
+
+# ---- pandas outputs indexed like the data ------------------------------------------------------
+@pytest.fixture(scope="module")
+def labelled_fit():
+    """sleepstudy with string row labels and three rows lost to missing values."""
+    data = mm.datasets.load("sleepstudy")
+    data.index = pd.Index([f"row{i}" for i in range(len(data))], name="obs")
+    data.loc[["row3", "row50", "row177"], "Reaction"] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mm.lmer(SLEEP, data)
+    complete = data.dropna()
+    return data, complete, fit
+
+
+def test_fitted_and_residuals_are_indexed_by_the_rows_kept(labelled_fit):
+    data, complete, fit = labelled_fit
+    plain = mm.lmer(SLEEP, complete.reset_index(drop=True))
+    for out, name, values in ((fit.fitted(), "fitted", plain.fitted()),
+                              (fit.residuals(), "residuals", plain.residuals()),
+                              (fit.residuals("pearson"), "residuals", plain.residuals())):
+        assert isinstance(out, pd.Series) and out.name == name
+        pd.testing.assert_index_equal(out.index, complete.index)
+        np.testing.assert_array_equal(out.to_numpy(), values.to_numpy())
+    # assigning back to the data aligns on the labels: the dropped rows get NaN
+    with_fitted = data.assign(fitted=fit.fitted())
+    assert with_fitted["fitted"].isna().tolist() == data["Reaction"].isna().tolist()
+    np.testing.assert_allclose(with_fitted.loc["row4", "Reaction"] - fit.residuals()["row4"],
+                               with_fitted.loc["row4", "fitted"])
+
+
+def test_predict_is_indexed_like_newdata(labelled_fit):
+    data, complete, fit = labelled_fit
+    new = complete.sample(frac=0.3, random_state=1)
+    pred = fit.predict(new)
+    assert isinstance(pred, pd.Series) and pred.name == "predicted"
+    pd.testing.assert_index_equal(pred.index, new.index)
+    np.testing.assert_allclose(pred.to_numpy(), fit.fitted()[new.index].to_numpy(),
+                               rtol=1e-12)
+    population = fit.predict(re_form="~0")
+    pd.testing.assert_index_equal(population.index, complete.index)
+    X = fit.design.X
+    np.testing.assert_allclose(population.to_numpy(), X @ fit.beta, rtol=1e-12)
+    pd.testing.assert_series_equal(fit.predict(), fit.fitted().rename("predicted"))
+
+
+def test_simulate_names_columns_as_r_and_rows_as_the_fit(labelled_fit):
+    _, complete, fit = labelled_fit
+    sims = fit.simulate(3, seed=5)
+    assert list(sims.columns) == ["sim_1", "sim_2", "sim_3"]
+    pd.testing.assert_index_equal(sims.index, complete.index)
+
+
+def test_ranef_as_dict_is_lme4_ranef_layout(sleep_fit):
+    long = sleep_fit.ranef()
+    wide = sleep_fit.ranef(as_dict=True)
+    sds = sleep_fit.ranef_condsd()
+    assert list(wide) == list(sds) == ["Subject"]
+    frame = wide["Subject"]
+    assert frame.index.name == "Subject" and list(frame.columns) == ["(Intercept)", "Days"]
+    assert list(frame.index) == list(sleep_fit.terms[0].levels)
+    for term in frame.columns:
+        rows = long[long["term"] == term]
+        np.testing.assert_array_equal(frame[term].to_numpy(), rows["condval"].to_numpy())
+        np.testing.assert_array_equal(sds["Subject"][term].to_numpy(), rows["condsd"].to_numpy())
+    np.testing.assert_allclose(sds["Subject"].to_numpy() ** 2,
+                               np.diagonal(sleep_fit.cond_var[0], axis1=1, axis2=2), rtol=1e-14)
+
+
+def test_ranef_as_dict_joins_the_terms_of_one_factor():
+    pastes = mm.lmer("strength ~ 1 + (1 | batch/cask)", mm.datasets.load("Pastes"))
+    wide = pastes.ranef(as_dict=True)
+    assert set(wide) == {"batch", "cask:batch"}
+    assert wide["batch"].shape == (10, 1) and wide["cask:batch"].shape == (30, 1)
+    two = mm.lmer("Reaction ~ Days + (Days || Subject)", mm.datasets.load("sleepstudy"))
+    assert len(two.terms) == 2
+    frame = two.ranef(as_dict=True)["Subject"]
+    assert list(frame.columns) == ["(Intercept)", "Days"]
+    np.testing.assert_array_equal(frame["Days"].to_numpy(), two.b[1][:, 0])
+
+
+def test_repr_is_one_model_line(sleep_fit):
+    assert repr(sleep_fit) == ("<LmerResult REML: Reaction ~ Days + (Days | Subject), n=180, "
+                               "1 grouping factor>")
+    crossed = mm.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mm.datasets.load("Penicillin"),
+                      reml=False)
+    assert repr(crossed) == ("<LmerResult ML: diameter ~ 1 + (1 | plate) + (1 | sample), "
+                             "n=144, 2 grouping factors>")
+    assert repr(_as_subclass(sleep_fit)).startswith("<_MyResult REML: ")
+
+
+def test_varcorr_marks_missing_values_with_nan_only():
+    scalar = mm.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mm.datasets.load("Penicillin"))
+    vector = mm.lmer(SLEEP, mm.datasets.load("sleepstudy"))
+    for vc in (scalar.varcorr(), vector.varcorr()):
+        for column in ("grp", "var1", "var2"):
+            assert vc[column].dtype == vc["grp"].dtype
+            assert all(isinstance(v, str) or (isinstance(v, float) and np.isnan(v))
+                       for v in vc[column])
+        assert vc["var2"].isna().sum() == len(vc) - int(vc["var2"].notna().sum())
+        assert vc.iloc[-1][["var1", "var2"]].isna().all()
+    assert vector.varcorr()["var2"].tolist()[2] == "Days"

@@ -521,7 +521,7 @@ def residuals(result: Any):
     pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
     fig, axes, _ = _grid(2 + len(pairs), ncols=3, panel_size=(3.8, 3.3))
     response = result.design.formula.response
-    fitted, resid = result.fitted(), result.residuals()
+    fitted, resid = result.fitted().to_numpy(), result.residuals().to_numpy()
 
     axes[0].scatter(fitted, resid, s=8, alpha=0.6, color="C0")
     axes[0].axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)

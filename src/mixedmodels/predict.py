@@ -39,8 +39,10 @@ def _row_labels(frame: pd.DataFrame, group_vars: tuple[str, ...]) -> np.ndarray:
 
 
 def predict(result, newdata: Any = None, re_form: Any = None,
-            allow_new_levels: bool = False) -> np.ndarray:
-    """(m,) predictions X beta + offset (+ Z b for the chosen terms).
+            allow_new_levels: bool = False) -> pd.Series:
+    """(m,) predictions X beta + offset (+ Z b for the chosen terms), as a Series named
+    "predicted" indexed like ``newdata`` (its row labels), or like the fit's rows
+    (``result.design.row_index``) when ``newdata`` is None.
 
     re_form : None for every random-effects term (conditional predictions); ``"~0"``, ``NaN``
         or False for population-level predictions; a formula such as ``"~(1|Subject)"`` keeps
@@ -48,10 +50,8 @@ def predict(result, newdata: Any = None, re_form: Any = None,
     allow_new_levels : an unseen level (or a missing one) contributes zero when True and is an
         error naming the factor and the level otherwise.
     """
-    if newdata is None:
-        if re_form is None:
-            return result.fitted()
-        newdata = None
+    if newdata is None and re_form is None:
+        return result.fitted().rename("predicted")
     if _is_population(re_form):
         keep_groups: set[str] = set()
     elif re_form is None:
@@ -65,9 +65,11 @@ def predict(result, newdata: Any = None, re_form: Any = None,
             raise DataError(f"re_form names grouping factors not in the model: {sorted(unknown)}")
     d = result.design
     if newdata is None:
-        X, offset, frame = d.X, d.offset, None
+        X, offset, frame, row_labels = d.X, d.offset, None, d.row_index
     else:
-        frame = to_pandas(newdata).reset_index(drop=True)
+        frame = to_pandas(newdata)
+        row_labels = frame.index
+        frame = frame.reset_index(drop=True)
         X = d.x_spec.build(frame)[:, d.x_keep]
         offset = np.zeros(len(frame))
         for expr in d.offset_exprs:
@@ -91,4 +93,4 @@ def predict(result, newdata: Any = None, re_form: Any = None,
         z = t.lhs_spec.build(frame)
         contrib = np.einsum("np,np->n", z, bj[np.where(unseen, 0, codes)])
         eta = eta + np.where(unseen, 0.0, contrib)
-    return eta
+    return pd.Series(eta, index=row_labels, name="predicted")

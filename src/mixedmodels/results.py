@@ -60,7 +60,7 @@ def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
         _read_only(t.z)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class LmerResult:
     """A fitted linear mixed model (immutable).
 
@@ -220,19 +220,28 @@ class LmerResult:
         return [self.sigma**2 * (T @ T.T) for T in Ts]
 
     def varcorr(self) -> pd.DataFrame:
-        """lme4's ``as.data.frame(VarCorr(m))``: columns grp, var1, var2, vcov, sdcor."""
+        """lme4's ``as.data.frame(VarCorr(m))``: columns grp, var1, var2, vcov, sdcor.
+
+        One row per variance (var2 missing), then per covariance (sdcor the correlation), per
+        term; the Residual row last (var1 and var2 missing). The one missing-value marker is
+        NaN, where R has NA: var1 / var2 as above, and sdcor of a correlation whose SDs
+        include a 0. Test for it with ``isna()``.
+        """
         rows = []
         for label, t, S in zip(self._group_labels(), self.terms, self.covariance_matrices()):
             sd = np.sqrt(np.diag(S))
             for i, name in enumerate(t.column_names):
-                rows.append((label, name, None, S[i, i], sd[i]))
+                rows.append((label, name, np.nan, S[i, i], sd[i]))
             for j in range(t.p):
                 for i in range(j + 1, t.p):
                     denom = sd[i] * sd[j]
                     corr = S[i, j] / denom if denom > 0 else np.nan
                     rows.append((label, t.column_names[j], t.column_names[i], S[i, j], corr))
-        rows.append(("Residual", None, None, self.sigma**2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        rows.append(("Residual", np.nan, np.nan, self.sigma**2, self.sigma))
+        table = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        # the text columns keep pandas' text dtype even when every entry is missing
+        text = pd.Series(["grp"]).dtype
+        return table.astype({"grp": text, "var1": text, "var2": text})
 
     def _terms_by_group(self) -> dict[str, list[int]]:
         groups: dict[str, list[int]] = {}
@@ -240,11 +249,38 @@ class LmerResult:
             groups.setdefault(t.group_name, []).append(j)
         return groups
 
-    def ranef(self) -> pd.DataFrame:
-        """Conditional modes with conditional SDs, as ``as.data.frame(ranef(m, condVar=TRUE))``.
+    def _by_group(self, values: Any) -> dict[str, pd.DataFrame]:
+        """Per grouping factor, a frame (levels x term columns) of ``values[j][:, c]``."""
+        out = {}
+        for group, idx in self._terms_by_group().items():
+            index = pd.Index(list(self.terms[idx[0]].levels), name=group)
+            columns = {}
+            for j in idx:
+                for c, name in enumerate(self.terms[j].column_names):
+                    columns.setdefault(name, np.asarray(values(j, c), dtype=float).copy())
+            out[group] = pd.DataFrame(columns, index=index)
+        return out
 
-        Columns grpvar, term, grp, condval, condsd; levels in R's order.
+    def ranef(self, as_dict: bool = False) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects (lme4's ``ranef``).
+
+        Parameters
+        ----------
+        as_dict : False (default) for the long table of
+            ``as.data.frame(ranef(m, condVar=TRUE))``: columns grpvar, term, grp, condval,
+            condsd, one row per (term column, level), levels in R's order. True for lme4's
+            ``ranef(m)`` layout: a dict grouping factor -> DataFrame (l, columns) with the
+            levels as index (named by the factor) and one column per term column, e.g.
+            ``m.ranef(as_dict=True)["Subject"]``. The conditional SDs in that layout (lme4's
+            ``attr(, "postVar")``, square-rooted) come from ``ranef_condsd()``; the full
+            conditional covariance matrices per level from ``cond_var``.
+
+        Returns
+        -------
+        DataFrame, or dict[str, DataFrame] with as_dict=True (a new object on each call).
         """
+        if as_dict:
+            return self._by_group(lambda j, c: self.b[j][:, c])
         frames = []
         for group, idx in self._terms_by_group().items():
             for j in idx:
@@ -255,6 +291,15 @@ class LmerResult:
                         "condval": self.b[j][:, c],
                         "condsd": np.sqrt(self.cond_var[j][:, c, c])}))
         return pd.concat(frames, ignore_index=True)
+
+    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
+        """Conditional SDs of the random effects in the layout of ``ranef(as_dict=True)``.
+
+        lme4: ``sqrt`` of the diagonal of ``attr(ranef(m, condVar = TRUE)$g, "postVar")``,
+        one frame per grouping factor g (levels x term columns). With ``ranef(as_dict=True)``
+        this gives intervals ``re[g] +- 1.96 * sd[g]``.
+        """
+        return self._by_group(lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
@@ -296,18 +341,25 @@ class LmerResult:
             eta = eta + np.einsum("np,np->n", t.z, bj[t.refs])
         return _read_only(eta)
 
-    def fitted(self) -> np.ndarray:
-        """(n,) fitted values X beta + Z b + offset."""
-        return self._fitted.copy()
+    def fitted(self) -> pd.Series:
+        """(n,) fitted values X beta + Z b + offset.
 
-    def residuals(self, type: str = "response") -> np.ndarray:
-        """(n,) residuals: "response" y - fitted, or "pearson" sqrt(w) (y - fitted) as lme4."""
+        Indexed like the data: the row labels of the rows used for the fit (those kept after
+        dropping rows with missing values, ``design.row_index``).
+        """
+        return pd.Series(self._fitted.copy(), index=self.design.row_index, name="fitted")
+
+    def residuals(self, type: str = "response") -> pd.Series:
+        """(n,) residuals, indexed as ``fitted()``.
+
+        type : "response" (y - fitted) or "pearson" (sqrt(w) (y - fitted)), as lme4.
+        """
         r = self.design.y - self._fitted
-        if type == "response":
-            return r
         if type == "pearson":
-            return np.sqrt(self.design.weights) * r
-        raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
+            r = np.sqrt(self.design.weights) * r
+        elif type != "response":
+            raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
+        return pd.Series(r, index=self.design.row_index, name="residuals")
 
     @with_blas_threads
     def hatvalues(self) -> pd.Series:
@@ -317,8 +369,9 @@ class LmerResult:
         return hatvalues(self)
 
     def predict(self, newdata: Any = None, re_form: Any = None,
-                allow_new_levels: bool = False) -> np.ndarray:
-        """Predictions for ``newdata`` (the fitted values when None); see ``predict.predict``."""
+                allow_new_levels: bool = False) -> pd.Series:
+        """(m,) predictions indexed like ``newdata`` (like the fit's rows when None); see
+        ``predict.predict``."""
         from .predict import predict
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
@@ -380,8 +433,11 @@ class LmerResult:
         return profile(self, **kwargs)
 
     @with_blas_threads
-    def simulate(self, nsim: int = 1, seed: Any = None) -> np.ndarray:
-        """(n, nsim) responses simulated from the fitted model (new random effects and noise)."""
+    def simulate(self, nsim: int = 1, seed: Any = None) -> pd.DataFrame:
+        """(n, nsim) responses simulated from the fitted model (new random effects and noise).
+
+        Columns ``sim_1 .. sim_<nsim>`` (R's names), rows indexed as ``fitted()``.
+        """
         from .inference.bootstrap import simulate
 
         return simulate(self, nsim=nsim, seed=seed)
@@ -418,6 +474,15 @@ class LmerResult:
 
     def __str__(self) -> str:
         return str(self.summary())
+
+    def __repr__(self) -> str:
+        """One line: class, REML/ML, formula, observations and grouping factors."""
+        from .rformat import deparse_formula
+
+        k = len(self.ngroups)
+        factors = f"{k} grouping factor" + ("" if k == 1 else "s")
+        return (f"<{type(self).__name__} {'REML' if self.reml else 'ML'}: "
+                f"{deparse_formula(self.formula)}, n={self.nobs}, {factors}>")
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()

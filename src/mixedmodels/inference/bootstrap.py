@@ -91,7 +91,7 @@ class _Simulator:
         return y + self.noise_sd * rng.standard_normal(y.shape[0])
 
 
-def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> np.ndarray:
+def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> pd.DataFrame:
     """(n, nsim) responses simulated from the fitted model (lme4's ``simulate``, use.u = FALSE).
 
     Parameters
@@ -100,12 +100,19 @@ def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> np.ndarray
     nsim : number of responses.
     seed : None, int, ``numpy.random.SeedSequence`` or ``Generator``; column i draws from the
         i-th spawned child, so it equals replicate i of ``bootstrap`` with the same seed.
+
+    Returns
+    -------
+    DataFrame with columns ``sim_1 .. sim_<nsim>`` (R's names), indexed by the row labels of
+    the rows used for the fit (``result.design.row_index``).
     """
     if nsim < 1:
         raise MixedModelsError(f"nsim must be a positive integer, not {nsim}")
     sim = _Simulator.from_result(result)
     _, children = _seed_sequences(seed, nsim)
-    return np.column_stack([sim.draw(np.random.default_rng(c)) for c in children])
+    values = np.column_stack([sim.draw(np.random.default_rng(c)) for c in children])
+    return pd.DataFrame(values, index=result.design.row_index,
+                        columns=[f"sim_{i + 1}" for i in range(nsim)])
 
 
 @dataclass(frozen=True, eq=False)
