@@ -319,3 +319,25 @@ def test_varcorr_marks_missing_values_with_nan_only():
         assert vc["var2"].isna().sum() == len(vc) - int(vc["var2"].notna().sum())
         assert vc.iloc[-1][["var1", "var2"]].isna().all()
     assert vector.varcorr()["var2"].tolist()[2] == "Days"
+
+
+# ---- printout ---------------------------------------------------------------------------------
+def test_summary_correlation_option_on_a_real_fit(sleep_fit):
+    default = str(sleep_fit.summary())
+    assert default.endswith("Correlation of Fixed Effects:\n     (Intr)\nDays -0.138")
+    assert str(sleep_fit.summary(correlation=True)) == default
+    hidden = str(sleep_fit.summary(correlation=False))
+    assert "Correlation" not in hidden and default.startswith(hidden)
+    assert "Correlation" not in str(sleep_fit.summary(ddf=None, correlation=False))
+
+
+def test_printout_never_sends_the_reader_to_r():
+    dyestuff2 = mm.lmer("Yield ~ 1 + (1|Batch)", mm.datasets.load("Dyestuff2"))
+    assert dyestuff2.is_singular
+    text, page = str(dyestuff2.summary()), dyestuff2.summary()._repr_html_()
+    assert text.split("\n")[-1] == ("boundary (singular) fit: see is_singular in "
+                                     "help(mixedmodels.LmerResult)")
+    for out in (text, page):
+        assert "help('" not in out and "print(x" not in out and "vcov(x)" not in out
+    assert "is_singular :" in LmerResult.__doc__
+    assert "['" not in page and "[&#x27;" not in page

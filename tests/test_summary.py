@@ -262,8 +262,8 @@ locationfield x:weed_controlTIM         0.0098 **
 Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
 
 Correlation matrix not shown by default, as p = 15 > 12.
-Use print(x, correlation=TRUE)  or
-    vcov(x)        if you need it"""
+Use m.summary(correlation=True)  or
+    m.vcov                        if you need it"""
 
 
 def test_wide_coefficient_table_wraps_and_large_p_hides_correlation():
@@ -312,7 +312,7 @@ def test_notes_singular_warnings_rank_deficiency_and_missing_rows():
     assert lines[-4:] == [
         "fit warnings:",
         "fixed-effect model matrix is rank deficient so dropping 1 column / coefficient",
-        "boundary (singular) fit: see help('isSingular')",
+        "boundary (singular) fit: see is_singular in help(mixedmodels.LmerResult)",
         "Model failed to converge with max|grad| = 0.0031 (tol = 0.002, component 1)"]
     two = fake_result("sleepstudy_reml",
                       design=SimpleNamespace(n_dropped_rows=0, dropped_columns=("a", "b")))
@@ -424,15 +424,44 @@ def test_cat_fill_and_matrix_wrap_at_console_width():
     assert len(lines) == 4 and all(len(s) < 80 for s in lines)
 
 
-def test_correlation_hidden_note_uses_x_like_autoprint():
+def _thirteen_fixed_effects():
     names = [f"b{i}" for i in range(13)]
-    result = fake_result("sleepstudy_reml", fixef=pd.Series(np.arange(1.0, 14), index=names),
-                         se=pd.Series(np.ones(13), index=names),
-                         vcov=pd.DataFrame(np.eye(13), index=names, columns=names))
-    lines = str(Summary(result)).split("\n")
+    V = np.full((13, 13), 0.25) + 0.75 * np.eye(13)
+    return fake_result("sleepstudy_reml", fixef=pd.Series(np.arange(1.0, 14), index=names),
+                       se=pd.Series(np.ones(13), index=names),
+                       vcov=pd.DataFrame(V, index=names, columns=names))
+
+
+def test_correlation_hidden_note_names_the_python_call():
+    lines = str(Summary(_thirteen_fixed_effects())).split("\n")
     assert lines[-3:] == ["Correlation matrix not shown by default, as p = 13 > 12.",
-                          "Use print(x, correlation=TRUE)  or",
-                          "    vcov(x)        if you need it"]
+                          "Use m.summary(correlation=True)  or",
+                          "    m.vcov                        if you need it"]
+
+
+def test_correlation_true_prints_lme4s_block_for_any_p():
+    """print(summary(m), correlation = TRUE) shows the block whatever p, laid out as the default
+    block (the same rendering, checked against lme4 above): 13 coefficients b0..b12 all
+    correlated 0.25 give 12 left-justified columns that fit in 80 characters."""
+    text = str(Summary(_thirteen_fixed_effects(), correlation=True))
+    lines = text.split("\n")
+    i = lines.index("Correlation of Fixed Effects:")
+    assert lines[i + 1] == "    b0    b1    b2    b3    b4    b5    b6    b7    b8    b9    b10   b11  "
+    assert lines[i + 2] == "b1  0.250                                                                  "
+    assert lines[i + 13] == ("b12 0.250 0.250 0.250 0.250 0.250 0.250 0.250 0.250 0.250 0.250 0.250 "
+                             "0.250")
+    assert "not shown" not in text and "m.vcov" not in text
+    assert len(lines) == i + 14
+
+
+def test_correlation_false_hides_the_block_without_a_note():
+    ergo = fake_result("ergostool_reml")
+    shown = str(Summary(ergo))
+    assert str(Summary(ergo, correlation=True)) == shown
+    hidden = str(Summary(ergo, correlation=False))
+    assert "Correlation" not in hidden and "m.summary" not in hidden
+    assert shown.startswith(hidden)
+    assert "Correlation" not in str(Summary(_thirteen_fixed_effects(), correlation=False))
 
 
 # ---- HTML ------------------------------------------------------------------------------------
@@ -446,6 +475,10 @@ def test_html_has_tables_and_escapes_text():
                    "(Intr)", "Signif. codes", "REML criterion at convergence: 1743.6"):
         assert needle in out
     assert "<script" not in out and "<link" not in out and "<style" not in out
+    # no R class tag, which would read as a Python list: ['lmerModLmerTest']
+    assert "[&#x27;" not in out and "lmerMod" not in out
+    assert "Linear mixed model fit by REML. t-tests use Satterthwaite&#x27;s method</p>" in \
+        out.replace("<br>", "</p>")
 
 
 def test_html_ml_fit_has_likelihood_table():

@@ -62,10 +62,27 @@ def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LmerResult:
-    """A fitted linear mixed model (immutable).
+    """A fitted linear mixed model (immutable, read-only arrays).
 
     Shapes: p fixed effects, k terms, term j with l_j levels and p_j columns.
     ``b[j]`` and ``cond_var[j]`` are (l_j, p_j) and (l_j, p_j, p_j) on the original scale.
+
+    Attributes
+    ----------
+    formula : the lme4 formula as given.
+    reml : True for a REML fit, False for ML.
+    theta : (n_theta,) relative covariance parameters (lme4's ``getME(m, "theta")``).
+    beta : (p,) fixed effects (``fixef`` has them with names).
+    sigma : residual standard deviation.
+    objective : REML criterion or ML deviance at the estimates.
+    is_singular : lme4's ``isSingular``: True when a variance component is estimated at (or
+        within 1e-4 of) zero, a fit on the boundary of the parameter space: some term's
+        covariance matrix is singular (an SD of 0, or correlations of +-1). The data then
+        hold too little information for that term; consider a simpler random-effects
+        structure (drop the term, or its correlations with ``||``), and do not read its
+        likelihood-ratio tests at face value (the null value is on the boundary).
+    model : the workspace (``LinearMixedModel``) the fit was read off; inference refills it
+        and puts it back.
     """
 
     formula: str
@@ -458,19 +475,25 @@ class LmerResult:
         return influence(self, progress=progress)
 
     @with_blas_threads
-    def summary(self, ddf: str | None = "satterthwaite"):
+    def summary(self, ddf: str | None = "satterthwaite", correlation: bool | None = None):
         """A ``Summary`` whose ``str()`` reads like lme4's (lmerTest's with ddf) ``summary()``.
 
+        Parameters
+        ----------
         ddf : "satterthwaite" (default), "kenward-roger", "residual", or None for lme4's
             plain table without df and p-values.
+        correlation : the correlation of the fixed effects, as lme4's
+            ``print(summary(m), correlation = TRUE)``: None (default) shows it for at most
+            12 fixed effects, True always, False never.
         """
         from .summary import Summary
 
         if ddf is None or ddf == "none":
-            return Summary(self)
+            return Summary(self, correlation=correlation)
         method = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger",
                   "residual": "residual"}.get(ddf, ddf)
-        return Summary(self, coef_table=self.coefficients(ddf=ddf), ddf_method=method)
+        return Summary(self, coef_table=self.coefficients(ddf=ddf), ddf_method=method,
+                       correlation=correlation)
 
     def __str__(self) -> str:
         return str(self.summary())

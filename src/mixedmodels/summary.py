@@ -21,7 +21,8 @@ from .rformat import (SIGNIF_LEGEND, WIDTH, abbreviate, cat_fill, deparse_chunks
 
 DIGITS = 4                        # print.summary.merMod: max(3, getOption("digits") - 3)
 COR_MAX = 12                      # getOption("lme4.summary.cor.max")
-SINGULAR = "boundary (singular) fit: see help('isSingular')"
+# lme4 points to help('isSingular'); the reader here is in Python
+SINGULAR = "boundary (singular) fit: see is_singular in help(mixedmodels.LmerResult)"
 
 
 def _title_lines(title: str, cls: str) -> list[str]:
@@ -46,6 +47,9 @@ class Summary:
     data_name : printed as ``   Data: <name>`` (lme4 prints the data argument as written).
     weights_name : printed as ``Weights: <name>`` for fits with prior weights.
     ddf_method : the denominator-df method named in lmerTest's header.
+    correlation : lme4's ``print(summary(m), correlation = )``: None (default) shows the
+        correlation of the fixed effects when p <= 12 and a note otherwise; True always shows
+        it (p > 1), False never.
     """
 
     result: Any
@@ -53,6 +57,7 @@ class Summary:
     data_name: str | None = None
     weights_name: str | None = None
     ddf_method: str = "Satterthwaite"
+    correlation: bool | None = None
 
     def _title(self) -> tuple[str, str]:
         # methTitle pastes a NULL after "maximum likelihood": hence its trailing space
@@ -204,7 +209,8 @@ class Summary:
         if console:
             head = _title_lines(title, cls) + cat_fill(["Formula:"] + deparse_chunks(formula))
         else:
-            head = [f"{title} ['{cls}']", f"Formula: {formula}"]
+            # R's class tag (['lmerMod']) means nothing on a web page
+            head = [title, f"Formula: {formula}"]
         if self.data_name is not None:
             head.append(f"   Data: {self.data_name}")
         if self.weights_name is not None:
@@ -228,11 +234,11 @@ class Summary:
             out += [("text", [""]), ("table", "Fixed effects:", header, rows, columns, "right")]
             if stars:
                 out.append(("text", ["---", "Signif. codes:  " + SIGNIF_LEGEND]))
-            if p > COR_MAX:
+            if self.correlation is None and p > COR_MAX:
                 out.append(("text", ["", f"Correlation matrix not shown by default, as p = {p} > "
-                                         f"{COR_MAX}.", "Use print(x, correlation=TRUE)  or",
-                                     "    vcov(x)        if you need it", ""]))
-            elif p > 1:
+                                         f"{COR_MAX}.", "Use m.summary(correlation=True)  or",
+                                     "    m.vcov                        if you need it", ""]))
+            elif (p <= COR_MAX if self.correlation is None else self.correlation) and p > 1:
                 out += [("text", [""]), ("table", "Correlation of Fixed Effects:",
                                          *self._fixef_correlation(), "left")]
         out.append(("text", self._notes()))
