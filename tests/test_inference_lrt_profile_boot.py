@@ -50,7 +50,7 @@ def test_lrt_fixture(lrt_id):
     big = _fit(case["dataset"], case["big"], args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = anova(m_small=small, m_big=big)
+        table = anova(small, big, names=["m_small", "m_big"])
     refit_msgs = [str(w.message) for w in caught if issubclass(w.category, RefitMLWarning)]
     assert refit_msgs == case["anova_messages"]
     assert list(table.index) == [row["model"] for row in case["table"]]
@@ -75,8 +75,10 @@ def test_anova_positional_labels_order_and_refit_cache():
     big = fitted_case("sleepstudy_reml")[2]
     with pytest.warns(RefitMLWarning, match=r"refitting model\(s\) with ML"):
         table = anova(big, small)
-    # Ordered by number of parameters whatever the argument order; labelled by formula.
-    assert list(table.index) == [case["small"], case["big"]]
+    # Ordered by number of parameters whatever the argument order; labelled by the names the
+    # models have here, as lme4 labels rows by the argument names.
+    assert list(table.index) == ["small", "big"]
+    assert table.formulas == {"small": case["small"], "big": big.formula}
     assert table["Chisq"].iloc[1] == pytest.approx(case["Chisq"], abs=LRT_CHISQ_ABS)
     # The ML refit of the REML fit is the sleepstudy_ml reference fit.
     ml = load_case("sleepstudy_ml")
@@ -102,6 +104,56 @@ def test_anova_rejects_different_data():
         anova(m, other)
     with pytest.raises(MixedModelsError, match="two or more models"):
         anova(m)
+
+
+# R 4.2.2, lme4 1.1-31, LANG=C (the lme4 reference fits of lrt_sleepstudy_random_slope):
+#   fm1 <- lmer(Reaction ~ Days + (1|Subject), sleepstudy)
+#   fm2 <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy); anova(fm1, fm2)
+# without R's "Data: sleepstudy" line (a Python fit does not know its data's name).
+SLEEP_LRT = """\
+Models:
+fm1: Reaction ~ Days + (1 | Subject)
+fm2: Reaction ~ Days + (Days | Subject)
+    npar    AIC    BIC  logLik deviance  Chisq Df Pr(>Chisq)    
+fm1    4 1802.1 1814.8 -897.04   1794.1                         
+fm2    6 1763.9 1783.1 -875.97   1751.9 42.139  2  7.072e-10 ***
+---
+Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"""
+
+
+def test_anova_prints_like_r_with_the_callers_names():
+    sleep = mm.datasets.load("sleepstudy")
+    fm1 = mm.lmer("Reaction ~ Days + (1|Subject)", sleep)
+    fm2 = fitted_case("sleepstudy_reml")[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RefitMLWarning)
+        table = mm.anova(fm2, fm1)
+        assert str(table) == repr(table) == SLEEP_LRT
+        named = anova(fm1, fm2, names=["intercepts", "slopes"])
+        generic = anova(mm.lmer("Reaction ~ 1 + (1|Subject)", sleep), fm1)
+        alias = fm1
+        ambiguous = anova(alias, fm2)
+    assert list(named.index) == ["intercepts", "slopes"]
+    assert str(named).split("\n")[1] == "intercepts: Reaction ~ Days + (1 | Subject)"
+    assert list(generic.index) == ["m0", "m1"]        # the first model has no name here
+    assert list(ambiguous.index) == ["m0", "m1"]      # fm1 is also called alias
+    # a row subset keeps its formulas; a table prints within 80 columns
+    assert str(table.loc[["fm2"]]).split("\n")[:2] == ["Models:",
+                                                       "fm2: Reaction ~ Days + (Days | Subject)"]
+    assert max(len(line) for line in str(named).split("\n")) <= 80
+    # the numbers behind the text are the unrounded ones
+    assert table.loc["fm2", "Chisq"] == pytest.approx(42.1392985420164, abs=LRT_CHISQ_ABS)
+
+
+def test_anova_names_must_fit_the_models():
+    m = fitted_case("sleepstudy_ml")[2]
+    small = mm.lmer("Reaction ~ Days + (1|Subject)", mm.datasets.load("sleepstudy"), reml=False)
+    with pytest.raises(MixedModelsError, match="3 names for 2 models"):
+        anova(small, m, names=["a", "b", "c"])
+    with pytest.raises(MixedModelsError, match="distinct"):
+        anova(small, m, names=["a", "a"])
+    with pytest.raises(MixedModelsError, match="argument 2 is a str"):
+        anova(small, "m")
 
 
 # ---- ranova ---------------------------------------------------------------------------------

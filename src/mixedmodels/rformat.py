@@ -299,3 +299,59 @@ def print_named(names: Sequence[str], values: Sequence[str]) -> list[str]:
         lines.append("".join(n.rjust(w) + " " for n in names[s:s + per_line]))
         lines.append("".join(v.rjust(w) + " " for v in values[s:s + per_line]))
     return lines
+
+
+def print_anova(col_names: Sequence[str], row_names: Sequence[str], values: np.ndarray,
+                digits: int = 5) -> list[str]:
+    """R's ``print.anova`` of a numeric table (n, c): ``printCoefmat`` with its column roles.
+
+    Columns are formatted one at a time to ``digits`` significant digits: the test statistic
+    (``F``, ``Chisq``, ``Cp``, ``* value``) rounded to ``digits - 1`` decimals first, the
+    columns other than ``*Df`` and the p-value passed through ``zapsmall`` first; a nonzero
+    value shown as 0 is formatted again on its own; missing values (NaN, R's NA) are blank. A
+    last column named ``P(...)`` / ``Pr(...)`` is a p-value (``format.pval`` with
+    ``digits - 1``), followed by significance stars and their legend when one is below 0.1.
+    digits : R's ``max(getOption("digits") - 2, 3)`` = 5 by default.
+    """
+    x = np.asarray(values, dtype=float)
+    n, nc = x.shape
+    names = list(col_names)
+    has_p = names[-1].startswith(("P(", "Pr("))
+    tst = [j for j, c in enumerate(names) if c[1:7] == " value" or c in ("F", "Cp", "Chisq")]
+    other = [j for j in range(nc - has_p) if j not in tst]
+    zap = [j for j in other if not names[j].endswith("Df")]
+    dig_tst = max(1, min(5, digits - 1))
+    missing = np.isnan(x)
+
+    def vector(j: int, column: Sequence[float]) -> list[Any]:
+        return [None if missing[i, j] else column[i] for i in range(n)]
+
+    xm = x.copy()
+    for j in zap:
+        xm[:, j] = zapsmall(list(x[:, j]), digits)
+    cells: list[list[str]] = [[""] * n for _ in range(nc)]
+    for j in tst:
+        cells[j] = format_num(vector(j, r_round(list(xm[:, j]), dig_tst)), digits)
+    for j in other:
+        cells[j] = format_num(vector(j, list(xm[:, j])), digits)
+    shown_zero = [(j, i) for j in other for i in range(n)
+                  if not missing[i, j] and (xm[i, j] == 0) != (float(cells[j][i]) == 0)]
+    for (j, i), s in zip(shown_zero, format_num([xm[i, j] for j, i in shown_zero],
+                                                max(1, digits - 1))):
+        cells[j][i] = s
+    for j in range(nc):
+        cells[j] = ["" if missing[i, j] else cells[j][i] for i in range(n)]
+    stars = False
+    if has_p:
+        ok = [i for i in range(n) if not missing[i, -1]]
+        for i, s in zip(ok, format_pval([x[i, -1] for i in ok], dig_tst)):
+            cells[-1][i] = s
+        stars = any(x[i, -1] < 0.1 for i in ok)
+        if stars:
+            symbols = ["" if missing[i, -1] else signif_stars(x[i, -1]) for i in range(n)]
+            cells.append([s.ljust(max(len(t) for t in symbols)) for s in symbols])
+            names.append("")
+    lines = print_matrix(names, list(row_names), cells, right=True)
+    if stars:
+        lines += ["---", "Signif. codes:  " + SIGNIF_LEGEND]
+    return lines

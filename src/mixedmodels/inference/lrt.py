@@ -12,8 +12,10 @@ site by default and can be silenced with
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 import weakref
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,10 +26,11 @@ from ..crossprod import CrossProducts, from_design
 from ..errors import MixedModelsError
 from ..lmm import LinearMixedModel
 from ..objective import profiled_objective
+from ..rformat import deparse_formula, print_anova
 from ..terms import ReTerm, order_terms
 from .protocol import FittedModel, is_fitted_model
 
-__all__ = ["anova", "ranova", "drop1", "ml_refit", "RefitMLWarning"]
+__all__ = ["anova", "ranova", "drop1", "ml_refit", "RefitMLWarning", "LRTTable"]
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
 
@@ -80,40 +83,96 @@ def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
                 f"'{label}'); their likelihoods are not comparable")
 
 
-def anova(*models: FittedModel, refit: bool = True, **named: FittedModel) -> pd.DataFrame:
+class LRTTable(pd.DataFrame):
+    """lme4's ``anova(m0, m1, ...)`` table: a DataFrame that prints as R prints it.
+
+    ``str()`` / ``repr()`` give R's print: the "Models:" lines (label: formula), then the table
+    by ``print.anova``'s rules (5 significant digits, blanks for NA, stars and their legend).
+    ``formulas`` maps each row label to its model's formula.
+    """
+
+    _metadata = ["formulas"]
+
+    @property
+    def _constructor(self):
+        return LRTTable
+
+    def __str__(self) -> str:
+        formulas = getattr(self, "formulas", None) or {}
+        heading = ["Models:"] + [f"{label}: {deparse_formula(formulas[label])}"
+                                 for label in self.index if label in formulas]
+        table = print_anova([str(c) for c in self.columns], [str(i) for i in self.index],
+                            self.to_numpy(dtype=float))
+        return "\n".join((heading if len(heading) > 1 else []) + table)
+
+    __repr__ = __str__
+
+
+def _caller_names(models: tuple, frame) -> list[str] | None:
+    """The names the calling code gives the models, as lme4 labels rows by the arguments.
+
+    A model counts only when exactly one name without a leading underscore is bound to it in
+    the caller's locals (else its globals); None unless every model has its own name, or when
+    the caller is this package's own code.
+    """
+    if frame is None or str(frame.f_globals.get("__name__", "")).startswith("mixedmodels."):
+        return None
+    names = []
+    for m in models:
+        found = None
+        for scope in (frame.f_locals, frame.f_globals):
+            bound = [k for k, v in scope.items() if v is m and not k.startswith("_")]
+            if bound:
+                found = bound[0] if len(bound) == 1 else None
+                break
+        if found is None:
+            return None
+        names.append(found)
+    return names if len(set(names)) == len(names) else None
+
+
+def anova(*models: FittedModel, refit: bool = True,
+          names: Sequence[str] | None = None) -> LRTTable:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
 
     Parameters
     ----------
-    *models : fitted models, labelled by their formula.
+    *models : two or more fits of the same data.
     refit : refit REML fits by ML first (lme4's default ``refit = TRUE``); emits a
         ``RefitMLWarning`` with lme4's message when it does.
-    **named : fitted models labelled by keyword, e.g. ``anova(small=m0, big=m1)``.
+    names : row labels, one per model in argument order, e.g.
+        ``anova(m0, m1, names=["intercepts", "slopes"])``. When None, each model is labelled
+        by the variable name it has in the calling code (``mm.anova(small, big)`` gives rows
+        ``small`` and ``big``, as lme4 uses the argument names) when every model has exactly
+        one; otherwise ``m0, m1, ...`` by position.
 
     Returns
     -------
-    DataFrame, one row per model ordered by number of parameters (stable), indexed by label,
-    columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``; the first row has NaN
-    in the last three. Chisq = 2 max(0, logLik_i - logLik_{i-1}).
+    LRTTable (a DataFrame printing as R): one row per model ordered by number of parameters
+    (stable), indexed by label (index name "model"), columns ``npar, AIC, BIC, logLik,
+    deviance, Chisq, Df, Pr(>Chisq)``; the first row has NaN in the last three.
+    Chisq = 2 max(0, logLik_i - logLik_{i-1}). ``formulas`` maps label -> formula.
 
     Raises
     ------
-    MixedModelsError : fewer than two models, or models fitted to different data.
+    MixedModelsError : fewer than two models, something that is not a fit, names of the wrong
+        number or not unique, or models fitted to different data.
     """
-    labelled = [(m.formula if is_fitted_model(m) else repr(m), m) for m in models]
-    labelled += list(named.items())
-    for label, m in labelled:
+    for k, m in enumerate(models):
         if not is_fitted_model(m):
-            raise MixedModelsError(f"anova() compares fitted lmer models; '{label}' is a "
-                                   f"{type(m).__name__}")
-    if len(labelled) < 2:
+            raise MixedModelsError(f"anova() compares fitted lmer models; argument {k + 1} is "
+                                   f"a {type(m).__name__}")
+    if len(models) < 2:
         raise MixedModelsError("anova() compares two or more models; for F tests of one "
                                "model's fixed effects use result.anova()")
-    labels = [label for label, _ in labelled]
+    if names is None:
+        names = _caller_names(models, sys._getframe(1)) or [f"m{k}" for k in range(len(models))]
+    labels = [str(n) for n in names]
+    if len(labels) != len(models):
+        raise MixedModelsError(f"anova() got {len(labels)} names for {len(models)} models")
     if len(set(labels)) < len(labels):
-        # lme4 falls back to generic names when the labels are not unique.
-        labels = [f"MODEL{i + 1}" for i in range(len(labels))]
-        labelled = [(lab, m) for lab, (_, m) in zip(labels, labelled)]
+        raise MixedModelsError(f"anova() needs one distinct name per model, got {labels}")
+    labelled = list(zip(labels, models))
     _check_same_data(labelled)
     reml = [m.reml for _, m in labelled]
     if refit:
@@ -129,12 +188,14 @@ def anova(*models: FittedModel, refit: bool = True, **named: FittedModel) -> pd.
     df = np.concatenate([[np.nan], np.diff(npar)])
     with np.errstate(invalid="ignore"):
         pval = np.where(df == 0, np.nan, stats.chi2.sf(chisq, np.where(df > 0, df, np.nan)))
-    table = pd.DataFrame({
+    table = LRTTable({
         "npar": npar.astype(int), "AIC": [m.aic for _, m in labelled],
         "BIC": [m.bic for _, m in labelled], "logLik": loglik, "deviance": -2.0 * loglik,
         "Chisq": chisq, "Df": df, "Pr(>Chisq)": pval},
         index=pd.Index([lab for lab, _ in labelled], name="model"))
-    return table[LRT_COLUMNS]
+    table = table[LRT_COLUMNS]
+    table.formulas = {lab: m.formula for lab, m in labelled}
+    return table
 
 
 # ---- ranova ---------------------------------------------------------------------------------
