@@ -339,8 +339,8 @@ def test_bad_ddf_lists_the_valid_names():
         ftests.coefficients(m, ddf="welch")
     with pytest.raises(ValueError, match="'lme4'"):
         ftests.anova(m, ddf="welch")
-    with pytest.raises(ValueError, match="type"):
-        ftests.anova(m, type=2)
+    with pytest.raises(ValueError, match=r'type must be 3 \("III"\), 2 \("II"\) or 1'):
+        ftests.anova(m, type=4)
 
 
 def test_ddf_names_are_forgiving_about_case_and_separator():
@@ -408,6 +408,88 @@ def test_type1_anova_is_sequential():
     assert t1.loc["status", "F value"] != pytest.approx(t3.loc["status", "F value"], rel=1e-3)
     lme4 = ftests.anova(m, ddf="lme4")
     assert list(lme4.columns) == ["npar", "Sum Sq", "Mean Sq", "F value"]
+
+
+# ---- type II ----------------------------------------------------------------------------------
+CAKE = "angle ~ recipe * temperature + (1 | recipe:replicate)"
+
+
+def _unbalanced_cake():
+    cake = mm.datasets.load("cake")
+    drop = np.random.default_rng(1).choice(len(cake), 60, replace=False)
+    return cake.drop(index=drop)
+
+
+def _type2_by_definition(result, term: str, containing: list[str]) -> np.ndarray:
+    """The type II hypothesis of a term contained in others, from its definition: the effect of
+    T's columns X_T after the unrelated columns X_U, ``X_T' M_U [X_T X_C] beta = 0`` with
+    M_U = I - P_U and X_C the columns of the terms containing T (zero on X_U)."""
+    X = result.design.X
+    columns = ftests._term_columns(result)
+    T, C = columns[term], [j for t in containing for j in columns[t]]
+    U = [j for j in range(X.shape[1]) if j not in T + C]
+    resid = X[:, T] - X[:, U] @ np.linalg.lstsq(X[:, U], X[:, T], rcond=None)[0]
+    K = np.zeros((len(T), X.shape[1]))
+    K[:, T + C] = resid.T @ X[:, T + C]
+    return K
+
+
+def test_type2_equals_type3_on_a_balanced_design():
+    """cake is balanced (15 replicates of every recipe x temperature cell): the two types test
+    the same hypotheses. (The type III matrices are zapsmall-ed at 7 digits, hence 1e-6.)"""
+    m = mm.lmer(CAKE, mm.datasets.load("cake"))
+    t2, t3 = m.anova(type=2), m.anova(type="III")
+    assert list(t2.index) == list(t3.index) and list(t2["NumDF"]) == [2, 5, 10]
+    for column in ("Sum Sq", "Mean Sq", "DenDF", "F value", "Pr(>F)"):
+        np.testing.assert_allclose(t2[column], t3[column], rtol=1e-6, err_msg=column)
+    pd.testing.assert_frame_equal(m.anova(type="II"), t2)
+
+
+def test_type2_on_an_unbalanced_design_follows_the_contrast_definition():
+    m = mm.lmer(CAKE, _unbalanced_cake())
+    table = m.anova(type=2)
+    hypotheses = ftests.type2_hypotheses(m)
+    columns = ftests._term_columns(m)
+    # the highest-order term: its own coefficients
+    np.testing.assert_array_equal(hypotheses["recipe:temperature"],
+                                  np.eye(m.beta.size)[columns["recipe:temperature"]])
+    for term in ("recipe", "temperature"):
+        K = _type2_by_definition(m, term, ["recipe:temperature"])
+        H = hypotheses[term]
+        # the same hypothesis: the rows span the same space
+        assert np.linalg.matrix_rank(np.vstack([H, K])) == np.linalg.matrix_rank(K) == len(H)
+        direct = m.contrast(K)
+        assert table.loc[term, "NumDF"] == direct["NumDF"].iloc[0]
+        assert table.loc[term, "F value"] == pytest.approx(direct["F value"].iloc[0], rel=1e-9)
+        # Satterthwaite's ddf of a multi-row test depends on the basis of the rows (lmerTest's
+        # as well), so only closely
+        assert table.loc[term, "DenDF"] == pytest.approx(direct["DenDF"].iloc[0], rel=1e-3)
+    # unbalanced: recipe after temperature is neither type III's nor type I's (recipe first)
+    # hypothesis; temperature after recipe and before the interaction is type I's; the last
+    # term is the same in types I and II
+    t1, t3 = m.anova(type=1), m.anova(type=3)
+    assert table.loc["recipe", "F value"] != pytest.approx(t3.loc["recipe", "F value"], rel=1e-3)
+    assert table.loc["recipe", "F value"] != pytest.approx(t1.loc["recipe", "F value"], rel=1e-3)
+    for term in ("temperature", "recipe:temperature"):
+        assert table.loc[term, "F value"] == pytest.approx(t1.loc[term, "F value"], rel=1e-9)
+
+
+def test_type2_with_a_covariate_and_kenward_roger():
+    """age is contained in age:Sex (same covariate); Sex is not (lmerTest's containment), so
+    Sex gets its own coefficient's test; every hypothesis has one row, so the df agree too."""
+    m = mm.lmer("distance ~ age * Sex + (age | Subject)", mm.datasets.load("Orthodont"))
+    hypotheses = ftests.type2_hypotheses(m)
+    p = m.beta.size
+    np.testing.assert_array_equal(hypotheses["Sex"], np.eye(p)[[2]])
+    K = _type2_by_definition(m, "age", ["age:Sex"])
+    for ddf in ("satterthwaite", "kenward-roger"):
+        table = m.anova(type=2, ddf=ddf)
+        t_test = m.contrast(K[0], ddf=ddf)          # one row: a t test, F = t^2
+        assert table.loc["age", "DenDF"] == pytest.approx(t_test["df"].iloc[0], rel=1e-8)
+        assert table.loc["age", "F value"] == pytest.approx(t_test["t value"].iloc[0] ** 2,
+                                                            rel=1e-8)
+        assert table.loc["Sex", "F value"] == pytest.approx(
+            m.anova(type=3, ddf=ddf).loc["Sex", "F value"], rel=1e-6)
 
 
 def test_summary_fixed_effects_block_matches_lmertest_line_by_line():

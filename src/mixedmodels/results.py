@@ -406,7 +406,11 @@ class LmerResult:
 
     @with_blas_threads
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """lmerTest's F-test table per fixed-effects term (type III by default)."""
+        """lmerTest's F-test table per fixed-effects term.
+
+        type : 3 (default), 2 or 1 (also "III", "II", "I"): lmerTest's type III, type II or
+            sequential hypotheses. ddf : as ``coefficients``, or "lme4" for lme4's table.
+        """
         from .inference.ftests import anova
 
         return anova(self, type=type, ddf=ddf)

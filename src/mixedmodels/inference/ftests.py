@@ -2,8 +2,9 @@
 
 - ``coefficients``: the summary's coefficient table (lmerTest ``summary``), one t test per
   fixed effect;
-- ``anova``: one F test per term, type III (lmerTest's default, contrast-coding independent) or
-  type I (sequential); or lme4's own ``anova(m)`` table (``ddf="lme4"``);
+- ``anova``: one F test per term, type III (lmerTest's default, contrast-coding independent),
+  type II (each term after the terms that do not contain it) or type I (sequential); or lme4's
+  own ``anova(m)`` table (``ddf="lme4"``);
 - ``contrast``: a t test (one row) or F test (several rows) of ``L beta = 0`` (lmerTest
   ``contest``).
 
@@ -12,8 +13,8 @@ for ML fits computed from the REML refit, as pbkrtest does), "residual" (n - p) 
 
 Hypothesis matrices are built without the data: lmerTest's type III contrasts are exact linear
 identities between model-matrix codings, so they are computed on a small synthetic data set with
-every combination of the factors' levels (numeric variables drawn at random); type I contrasts
-use X'X of the fitted design.
+every combination of the factors' levels (numeric variables drawn at random); type I and type II
+contrasts use X'X of the fitted design.
 """
 from __future__ import annotations
 
@@ -235,6 +236,45 @@ def type1_hypotheses(result) -> dict[str, np.ndarray]:
             if term != "(Intercept)"}
 
 
+# ---- hypotheses: type II ---------------------------------------------------------------------
+def type2_hypotheses(result) -> dict[str, np.ndarray]:
+    """lmerTest's type II contrasts (``type = 2``: ``get_contrasts_type2_unfolded``).
+
+    A term that no other term contains (``a:b`` in ``a*b``, or any term of an additive model)
+    is tested by its own coefficients being 0. Any other term T is tested after every term that
+    does not contain T and before the terms that contain it: X's columns are put in the order
+    [unrelated, T, terms containing T] and T's rows of the transposed Doolittle factor of that
+    X'X (a type I hypothesis in that order) are mapped back to X's column order. Containment
+    is lmerTest's (``_containment``). One term only: the type I contrasts, as lmerTest.
+
+    Returns
+    -------
+    dict term label -> (h, p) hypothesis matrix, terms in X's order.
+    """
+    columns = _term_columns(result)
+    terms = [t for t in columns if t != "(Intercept)"]
+    X = np.asarray(result.design.X, dtype=float)
+    p = X.shape[1]
+    if p <= 1 or len(terms) <= 1:
+        return type1_hypotheses(result)
+    contained_in = _containment(result.design.x_spec)
+    out = {}
+    for term in terms:
+        outer = [t for t in contained_in.get(term, []) if t in columns]
+        if not outer:
+            out[term] = np.eye(p)[columns[term]]
+            continue
+        moved = columns[term] + [j for t in outer for j in columns[t]]
+        order = [j for j in range(p) if j not in set(moved)] + moved
+        Xo = X[:, order]
+        L = doolittle_lower(Xo.T @ Xo).T                 # rows and columns in the new order
+        first = p - len(moved)
+        H = np.zeros((len(columns[term]), p))
+        H[:, order] = L[first:first + len(columns[term])]
+        out[term] = H
+    return out
+
+
 # ---- hypotheses: type III --------------------------------------------------------------------
 def _synthetic_encodings(variables: list, widths: list[int]) -> list[np.ndarray]:
     """Per variable, a full encoding (N, width) of a synthetic data set: every combination of
@@ -399,7 +439,8 @@ def anova(result, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFra
     ----------
     result : LmerResult
     type : 3 (default; also "III") for lmerTest's type III hypotheses, which do not depend on
-        the contrast coding; 1 ("I") for sequential (type I) hypotheses.
+        the contrast coding; 2 ("II") for type II (``type2_hypotheses``); 1 ("I") for
+        sequential (type I) hypotheses.
     ddf : "satterthwaite" (default), "kenward-roger", "residual" (DenDF = n - p), "none"
         (no DenDF / p-value), or "lme4" for lme4's own ``anova(m)`` table (npar, Sum Sq,
         Mean Sq, F value from the sequential sums of squares of R_X beta; ``type`` is ignored,
@@ -414,8 +455,9 @@ def anova(result, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFra
     method = _ddf_method(ddf, ANOVA_DDF_METHODS)
     if method == "lme4":
         return _lme4_anova(result)
-    kind = {3: 3, "3": 3, "III": 3, 1: 1, "1": 1, "I": 1}.get(type)
+    kind = {3: 3, "3": 3, "III": 3, 2: 2, "2": 2, "II": 2, 1: 1, "1": 1, "I": 1}.get(type)
     if kind is None:
-        raise ValueError(f"type must be 3 (\"III\") or 1 (\"I\"), not {type!r}")
-    hypotheses = type3_hypotheses(result) if kind == 3 else type1_hypotheses(result)
+        raise ValueError(f"type must be 3 (\"III\"), 2 (\"II\") or 1 (\"I\"), not {type!r}")
+    build = {1: type1_hypotheses, 2: type2_hypotheses, 3: type3_hypotheses}[kind]
+    hypotheses = build(result)
     return _f_table(result, hypotheses, method)
