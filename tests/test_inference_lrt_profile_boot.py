@@ -106,10 +106,12 @@ def test_anova_rejects_different_data():
         anova(m)
 
 
-# R 4.2.2, lme4 1.1-31, LANG=C (the lme4 reference fits of lrt_sleepstudy_random_slope):
+# What lme4 (>= 1.1-27, LANG=C) prints for
 #   fm1 <- lmer(Reaction ~ Days + (1|Subject), sleepstudy)
 #   fm2 <- lmer(Reaction ~ Days + (Days|Subject), sleepstudy); anova(fm1, fm2)
-# without R's "Data: sleepstudy" line (a Python fit does not know its data's name).
+# (the layout of its documentation, laid out by print.anova's rules from the numbers of the
+# lrt_sleepstudy_random_slope fixture), without the "Data: sleepstudy" line: a Python fit
+# does not know its data's name.
 SLEEP_LRT = """\
 Models:
 fm1: Reaction ~ Days + (1 | Subject)
