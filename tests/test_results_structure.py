@@ -341,3 +341,14 @@ def test_printout_never_sends_the_reader_to_r():
         assert "help('" not in out and "print(x" not in out and "vcov(x)" not in out
     assert "is_singular :" in LmerResult.__doc__
     assert "['" not in page and "[&#x27;" not in page
+
+
+def test_glmer_results_share_the_marker_and_the_correlation_option():
+    cbpp = mm.datasets.load("cbpp")
+    fit = mm.glmer("cbind(incidence, size - incidence) ~ period + (1|herd)", cbpp)
+    vc = fit.varcorr()
+    assert list(vc["var2"].isna()) == [True] and not vc["var2"].map(lambda v: v is None).any()
+    assert vc["var2"].dtype == vc["grp"].dtype
+    shown = str(fit.summary())
+    assert "Correlation of Fixed Effects:" in shown
+    assert "Correlation" not in str(fit.summary(correlation=False))

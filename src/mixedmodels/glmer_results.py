@@ -362,7 +362,7 @@ class GlmerResult:
         """A summary whose ``str()`` reads like lme4's ``summary(glmer(...))``."""
         from .summary import GlmerSummary
 
-        return GlmerSummary(self, coef_table=self.coefficients())
+        return GlmerSummary(self, coef_table=self.coefficients(), correlation=correlation)
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -31,6 +31,7 @@ from .formula.design import Design
 from .lmm import LinearMixedModel
 from .objective import profiled_objective, sigma_hat
 from .optimize import OptSummary
+from .results_common import coef_frames, ngroups, ranef_by_group, ranef_frame, varcorr_frame
 from .terms import ReTerm
 
 
@@ -211,26 +212,14 @@ class LmerResult:
 
     @property
     def ngroups(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.terms:
-            out.setdefault(t.group_name, t.n_levels)
-        return out
+        """Grouping factor -> number of levels (lme4's ``ngrps``)."""
+        return ngroups(self.terms)
 
     @property
     def theta_names(self) -> list[str]:
         return [name for t in self.terms for name in t.theta_names()]
 
-    # ---- tables --------------------------------------------------------------------
-    def _group_labels(self) -> list[str]:
-        """VarCorr group labels: repeated factors get lme4's '.1', '.2' suffixes."""
-        seen: dict[str, int] = {}
-        labels = []
-        for t in self.terms:
-            count = seen.get(t.group_name, 0)
-            labels.append(t.group_name if count == 0 else f"{t.group_name}.{count}")
-            seen[t.group_name] = count + 1
-        return labels
-
+    # ---- tables (shared with GlmerResult: results_common) ----------------------------
     def covariance_matrices(self) -> list[np.ndarray]:
         """Per term Sigma_j = sigma^2 T_j T_j' (p_j, p_j)."""
         Ts = self.model.templates(self.theta)
@@ -244,39 +233,7 @@ class LmerResult:
         NaN, where R has NA: var1 / var2 as above, and sdcor of a correlation whose SDs
         include a 0. Test for it with ``isna()``.
         """
-        rows = []
-        for label, t, S in zip(self._group_labels(), self.terms, self.covariance_matrices()):
-            sd = np.sqrt(np.diag(S))
-            for i, name in enumerate(t.column_names):
-                rows.append((label, name, np.nan, S[i, i], sd[i]))
-            for j in range(t.p):
-                for i in range(j + 1, t.p):
-                    denom = sd[i] * sd[j]
-                    corr = S[i, j] / denom if denom > 0 else np.nan
-                    rows.append((label, t.column_names[j], t.column_names[i], S[i, j], corr))
-        rows.append(("Residual", np.nan, np.nan, self.sigma**2, self.sigma))
-        table = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
-        # the text columns keep pandas' text dtype even when every entry is missing
-        text = pd.Series(["grp"]).dtype
-        return table.astype({"grp": text, "var1": text, "var2": text})
-
-    def _terms_by_group(self) -> dict[str, list[int]]:
-        groups: dict[str, list[int]] = {}
-        for j, t in enumerate(self.terms):
-            groups.setdefault(t.group_name, []).append(j)
-        return groups
-
-    def _by_group(self, values: Any) -> dict[str, pd.DataFrame]:
-        """Per grouping factor, a frame (levels x term columns) of ``values[j][:, c]``."""
-        out = {}
-        for group, idx in self._terms_by_group().items():
-            index = pd.Index(list(self.terms[idx[0]].levels), name=group)
-            columns = {}
-            for j in idx:
-                for c, name in enumerate(self.terms[j].column_names):
-                    columns.setdefault(name, np.asarray(values(j, c), dtype=float).copy())
-            out[group] = pd.DataFrame(columns, index=index)
-        return out
+        return varcorr_frame(self.terms, self.covariance_matrices(), self.sigma)
 
     def ranef(self, as_dict: bool = False) -> pd.DataFrame | dict[str, pd.DataFrame]:
         """Conditional modes of the random effects (lme4's ``ranef``).
@@ -297,17 +254,8 @@ class LmerResult:
         DataFrame, or dict[str, DataFrame] with as_dict=True (a new object on each call).
         """
         if as_dict:
-            return self._by_group(lambda j, c: self.b[j][:, c])
-        frames = []
-        for group, idx in self._terms_by_group().items():
-            for j in idx:
-                t = self.terms[j]
-                for c, name in enumerate(t.column_names):
-                    frames.append(pd.DataFrame({
-                        "grpvar": group, "term": name, "grp": list(t.levels),
-                        "condval": self.b[j][:, c],
-                        "condsd": np.sqrt(self.cond_var[j][:, c, c])}))
-        return pd.concat(frames, ignore_index=True)
+            return ranef_by_group(self.terms, lambda j, c: self.b[j][:, c])
+        return ranef_frame(self.terms, self.b, self.cond_var)
 
     def ranef_condsd(self) -> dict[str, pd.DataFrame]:
         """Conditional SDs of the random effects in the layout of ``ranef(as_dict=True)``.
@@ -316,23 +264,11 @@ class LmerResult:
         one frame per grouping factor g (levels x term columns). With ``ranef(as_dict=True)``
         this gives intervals ``re[g] +- 1.96 * sd[g]``.
         """
-        return self._by_group(lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
+        return ranef_by_group(self.terms, lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
-        out = {}
-        fixef = self.fixef
-        for group, idx in self._terms_by_group().items():
-            levels = list(self.terms[idx[0]].levels)
-            frame = pd.DataFrame(np.tile(fixef.to_numpy(), (len(levels), 1)),
-                                 index=pd.Index(levels, name=group), columns=fixef.index)
-            for j in idx:
-                for c, name in enumerate(self.terms[j].column_names):
-                    if name not in frame.columns:
-                        frame[name] = 0.0
-                    frame[name] = frame[name].to_numpy() + self.b[j][:, c]
-            out[group] = frame
-        return out
+        return coef_frames(self.terms, self.fixef, self.b)
 
     def icc(self) -> pd.Series:
         """Share of the total variance due to each grouping factor's random intercept.

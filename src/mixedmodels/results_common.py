@@ -41,20 +41,27 @@ def varcorr_frame(terms, covariances: list[np.ndarray], residual_sd: float | Non
 
     covariances : per term Sigma_j (p_j, p_j); residual_sd : the Residual row's SD, or None for
     families without a scale (binomial, Poisson), which have no Residual row.
+
+    One row per variance (var2 missing), then per covariance (sdcor the correlation), per term;
+    the Residual row last (var1 and var2 missing). The one missing-value marker is NaN, where R
+    has NA: var1 / var2 as above, and sdcor of a correlation whose SDs include a 0. The text
+    columns keep pandas' text dtype even when every entry is missing.
     """
     rows = []
     for label, t, S in zip(group_labels(terms), terms, covariances):
         sd = np.sqrt(np.diag(S))
         for i, name in enumerate(t.column_names):
-            rows.append((label, name, None, S[i, i], sd[i]))
+            rows.append((label, name, np.nan, S[i, i], sd[i]))
         for j in range(t.p):
             for i in range(j + 1, t.p):
                 denom = sd[i] * sd[j]
                 corr = S[i, j] / denom if denom > 0 else np.nan
                 rows.append((label, t.column_names[j], t.column_names[i], S[i, j], corr))
     if residual_sd is not None:
-        rows.append(("Residual", None, None, residual_sd**2, residual_sd))
-    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        rows.append(("Residual", np.nan, np.nan, residual_sd**2, residual_sd))
+    table = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+    text = pd.Series(["grp"]).dtype
+    return table.astype({"grp": text, "var1": text, "var2": text})
 
 
 def ranef_frame(terms, b, cond_var) -> pd.DataFrame:
@@ -71,6 +78,24 @@ def ranef_frame(terms, b, cond_var) -> pd.DataFrame:
                     "grpvar": group, "term": name, "grp": list(t.levels),
                     "condval": b[j][:, c], "condsd": np.sqrt(cond_var[j][:, c, c])}))
     return pd.concat(frames, ignore_index=True)
+
+
+def ranef_by_group(terms, values) -> dict[str, pd.DataFrame]:
+    """lme4's ``ranef(m)`` layout: grouping factor -> DataFrame (levels x term columns).
+
+    values(j, c) gives the (l_j,) column c of term j (a conditional mode, or its SD); the terms
+    of one factor sit side by side in term order; the index holds the levels, named by the
+    factor. Each frame holds copies.
+    """
+    out = {}
+    for group, idx in terms_by_group(terms).items():
+        index = pd.Index(list(terms[idx[0]].levels), name=group)
+        columns: dict[str, np.ndarray] = {}
+        for j in idx:
+            for c, name in enumerate(terms[j].column_names):
+                columns.setdefault(name, np.array(values(j, c), dtype=float))
+        out[group] = pd.DataFrame(columns, index=index)
+    return out
 
 
 def coef_frames(terms, fixef: pd.Series, b) -> dict[str, pd.DataFrame]:

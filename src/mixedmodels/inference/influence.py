@@ -45,6 +45,7 @@ from ..errors import MixedModelsError
 from ..linalg.kernels import as_dense
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
+from .bootstrap import _Progress
 
 __all__ = ["hatvalues", "influence", "Influence", "InfluenceWarning", "without_row"]
 
@@ -319,10 +320,6 @@ def influence(result: Any, progress: bool | None = None) -> Influence:
     Influence, its frames indexed like the data rows used (``design.row_index``); Cook's
     distance from ``.cooks_distance()``.
     """
-    # bootstrap.py imports the results module at import time; importing it here keeps this
-    # module free of that import.
-    from .bootstrap import _Progress
-
     d = result.design
     n, p, n_theta = d.n, d.X.shape[1], np.asarray(result.theta).size
     beta, se = np.full((n, p), np.nan), np.full((n, p), np.nan)
