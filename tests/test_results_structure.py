@@ -143,7 +143,7 @@ def test_derivatives_read_off_the_fit_equal_a_new_factorization():
 # ---- deep freeze ----------------------------------------------------------------------------
 def _held_arrays(fit) -> dict[str, np.ndarray]:
     arrays = {"theta": fit.theta, "beta": fit.beta, "RX_inv": fit.RX_inv,
-              "design.y": fit.design.y, "design.X": fit.design.X,
+              "design.y": fit.design.y, "design.X": fit.design.X, "x_keep": fit.design.x_keep,
               "optsum.theta": fit.optsum.theta, "optsum.theta0": fit.optsum.theta0}
     for j, t in enumerate(fit.terms):
         arrays.update({f"u[{j}]": fit.u[j], f"b[{j}]": fit.b[j], f"cond_var[{j}]":

@@ -54,8 +54,10 @@ def _frozen_optsum(optsum: OptSummary) -> OptSummary:
 
 def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
     """Mark the arrays of the design and the terms read-only (they are the result's now)."""
-    for a in (design.y, design.X, design.offset, design.weights):
-        _read_only(a)
+    for a in (design.y, design.X, design.offset, design.weights, design.x_keep,
+              design.trials):
+        if a is not None:
+            _read_only(a)
     for t in set(terms) | set(design.terms):
         _read_only(t.refs)
         _read_only(t.z)
