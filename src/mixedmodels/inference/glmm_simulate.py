@@ -31,11 +31,14 @@ __all__ = ["simulate", "simulate_responses", "population_means", "check_glmer_re
            "check_nsim"]
 
 
-def check_glmer_result(result: Any, what: str = "result") -> None:
-    """Raise ``TypeError`` unless ``result`` is a ``GlmerResult`` (a ``glmer()`` fit)."""
-    from ..glmer_results import GlmerResult
+GLMM_ATTRIBUTES = ("family", "prior_weights", "design", "terms", "theta", "beta", "b", "sigma",
+                   "model")
 
-    if not isinstance(result, GlmerResult):
+
+def check_glmer_result(result: Any, what: str = "result") -> None:
+    """Raise ``TypeError`` unless ``result`` is a GLMM fit such as a ``GlmerResult`` (checked
+    by its attributes: inference does not import the result modules)."""
+    if not all(hasattr(result, name) for name in GLMM_ATTRIBUTES):
         hint = (" (an lmer() fit: use mixedmodels.inference.bootstrap.simulate)"
                 if type(result).__name__ == "LmerResult" else "")
         raise TypeError(f"{what} must be a GlmerResult from mixedmodels.glmer(), not "
