@@ -21,6 +21,8 @@ from .terms import ReTerm
 
 # Rows per chunk of the grouped sums (bounds their temporaries at 8 MB a column).
 CHUNK = 1 << 20
+# Rows per chunk of the weighted X'W[X y] (bounds the weighted copy of X at 0.5 MB a column).
+XX_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -251,15 +253,20 @@ class CrossProductPlan:
             diag, xz, off = self._sums_by_indicators(X, yc, w)
         else:
             diag, xz, off = self._sums_by_bincount(X, yc, w)
-        xx = np.empty((p + 1, p + 1))
+        xx = np.zeros((p + 1, p + 1))
         if w is None:
             xx[:p, :p] = X.T @ X
             xx[:p, p] = X.T @ yc
+            xx[p, p] = yc @ yc
         else:
-            xx[:p, :p] = X.T @ (X * w[:, None])
-            xx[:p, p] = X.T @ (w * yc)
+            # X' W [X y] by row chunks: no (n, p) weighted copy of X.
+            for start in range(0, n, XX_CHUNK):
+                part = slice(start, start + XX_CHUNK)
+                Xw = X[part] * w[part, None]
+                xx[:p, :p] += X[part].T @ Xw
+                xx[:p, p] += Xw.T @ yc[part]
+                xx[p, p] += yc[part] @ (w[part] * yc[part])
         xx[p, :p] = xx[:p, p]
-        xx[p, p] = yc @ yc if w is None else yc @ (w * yc)
         if sum_log_w is None:
             sum_log_w = 0.0 if unweighted else float(np.sum(np.log(weights)))
         return CrossProducts(

@@ -18,7 +18,7 @@ import pandas as pd
 from ._threads import with_blas_threads
 from .formula.design import Design
 from .glmm import GeneralizedLinearMixedModel, GlmmFit
-from .results_common import coef_frames, frozen, ngroups, ranef_frame, varcorr_frame
+from .results_common import coef_frames, frozen, readonly, ngroups, ranef_frame, varcorr_frame
 
 
 class VcovWarning(UserWarning):
@@ -86,8 +86,9 @@ class GlmerResult:
                    nb_theta=fit.nb_theta, objective=float(fit.objective),
                    deviance=float(state.dev), sigma=sigma,
                    u=tuple(frozen(x) for x in state.u), b=tuple(frozen(x) for x in state.b),
-                   eta=frozen(state.eta), mu=frozen(state.mu), y=frozen(ws.y),
-                   prior_weights=frozen(ws.prior_weights), RX_inv=frozen(RX_inv),
+                   # n-length arrays nothing else writes to: read-only views, no copies
+                   eta=readonly(state.eta), mu=readonly(state.mu), y=readonly(ws.y),
+                   prior_weights=readonly(ws.prior_weights), RX_inv=frozen(RX_inv),
                    hessian=None if fit.hessian is None else frozen(fit.hessian),
                    gradient=None if fit.gradient is None else frozen(fit.gradient),
                    fit=fit, model=model, is_singular=model.is_singular(fit.theta))

@@ -37,6 +37,7 @@ PIRLS_STEP = 1e-10
 PIRLS_STAGNANT = 1e-8
 PIRLS_TOL = 1e-10   # relative increase of the penalized deviance tolerated as round-off
 PIRLS_MAXIT = 100
+INDICATOR_MAX_ROWS = 200_000
 MAX_HALVINGS = 20
 
 
@@ -92,7 +93,9 @@ class GlmmWorkspace:
         self.terms = tuple(terms)
         self.family = family
         self.n = y.shape[0]
-        self.plan = CrossProductPlan(self.terms, indicators=True)
+        # Sparse indicators make each refill a few calls (small n, where call overhead
+        # dominates); past INDICATOR_MAX_ROWS chunked bincounts are faster and keep memory flat.
+        self.plan = CrossProductPlan(self.terms, indicators=self.n <= INDICATOR_MAX_ROWS)
         self._X0 = np.empty((self.n, 0))
         self._zero = np.broadcast_to(np.float64(0.0), (self.n,))
         self._L_u: BlockedCholesky | None = None   # theta-only factor (X moved to the offset)
@@ -183,7 +186,8 @@ class GlmmWorkspace:
         one logarithm per row instead of R's two y log(y / mu) terms (same numbers)."""
         fam = family or self.family
         if self._success is not None and fam.name == "binomial":
-            p = np.where(self._success, mu, 1.0 - mu)
+            p = 1.0 - mu
+            np.copyto(p, mu, where=self._success)
             np.log(p, out=p)
             return float(-2.0 * (np.sum(p) if self._unit_weights else self.prior_weights @ p))
         return float(np.sum(fam.dev_resids(self.y, mu, self.prior_weights)))
@@ -260,6 +264,7 @@ class GlmmWorkspace:
             g_u, g_x = self.gradient(u, mu, d, templates, fam, fast)
             delta_u, delta_x = P.solve(g_u, g_x if fast else None)
             pdev = dev + ussq
+            del eta, mu      # the trial arrays replace them (memory at large n)
             t = 1.0
             for _ in range(MAX_HALVINGS + 1):
                 u_try = [a + t * c for a, c in zip(u, delta_u)]
@@ -275,6 +280,8 @@ class GlmmWorkspace:
             else:
                 if not fresh:
                     refresh = True
+                    eta = (self.offset + self.X @ cur_beta if fast else base) + self.zb(b)
+                    mu = fam.link.linkinv(eta)
                     continue
                 raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance "
                                  f"({pdev:.8g}) at theta = {np.round(theta, 6).tolist()}; the "

@@ -123,6 +123,13 @@ def zb_rows(terms, b) -> np.ndarray:
     return out
 
 
+def readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of a (no copy: for n-length arrays nothing else writes to)."""
+    out = np.asarray(a, dtype=float).view()
+    out.flags.writeable = False
+    return out
+
+
 def frozen(a: np.ndarray) -> np.ndarray:
     """A read-only copy of a."""
     out = np.array(a, dtype=float, copy=True)
