@@ -14,7 +14,8 @@ from scipy import special, stats
 
 from mixedmodels import families as fam
 from mixedmodels.errors import DataError, MixedModelsError
-from mixedmodels.families import (EPS, FamilyError, NonIntegerWarning, get_family, make_link)
+from mixedmodels.families import FamilyError, NonIntegerWarning, get_family, make_link
+from mixedmodels.links import EPS
 
 RNG = np.random.default_rng(20240611)
 PROB_LINKS = ["logit", "probit", "cloglog", "cauchit"]
