@@ -209,3 +209,18 @@ def test_vcov_fallback_warns_once_at_the_fit(sleep):
         m = mm.glmer("late ~ Days + (1|Subject)", data)
         m.se, m.vcov, m.summary()
     assert sum(issubclass(w.category, VcovWarning) for w in caught) <= 1
+
+
+def test_singular_glmm_reports_theta_zero_and_warns():
+    """A grouping factor without variation between its levels: lme4 ends on theta = 0."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(10), 30)
+    x = rng.normal(size=g.size)
+    y = rng.binomial(1, 1 / (1 + np.exp(-(0.2 + 0.5 * x))))
+    data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+    from mixedmodels.lmm import SingularFitWarning
+
+    with pytest.warns(SingularFitWarning, match="singular"):
+        m = mm.glmer("y ~ x + (1|g)", data)
+    assert m.is_singular
+    assert m.theta[0] == 0.0

@@ -244,7 +244,7 @@ class CrossProductPlan:
         product column at a time. ``sum_log_w`` overrides sum(log weights) (a GLMM's objective
         does not use it).
         """
-        terms, zcols = self.terms, self.zcols
+        terms = self.terms
         n, p = X.shape
         yc = y - offset if np.any(offset) else y
         unweighted = bool(np.all(weights == 1.0))

@@ -1,13 +1,13 @@
 """The GLMM fit: lme4's two stages on the PIRLS workspace, then derivatives at the optimum.
 
-``algorithm.md`` sections 7 and 8. Stage 1 optimizes theta with beta inside PIRLS (lme4's
-nAGQ = 0); stage 2 optimizes (theta, beta) jointly on the Laplace or adaptive Gauss-Hermite
-deviance, from stage 1's optimum. lme4 runs Nelder-Mead in stage 2 and often stops short
-(its reference fits end with gradients up to 1e-2); we run BOBYQA with tight tolerances and
-then one Newton step from the finite-difference gradient and Hessian that lme4 computes anyway
-(for its convergence check and its default ``vcov``). For the negative binomial the shape
-parameter joins stage 2 on the log scale, so ``glmer_nb`` is one joint optimum rather than
-lme4's alternation.
+``algorithm.md`` sections 7 and 8, ``docs/theory.md``. Stage 1 optimizes theta with beta
+inside PIRLS (lme4's nAGQ = 0, BOBYQA); stage 2 optimizes (theta, beta) jointly on the Laplace
+or adaptive Gauss-Hermite deviance from stage 1's optimum, with beta whitened by stage 1's
+R_X covariance, by Newton steps on central-difference derivatives (BOBYQA when a Hessian is
+not positive definite). lme4 runs Nelder-Mead there and often stops short (its reference fits
+end with gradients up to 1e-2); the last Hessian is the one lme4 computes for its convergence
+check and its default ``vcov``. For the negative binomial the shape joins stage 2 on the log
+scale, so ``glmer_nb`` is one joint optimum rather than lme4's alternation.
 """
 from __future__ import annotations
 
@@ -185,6 +185,7 @@ class GeneralizedLinearMixedModel:
         if newton is not None:
             x, value, g_x, H_x = newton
             x, g_x, H_x = self._rectify(x, g_x, H_x)
+            x, value = self._snap_to_boundary(objective, x, value, lower)
             stage2 = OptSummary(theta0=start, lower=lower, theta=x, fmin=value,
                                 feval=self.n_evals - before, optimizer="newton",
                                 return_code="NEWTON_DECREMENT")
@@ -252,6 +253,19 @@ class GeneralizedLinearMixedModel:
                 g = central_derivs_gradient(f, x, delta)
                 return x, fx, g, H
         return None
+
+    @staticmethod
+    def _snap_to_boundary(f, x: np.ndarray, value: float, lower: np.ndarray,
+                          tol: float = 1e-5) -> tuple[np.ndarray, float]:
+        """lme4's check.boundary: a parameter within tol of its lower bound moves onto it when
+        the deviance is not worse (a singular fit reports theta = 0, as lme4's)."""
+        for i in np.flatnonzero((x - lower < tol) & (x != lower)):
+            trial = x.copy()
+            trial[i] = lower[i]
+            trial_value = f(trial)
+            if trial_value <= value:
+                x, value = trial, trial_value
+        return x, value
 
     def _rectify(self, x: np.ndarray, g: np.ndarray, H: np.ndarray):
         """Flip the sign of every template column whose diagonal entry is negative (the
