@@ -53,8 +53,8 @@ class PirlsState:
     """The outcome of one PIRLS run at (theta, beta).
 
     u : per term (q_j,) spherical modes; b : per term (l_j, p_j); beta : (p,); eta, mu : (n,);
-    weights : (n,) working weights at ``mu``; ldL2 : log|L_theta|^2 of the last factor;
-    dev : sum of deviance residuals; ussq : ||u||^2; iterations : PIRLS iterations.
+    ldL2 : log|L_theta|^2 of the factor at the converged weights; dev : sum of deviance
+    residuals; ussq : ||u||^2; iterations : PIRLS iterations of the run.
     """
 
     u: list
@@ -73,7 +73,8 @@ class PirlsState:
 
 
 class GlmmWorkspace:
-    """Data, plan and factors of one GLMM; ``pirls`` and ``objective`` evaluate it.
+    """Data, plan and factors of one GLMM; ``pirls`` finds the modes, ``laplace`` and
+    ``agq_correction`` give the deviance from them.
 
     Parameters
     ----------
@@ -100,8 +101,9 @@ class GlmmWorkspace:
         self._zero = np.broadcast_to(np.float64(0.0), (self.n,))
         self._L_u: BlockedCholesky | None = None   # theta-only factor (X moved to the offset)
         self._L_x: BlockedCholesky | None = None   # factor with X (fast PIRLS, R_X)
-        # Where every PIRLS run starts: eta_start (n,) for the fast variant (beta free),
-        # b_start per term (l_j, p_j) with beta fixed (eta = offset + X beta + Z b_start).
+        # Where the first PIRLS run of each variant starts (later runs start from the previous
+        # run's modes): eta_start (n,) for the fast variant (beta free), b_start per term
+        # (l_j, p_j) with beta fixed (eta = offset + X beta + Z b_start).
         self.eta_start = None
         self.b_start = [np.zeros((t.n_levels, t.p)) for t in self.terms]
         self._aic_offset: dict = {}
@@ -312,11 +314,6 @@ class GlmmWorkspace:
             refresh = step > 0.2 * prev_step or t < 1.0
         raise PirlsError(f"PIRLS did not converge in {PIRLS_MAXIT} iterations at theta = "
                          f"{np.round(theta, 6).tolist()}")
-
-    def reset_start(self) -> None:
-        """Forget the previous run's modes: the next PIRLS starts from ``b_start`` or
-        ``eta_start`` (used when the data or the family changes)."""
-        self._warm.clear()
 
     # ---- objectives ----------------------------------------------------------------
     def aic(self, mu: np.ndarray, dev: float, family=None) -> float:
