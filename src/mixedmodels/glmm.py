@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import MixedModelsError
 from .lmm import ConvergenceWarning, SINGULAR_TOL
-from .optimize import OptSummary, central_derivs, finite_difference_derivs, minimize_theta
+from .optimize import OptSummary, central_derivs, minimize_theta
 from .pirls import GlmmWorkspace, PirlsError, PirlsState
 
 GRAD_TOL = 2e-3            # lme4's check.conv.grad tolerance
@@ -178,12 +178,16 @@ class GeneralizedLinearMixedModel:
             step = np.append(step, 0.25)
         objective = self._safe(lambda x: self.objective(to_params(x)))
         before = self.n_evals
+        # Steps: lme4's 1e-4 on theta, relative to theta's scale when it is small (a
+        # theta of 0.003, as with an inverse link, has curvatures of 1e7: an absolute step
+        # makes the differences' truncation error swamp the gradient); 1e-3 on gamma.
         delta = np.full(start.size, DERIV_DELTA)
+        delta[:k_theta] = DERIV_DELTA * np.clip(np.abs(stage1.theta), 0.1, 1.0)
         delta[k_theta:k_theta + self.p] = DERIV_DELTA_WHITENED
         newton = self._newton(objective, start, delta) if derivatives else None
         gradient = hessian = None
-        if newton is not None:
-            x, value, g_x, H_x = newton
+        if newton is not None and newton[0]:
+            _, x, value, g_x, H_x = newton
             x, g_x, H_x = self._rectify(x, g_x, H_x)
             x, value = self._snap_to_boundary(objective, x, value, lower)
             stage2 = OptSummary(theta0=start, lower=lower, theta=x, fmin=value,
@@ -191,13 +195,23 @@ class GeneralizedLinearMixedModel:
                                 return_code="NEWTON_DECREMENT")
             messages = _gradient_check(g_x, H_x)
         else:
-            stage2 = minimize_theta(objective, start, lower, xtol_abs=1e-10, ftol_abs=0.0,
+            # From the best point Newton reached (or the start), with first steps on the scale
+            # of each parameter; the result is never worse than that point.
+            origin_x = start if newton is None else self._rectify(*newton[1:2], *newton[3:])[0]
+            origin_x = np.maximum(origin_x, lower)
+            step = np.concatenate([np.where(origin_x[:k_theta] > 0,
+                                            0.25 * np.abs(origin_x[:k_theta]), 0.05),
+                                   step[k_theta:]])
+            stage2 = minimize_theta(objective, origin_x, lower, xtol_abs=1e-10, ftol_abs=0.0,
                                     xtol_rel=1e-5, initial_step=step)
             _check_finite_optimum(stage2)
             x, value = stage2.theta, stage2.fmin
+            origin_value = objective(origin_x)
+            if origin_value < value:
+                x, value = origin_x, origin_value
             messages = list(stage2.warnings)
             if derivatives:
-                x, value, g_x, H_x, msg = self._polish(objective, x, value, lower)
+                x, value, g_x, H_x, msg = self._polish(objective, x, value, lower, delta)
                 messages += msg
         if derivatives:
             # back to (theta, beta): g = J^{-T} g_x, H = J^{-T} H_x J^{-1}
@@ -223,9 +237,11 @@ class GeneralizedLinearMixedModel:
         building, and the last Hessian is the one lme4's vcov needs. The diagonal theta are
         unconstrained here (the deviance is even in each of them; ``_rectify`` makes them
         nonnegative afterwards). Stops after the full step taken where the Newton decrement
-        g' H^{-1} g was below 1e-6, and returns (x, f(x), gradient at x, Hessian at the point
-        before), or None when a Hessian is not positive definite or no step helps (the caller
-        then runs BOBYQA).
+        g' H^{-1} g was below 1e-6.
+
+        Returns (converged, x, f(x), gradient at x, Hessian at the point before): converged is
+        False when a Hessian is not positive definite or no step lowers f while the decrement
+        is still large; x is then the best point reached (the caller runs BOBYQA from it).
         """
         fx = f(x)
         for _ in range(max_iter):
@@ -233,7 +249,7 @@ class GeneralizedLinearMixedModel:
             try:
                 chol = np.linalg.cholesky(H)
             except np.linalg.LinAlgError:
-                return None
+                return False, x, fx, g, H
             step = -np.linalg.solve(chol.T, np.linalg.solve(chol, g))
             decrement = float(-g @ step)
             t = 1.0
@@ -244,15 +260,14 @@ class GeneralizedLinearMixedModel:
                 t /= 2.0
             else:
                 # No step lowers f: what is left of the decrement is noise when it is small.
-                return (x, fx, g, H) if decrement < 1e-6 else None
+                return decrement < 1e-6, x, fx, g, H
             x, fx = x + t * step, trial
             if decrement < 1e-6 and t == 1.0:
                 # Quadratic convergence: this last full step leaves a gap of about
                 # decrement^2; the Hessian of the previous point serves lme4's vcov, and the
                 # gradient is taken again where we stop.
-                g = central_derivs_gradient(f, x, delta)
-                return x, fx, g, H
-        return None
+                return True, x, fx, central_derivs_gradient(f, x, delta), H
+        return False, x, fx, g, H
 
     @staticmethod
     def _snap_to_boundary(f, x: np.ndarray, value: float, lower: np.ndarray,
@@ -288,14 +303,14 @@ class GeneralizedLinearMixedModel:
         p = self.p
         return np.linalg.inv(L.xx[:p, :p]).T if p else np.zeros((0, 0))
 
-    def _polish(self, f, params, value, lower):
+    def _polish(self, f, params, value, lower, delta):
         """Central-difference gradient and Hessian of f at the optimum (``central_derivs``),
         one Newton step on the free parameters kept only if it lowers f, and lme4's check of
         the scaled gradient. Parameters on their bound are differenced too (the deviance is
         even in each diagonal theta, so points below 0 are valid) but not moved.
         Returns (params, value, gradient, hessian, messages)."""
         free = np.flatnonzero(params > lower)
-        grad_all, hess = central_derivs(f, params, value, delta=DERIV_DELTA)
+        grad_all, hess = central_derivs(f, params, value, delta=delta)
         gradient = grad_all
         grad, H_free = grad_all[free], hess[np.ix_(free, free)]
         try:
@@ -309,9 +324,8 @@ class GeneralizedLinearMixedModel:
             new = f(step)
             if new < value:
                 params, value = step, new
-                grad_new = finite_difference_derivs(f_free_at(f, params, free), params[free],
-                                                    value, delta=DERIV_DELTA,
-                                                    hessian=False)[0]
+                grad_new = central_derivs_gradient(f_free_at(f, params, free), params[free],
+                                                   delta[free])
                 gradient = gradient.copy()
                 gradient[free] = grad = grad_new
         return params, value, gradient, hess, _gradient_check(grad, H_free)

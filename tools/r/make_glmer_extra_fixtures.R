@@ -34,11 +34,13 @@ cases <- list(
        formula = "r2 ~ btype + situ + (1|id) + (1|item)"),
   list(id = "sleepstudy_binary_slope", data = "sleepstudy", family = "binomial", link = "logit", nAGQ = 1,
        formula = "I(Reaction > 300) ~ Days + (Days|Subject)"),
+  list(id = "sleepstudy_gamma_inverse", data = "sleepstudy", family = "Gamma", link = "inverse", nAGQ = 1,
+       formula = "Reaction ~ Days + (1|Subject)"),
   list(id = "cbpp_poisson_agq9", data = "cbpp", family = "poisson", link = "log", nAGQ = 9,
        formula = "incidence ~ period + offset(log(size)) + (1|herd)")
 )
 fam_of <- function(cs) switch(cs$family, poisson = poisson(link = cs$link),
-                             binomial = binomial(link = cs$link))
+                             binomial = binomial(link = cs$link), Gamma = Gamma(link = cs$link))
 summarise <- function(m) {
   list(fixef = as.list(fixef(m)), theta = as.list(getME(m, "theta")),
        logLik = as.numeric(logLik(m)), df = attr(logLik(m), "df"),
@@ -63,7 +65,9 @@ devfun_at <- function(f, d, family, nAGQ, pars) {
   list(value = NA, tolPwrss = NA)
 }
 dir.create("tests/fixtures/extra_glmer", showWarnings = FALSE)
+only <- commandArgs(trailingOnly = TRUE)
 for (cs in cases) {
+  if (length(only) && !(cs$id %in% only)) next
   d <- load_data(cs$data)
   f <- as.formula(cs$formula)
   if (cs$family == "nb") {
