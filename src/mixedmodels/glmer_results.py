@@ -101,7 +101,8 @@ class GlmerResult:
         with another program's optimum."""
         from .glmm import GlmmFit
 
-        theta, beta = np.asarray(theta, dtype=float), np.asarray(beta, dtype=float)
+        theta = np.atleast_1d(np.asarray(theta, dtype=float))
+        beta = np.atleast_1d(np.asarray(beta, dtype=float))
         params = np.concatenate([theta, beta])
         if self.nb_theta is not None:
             nb_theta = self.nb_theta if nb_theta is None else float(nb_theta)
