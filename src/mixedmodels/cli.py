@@ -1,6 +1,7 @@
 """Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--family NAME]``.
 
-``fit`` runs ``lmer``, or ``glmer`` (``glmer_nb`` for a negative binomial) given ``--family``.
+``fit`` runs ``lmer``, or ``glmer`` (``glmer_nb`` for a negative binomial) given ``--family``;
+``report`` does the same and writes a self-contained HTML report of the fit.
 
 ``mixedmodels datasets`` lists the bundled datasets, ``mixedmodels --version`` prints the
 version.
@@ -84,11 +85,23 @@ def _use_agg() -> None:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    if args.family is None and (args.link is not None or args.nagq is not None):
+        raise MixedModelsError("--link and --nagq apply to generalized models: give --family "
+                               "too (e.g. --family binomial)")
+    if args.family is not None and args.ml:
+        raise MixedModelsError("--ml does not apply with --family: glmer fits are always by "
+                               "maximum likelihood (there is no REML criterion for a GLMM)")
     _use_agg()
     data = read_data(args.data)
     name = Path(args.data).stem if Path(args.data).suffix else args.data
-    path = write_report(args.formula, data, args.out, data_name=name, x=args.x,
-                        reml=not args.ml)
+    # The fit's warnings are on the page; on the terminal each shows once, as one line.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = write_report(args.formula, data, args.out, data_name=name, x=args.x,
+                            reml=not args.ml, family=args.family, link=args.link,
+                            nagq=1 if args.nagq is None else args.nagq, seed=args.seed)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        print(f"warning: {message}", file=sys.stderr)
     print(f"wrote {path}")
     return 0
 
@@ -146,10 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bundled dataset name or CSV/Parquet path")
     report.add_argument("--out", default="report.html", metavar="FILE",
                         help="HTML file to write (default: report.html)")
-    report.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    report.add_argument("--ml", action="store_true",
+                        help="maximum likelihood instead of REML (lmer only)")
     report.add_argument("--x", metavar="COL",
                         help="numeric column for the x axis of the data and model-line figures "
                              "(default: the first numeric fixed-effect variable)")
+    report.add_argument("--family", metavar="NAME",
+                        help="report on a GLMM fitted with glmer: binomial, poisson, Gamma, "
+                             "inverse.gaussian, or negative.binomial (glmer.nb)")
+    report.add_argument("--link", metavar="NAME",
+                        help="link function (default: the family's, e.g. logit for binomial)")
+    report.add_argument("--nagq", type=int, metavar="N",
+                        help="glmer's nAGQ: 1 Laplace (default), 0, or N > 1 adaptive "
+                             "Gauss-Hermite nodes (one random-effects term only)")
+    report.add_argument("--seed", type=int, default=1, metavar="N",
+                        help="seed of a GLMM's simulated (DHARMa) residuals (default: 1)")
     report.set_defaults(func=_report)
     demo = sub.add_parser("demo", help="the lecture's analysis of simulated salary data, "
                                        "printed and written as an HTML report")

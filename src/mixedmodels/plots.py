@@ -280,7 +280,7 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
 
     Parameters
     ----------
-    result : LmerResult
+    result : LmerResult or GlmerResult (whose modes are on the link scale, named on the axis)
     term : str, optional
         Only this random-effect term (e.g. ``"(Intercept)"``, ``"service"``).
     group : str, optional
@@ -311,6 +311,8 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
                                 f"{wanted!r}; the model has {sorted(set(re[column]))}")
             re = re[re[column] == wanted]
     z = norm.ppf(0.5 + level / 2)
+    family = getattr(result, "family", None)
+    scale = "" if family is None else f", {family.link.name} scale"
     pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
     most = max(int(((re.grpvar == g) & (re.term == t)).sum()) for g, t in pairs)
     fig, axes, _ = _grid(len(pairs), ncols=len(pairs),
@@ -327,7 +329,7 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
             ax.set_yticks(pos, list(part["grp"]), fontsize=7)
         else:
             ax.set_yticks([])
-        ax.set_xlabel(f"{t} (conditional mode)")
+        ax.set_xlabel(f"{t} (conditional mode{scale})")
         ax.set_ylabel(g)
         ax.set_title(f"{g}: {t}")
     fig.suptitle(f"Random effects with {100 * level:g}% intervals")

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import __version__
 from .api import lmer
-from .errors import DataError
+from .errors import DataError, MixedModelsError
 from .formula import fixed as fx
 from .formula.bars import MixedFormula, parse_formula
 from .formula.contrasts import r_tokens
@@ -170,19 +170,28 @@ def prediction_equation(result: Any, level: str, group: str | None = None) -> st
 
     Parameters
     ----------
-    result : LmerResult
+    result : LmerResult, or GlmerResult (the equation is then on the link scale).
     level : the group's label, e.g. ``"org07"``.
     group : grouping factor; the first one of ``result.coef()`` when None.
 
     Returns
     -------
     str
-        E.g. ``"salary = 41,230 + 1,520 x service for organisation org07"``.
+        E.g. ``"salary = 41,230 + 1,520 x service for organisation org07"``, or for a
+        binomial fit ``"log-odds of incidence = -0.81 - 0.99 x period2 ... for herd 1"``.
     """
     coefs = result.coef()
     group = next(iter(coefs)) if group is None else group
-    response = result.design.formula.response
-    return f"{_equation(response, coefs[group].loc[level])} for {group} {level}"
+    return f"{_equation(_lhs(result), coefs[group].loc[level])} for {group} {level}"
+
+
+def _lhs(result: Any) -> str:
+    """What the equation predicts: the response, or for a GLMM its link-scale mean."""
+    if getattr(result, "family", None) is None:
+        return result.design.formula.response
+    from .report_glmer_parts import link_scale_response
+
+    return link_scale_response(result)
 
 
 def _equation(response: str, coefs: pd.Series) -> str:
@@ -196,7 +205,7 @@ def _equation(response: str, coefs: pd.Series) -> str:
 
 
 def _population_equation(result: Any, group: str) -> str:
-    return f"{_equation(result.design.formula.response, result.fixef)} (average {group})"
+    return f"{_equation(_lhs(result), result.fixef)} (average {group})"
 
 
 def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
@@ -310,8 +319,9 @@ def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name
     parts.extend(_note(f"Warning while fitting: {n}") for n in notes)
 
 
-def _coef_section(page: _Page, result: Any) -> None:
-    parts = page.section("coef", "Coefficients of every group (coef)")
+def _coef_section(page: _Page, result: Any, heading: str = "Coefficients of every group (coef)",
+                  explain: str | None = None) -> None:
+    parts = page.section("coef", heading, explain)
     for group, frame in result.coef().items():
         first = frame.index[0]
         parts.append(f'<p class="equation">{escape_html(_population_equation(result, group))}<br>'
@@ -374,8 +384,16 @@ def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None
 
 # ---- public entry points -------------------------------------------------------------------
 def write_report(formula: str, data: Any, out_path: str | Path, data_name: str | None = None,
-                 x: str | None = None, progress: bool = True, reml: bool = True) -> Path:
+                 x: str | None = None, progress: bool = True, reml: bool = True,
+                 family: Any = None, link: str | None = None, nagq: int = 1,
+                 seed: int = 1) -> Path:
     """Fit ``formula`` to ``data`` and write one self-contained HTML report.
+
+    Without ``family`` the model is fitted with ``lmer``; with it, with ``glmer`` (or
+    ``glmer_nb`` for ``family="negative.binomial"``), and the page is adapted to a binary or
+    count outcome: proportions or counts per group, the latent-scale ICC (binomial) or the
+    median rate ratio (log link), the fixed effects also as odds or rate ratios, the
+    predictions per group on the response scale and DHARMa's simulated residuals.
 
     Parameters
     ----------
@@ -386,15 +404,29 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
     x : numeric column for the x axis of the data and model-line figures; the first numeric
         variable of the fixed part when None (those figures are left out when there is none).
     progress : print what is being done on stderr.
-    reml : REML (default) or ML.
+    reml : REML (default) or ML; lmer only (a GLMM is always fitted by maximum likelihood).
+    family, link, nagq : as ``glmer``: e.g. ``family="binomial"``, ``family="poisson"``.
+    seed : seed of the simulated residuals of a GLMM (the page is the same on every run).
 
     Returns
     -------
     pathlib.Path
         The file written.
+
+    Warns
+    -----
+    The fit's warnings (a singular fit, convergence), once each; the page shows them too.
     """
     from .teaching.tables import describe, icc
 
+    if family is not None:
+        from .report_glmer import write_glmer_report
+
+        return write_glmer_report(formula, data, out_path, family=family, link=link, nagq=nagq,
+                                  data_name=data_name, x=x, progress=progress, seed=seed)
+    if link is not None or nagq != 1:
+        raise MixedModelsError("link and nagq apply to generalized models: give family too "
+                               "(e.g. family='binomial')")
     say = _say(progress)
     mf = parse_formula(formula)
     frame, outcome, group = _model_columns(mf, to_pandas(data))
