@@ -2,6 +2,9 @@
 long table of ranef() (itself checked against lme4 in test_glmer_reference.py)."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,3 +104,36 @@ def test_wide_layout_at_lme4_estimates_is_lme4s():
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(sds.loc[ref.index, "(Intercept)"], ref["condsd"],
                                rtol=1e-4, atol=1e-5)
+
+
+# ---- the documentation's glmer snippets run as pasted ---------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def glmer_blocks(relative: str) -> list[str]:
+    text = (ROOT / relative).read_text(encoding="utf-8")
+    return [b for b in PYTHON_BLOCK.findall(text) if "glmer" in b]
+
+
+DOC_BLOCKS = [(doc, i, block) for doc in ("README.md", "docs/teaching.md")
+              for i, block in enumerate(glmer_blocks(doc))]
+
+
+def test_the_docs_have_glmer_snippets():
+    assert len(glmer_blocks("README.md")) >= 2
+    assert glmer_blocks("docs/teaching.md")
+
+
+@pytest.mark.parametrize("doc, index, block", DOC_BLOCKS,
+                         ids=[f"{doc}-{i}" for doc, i, _ in DOC_BLOCKS])
+def test_doc_snippet_runs_in_a_fresh_session(doc, index, block, capsys):
+    """Each block runs on its own, in a new namespace, as a reader would paste it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    exec(compile(block, f"{doc} block {index}", "exec"), {"__name__": "__main__"})
+    plt.close("all")
+    capsys.readouterr()
