@@ -116,13 +116,14 @@ def glmer_blocks(relative: str) -> list[str]:
     return [b for b in PYTHON_BLOCK.findall(text) if "glmer" in b]
 
 
-DOC_BLOCKS = [(doc, i, block) for doc in ("README.md", "docs/teaching.md")
+DOCS = ("README.md", "docs/teaching.md", "docs/for_lme4_users.md")
+DOC_BLOCKS = [(doc, i, block) for doc in DOCS
               for i, block in enumerate(glmer_blocks(doc))]
 
 
 def test_the_docs_have_glmer_snippets():
     assert len(glmer_blocks("README.md")) >= 2
-    assert glmer_blocks("docs/teaching.md")
+    assert glmer_blocks("docs/teaching.md") and glmer_blocks("docs/for_lme4_users.md")
 
 
 @pytest.mark.parametrize("doc, index, block", DOC_BLOCKS,
