@@ -168,7 +168,11 @@ def _null_icc(result: Any, frame: pd.DataFrame, group: str, say: Callable[[str],
         return None, []
     say("fitting the intercept-only model for the ICC...")
     formula = f"{result.design.formula.response} ~ 1 + (1 | {group})"
-    null, caught = _caught(lambda: glmer(formula, frame, family=result.family))
+    try:
+        null, caught = _caught(lambda: glmer(formula, frame, family=result.family))
+    except MixedModelsError as exc:
+        # The ICC of the fitted model stands on its own; the comparison is only a reading aid.
+        return None, [f"intercept-only model {formula}: {exc}"]
     notes = [f"intercept-only model {formula}: {w.message}" for w in caught]
     for w, note in zip(caught, notes):
         warnings.warn(note, w.category, stacklevel=4)
@@ -200,7 +204,7 @@ def _variation_section(page: _Page, result: Any, null_icc: pd.Series | None,
                 reading += (f" ({100 * first['latent ICC, no predictors']:.1f}% in the model "
                             f"without predictors)")
             parts.append(f"<p>{escape_html(reading + '.')}</p>")
-    parts.extend(_note(f"Warning while fitting the {n}") for n in notes)
+    parts.extend(_note(f"While fitting the {n}") for n in notes)
 
 
 def _ratio_section(page: _Page, result: Any) -> None:
