@@ -67,8 +67,8 @@ EXPLAIN = {
         "the {scale} at the reference levels for a typical group (all random effects 0), each "
         "slope how much a predictor changes it. The random-effects block gives the SDs by "
         "which groups vary around that on the same scale. There is no residual SD for a "
-        "binomial, Poisson or negative binomial model: the variance follows from the mean. The p-values are Wald "
-        "z tests of each fixed effect against zero.",
+        "binomial, Poisson or negative binomial model: the variance follows from the mean. "
+        "The p-values are Wald z tests of each fixed effect against zero.",
     "ratios":
         "The fixed effects exponentiated: {what}. Above 1, the predictor goes with higher "
         "{quantity}; below 1, with lower; the other predictors and the random effects held "
@@ -83,8 +83,8 @@ EXPLAIN = {
         "Each group's observed {mean} next to the model's prediction on the response scale, "
         "averaged over the group's rows. The prediction usually lies between the group's own "
         "value and the prediction for the same rows with all random effects at zero: the "
-        "model pulls every group towards the others, small groups the most. The second table gives "
-        "the prediction for a typical group (all random effects 0) at each combination of "
+        "model pulls every group towards the others, small groups the most. The second table "
+        "gives the prediction for a typical group (all random effects 0) at each combination of "
         "the factors in the fixed part. On a {link} scale a typical group is not an average "
         "one: averaged over groups, {averaged}.",
     "group_figure":
