@@ -17,12 +17,10 @@ mu (1 - mu) floored at eps.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy.special import gammaln, xlog1py, xlogy
 
-from .errors import DataError
+from .errors import DataError, warn_user
 from .links import FamilyError, Link, finite_positive, make_link
 
 __all__ = [
@@ -237,7 +235,7 @@ def _non_integer(x):
 
 def _warn_weights_ignored(weights):
     if weights is not None and np.any(_arr(weights) != 1):
-        warnings.warn("ignoring prior weights", UserWarning, stacklevel=3)
+        warn_user("ignoring prior weights", UserWarning)
 
 
 class Binomial(Family):
@@ -289,12 +287,12 @@ class Binomial(Family):
             fractional = np.abs(m - np.rint(m)) > 1e-3
             if fractional.any():
                 i = _first(fractional)
-                warnings.warn(
+                warn_user(
                     f"non-integer #successes in a binomial glm! response '{response}' holds "
                     f"proportions that weights * y does not make whole counts (first at row {i}: "
                     f"y = {y[i]:g}, weight = {weights[i]:g}); pass the number of trials as "
                     f"weights= or the response as cbind(successes, failures)",
-                    NonIntegerWarning, stacklevel=2)
+                    NonIntegerWarning)
             mustart = (m + 0.5) / (weights + 1.0)
             return y, weights, mustart, np.broadcast_to(np.float64(1.0), y.shape)
         n = _arr(trials)
@@ -310,8 +308,8 @@ class Binomial(Family):
         successes = n * y
         bad = (np.abs(successes - np.rint(successes)) > 1e-3) | (np.abs(n - np.rint(n)) > 1e-3)
         if bad.any():
-            warnings.warn(f"non-integer counts in a binomial glm! response '{response}' "
-                          f"(first at row {_first(bad)})", NonIntegerWarning, stacklevel=2)
+            warn_user(f"non-integer counts in a binomial glm! response '{response}' "
+                      f"(first at row {_first(bad)})", NonIntegerWarning)
         mustart = (successes + 0.5) / (n + 1.0)
         return y, weights * n, mustart, n
 
@@ -362,10 +360,10 @@ class Poisson(Family):
         nonint = _non_integer(y)
         if nonint.any():
             i = _first(nonint)
-            warnings.warn(f"response '{response}' has non-integer values for the poisson family "
-                          f"(first at row {i}: {y[i]:g}); R's dpois() gives them log-density "
-                          f"-Inf (warning 'non-integer x'), so the AIC and log-likelihood are "
-                          f"infinite, as in lme4", NonIntegerWarning, stacklevel=3)
+            warn_user(f"response '{response}' has non-integer values for the poisson family "
+                      f"(first at row {i}: {y[i]:g}); R's dpois() gives them log-density "
+                      f"-Inf (warning 'non-integer x'), so the AIC and log-likelihood are "
+                      f"infinite, as in lme4", NonIntegerWarning)
 
     def _mustart(self, y):
         return y + 0.1

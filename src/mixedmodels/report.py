@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import __version__
 from .api import lmer
-from .errors import DataError, MixedModelsError
+from .errors import DataError, MixedModelsError, warn_user
 from .formula import fixed as fx
 from .formula.bars import MixedFormula, parse_formula
 from .formula.contrasts import r_tokens
@@ -214,7 +214,7 @@ def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
         warnings.simplefilter("always")
         result = lmer(formula, data, reml=reml)
     for w in caught:
-        warnings.warn(w.message, stacklevel=3)
+        warn_user(w.message, w.category)
     return result, [str(w.message) for w in caught]
 
 

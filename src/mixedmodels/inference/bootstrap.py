@@ -29,7 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from ..errors import MixedModelsError
+from ..errors import MixedModelsError, warn_user
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
 from ..rformat import percent_labels
@@ -286,8 +286,7 @@ def _norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return np.full(len(alpha), np.nan)
     rk = (R + 1) * np.asarray(alpha, dtype=float)
     if not np.all((rk > 1) & (rk < R)):
-        warnings.warn("extreme order statistics used as endpoints", BootstrapWarning,
-                      stacklevel=3)
+        warn_user("extreme order statistics used as endpoints", BootstrapWarning)
     out = np.empty(rk.size)
     for i, (a, r) in enumerate(zip(alpha, rk)):
         k = int(math.trunc(r))
@@ -406,9 +405,8 @@ def bootstrap(result: FittedModel, nsim: int, func: Callable | None = None, seed
     errors = Counter(out[2] for out in outputs if out[2])
     n_failed = sum(errors.values())
     if n_failed:
-        warnings.warn(f"some bootstrap runs failed ({n_failed}/{nsim}): "
-                      f"{dict(errors)}", BootstrapWarning, stacklevel=2)
+        warn_user(f"some bootstrap runs failed ({n_failed}/{nsim}): "
+                  f"{dict(errors)}", BootstrapWarning)
     if messages:
-        warnings.warn(f"refits gave warnings: {dict(messages)}", BootstrapWarning,
-                      stacklevel=2)
+        warn_user(f"refits gave warnings: {dict(messages)}", BootstrapWarning)
     return BootResult(t0=t0, t=table, seed=root, n_failed=n_failed, messages=messages)

@@ -41,7 +41,7 @@ import scipy.sparse as sp
 
 from .._threads import with_blas_threads
 from ..crossprod import CrossProducts
-from ..errors import MixedModelsError
+from ..errors import MixedModelsError, warn_user
 from ..linalg.kernels import as_dense
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
@@ -342,8 +342,8 @@ def influence(result: Any, progress: bool | None = None) -> Influence:
         bar.close()
     if failed:
         first = next(iter(failed.items()))
-        warnings.warn(f"{len(failed)} of {n} case-deletion refits failed (their rows are NaN); "
-                      f"first, row {first[0]}: {first[1]}", InfluenceWarning, stacklevel=3)
+        warn_user(f"{len(failed)} of {n} case-deletion refits failed (their rows are NaN); "
+                  f"first, row {first[0]}: {first[1]}", InfluenceWarning)
     names = list(d.x_names)
     index = d.row_index
     theta_names = [name for t in result.terms for name in t.theta_names()]

@@ -7,13 +7,12 @@ REML versus ML, and dropping a random-effects term only removes its blocks.
 lme4 prints the message "refitting model(s) with ML (instead of REML)" when ``anova`` refits
 REML fits; here it is a ``RefitMLWarning`` (a ``UserWarning``), so it shows once per call
 site by default and can be silenced with
-``warnings.simplefilter("ignore", mixedmodels.inference.lrt.RefitMLWarning)``.
+``warnings.simplefilter("ignore", mixedmodels.RefitMLWarning)``.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
-import warnings
 import weakref
 from typing import Sequence
 
@@ -23,7 +22,7 @@ import scipy.linalg as sla
 from scipy import stats
 
 from ..crossprod import CrossProducts, from_design
-from ..errors import MixedModelsError
+from ..errors import MixedModelsError, warn_user
 from ..lmm import LinearMixedModel
 from ..objective import profiled_objective
 from ..rformat import deparse_formula, print_anova
@@ -177,10 +176,10 @@ def anova(*models: FittedModel, refit: bool = True,
     reml = [m.reml for _, m in labelled]
     if refit:
         if any(reml):
-            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=2)
+            warn_user(REFIT_MESSAGE, RefitMLWarning)
         labelled = [(lab, ml_refit(m)) for lab, m in labelled]
     elif any(reml) and not all(reml):
-        warnings.warn("some models fit with REML = TRUE, some not", UserWarning, stacklevel=2)
+        warn_user("some models fit with REML = TRUE, some not", UserWarning)
     labelled.sort(key=lambda item: item[1].df)
     npar = np.array([m.df for _, m in labelled], dtype=float)
     loglik = np.array([m.loglik for _, m in labelled])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +32,7 @@ from scipy import stats
 from scipy.interpolate import CubicSpline
 
 from ..crossprod import CrossProducts
-from ..errors import MixedModelsError
+from ..errors import MixedModelsError, warn_user
 from ..lmm import LinearMixedModel
 from ..optimize import minimize_theta
 from ..rformat import percent_labels
@@ -313,11 +312,11 @@ class Profile:
                 ok = trace[".zeta"].notna().to_numpy()
                 x, z = trace[name].to_numpy()[ok], trace[".zeta"].to_numpy()[ok]
                 if z.size == 0:
-                    warnings.warn(f"bad profile for {name}", ProfileWarning, stacklevel=2)
+                    warn_user(f"bad profile for {name}", ProfileWarning)
                     rows[name] = [np.nan, np.nan]
                     continue
-                warnings.warn(f"bad spline fit for {name}: falling back to linear "
-                              f"interpolation", ProfileWarning, stacklevel=2)
+                warn_user(f"bad spline fit for {name}: falling back to linear "
+                          f"interpolation", ProfileWarning)
                 ci = _linear_inverse(x, z, zq)
             if np.isnan(ci[0]):
                 ci[0] = self.lower[name]
@@ -343,14 +342,13 @@ def _next_value(prev: np.ndarray, last: np.ndarray, col: int, delta: float, lowc
     num = last[col] - prev[col]
     denom = last[0] - prev[0]
     if not np.isfinite(denom) or denom == 0:
-        warnings.warn("Last two rows have identical or NA .zeta values: using minstep",
-                      ProfileWarning, stacklevel=4)
+        warn_user("Last two rows have identical or NA .zeta values: using minstep",
+                  ProfileWarning)
         step = minstep
     else:
         step = delta * num / denom
         if step < 0:
-            warnings.warn("unexpected decrease in profile: using minstep", ProfileWarning,
-                          stacklevel=4)
+            warn_user("unexpected decrease in profile: using minstep", ProfileWarning)
             step = minstep
         elif abs(step) > maxmult * abs(num):
             step = maxmult * abs(num)
@@ -375,8 +373,8 @@ def _zeta(value: float, estimate: float, devdiff: float, name: str) -> float:
     """sign(value - estimate) sqrt(devdiff); warns when the profile beats the fit (lme4 stops
     with an error below -1e-9; here round-off up to 1e-6 is tolerated silently)."""
     if devdiff < -1e-6:
-        warnings.warn(f"profiling {name} found a deviance {-devdiff:.3g} below the fit's: the "
-                      f"fit may not be at the optimum", ProfileWarning, stacklevel=5)
+        warn_user(f"profiling {name} found a deviance {-devdiff:.3g} below the fit's: the "
+                  f"fit may not be at the optimum", ProfileWarning)
     return float(np.sign(value - estimate) * math.sqrt(max(devdiff, 0.0)))
 
 
@@ -484,7 +482,7 @@ def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int
         try:
             backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
         except (ValueError, np.linalg.LinAlgError):
-            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=2)
+            warn_user(f"non-monotonic profile for {name}", ProfileWarning)
             backward[name] = None
     # lme4 stores bounds for the variance parameters only: a fixed effect whose profile
     # does not reach the requested zeta gets NA.

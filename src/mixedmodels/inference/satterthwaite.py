@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +31,7 @@ from typing import Callable
 import numpy as np
 import scipy.linalg as sla
 
+from ..errors import warn_user
 from ..lmm import LinearMixedModel
 
 # numDeriv's defaults (numDeriv 2016.8-1.1): hessian() uses d = 0.1, jacobian() d = 1e-4.
@@ -221,14 +221,13 @@ def varpar_derivatives(result) -> VarParDerivatives:
     neg = evals < -EIGEN_TOL
     zero = np.abs(evals) <= EIGEN_TOL
     if neg.any():
-        warnings.warn(f"Model failed to converge with {int(neg.sum())} negative eigenvalue(s) of "
-                      f"the deviance Hessian: {', '.join(f'{v:.1e}' for v in evals[neg])}",
-                      HessianWarning, stacklevel=3)
+        warn_user(f"Model failed to converge with {int(neg.sum())} negative eigenvalue(s) of "
+                  f"the deviance Hessian: {', '.join(f'{v:.1e}' for v in evals[neg])}",
+                  HessianWarning)
     if zero.any():
-        warnings.warn(f"Model may not have converged with {int(zero.sum())} eigenvalue(s) of the "
-                      f"deviance Hessian close to zero: "
-                      f"{', '.join(f'{v:.1e}' for v in evals[zero])}", HessianWarning,
-                      stacklevel=3)
+        warn_user(f"Model may not have converged with {int(zero.sum())} eigenvalue(s) of the "
+                  f"deviance Hessian close to zero: "
+                  f"{', '.join(f'{v:.1e}' for v in evals[zero])}", HessianWarning)
     pos = evals > EIGEN_TOL
     vcov_varpar = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     p = result.beta.size
