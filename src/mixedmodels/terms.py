@@ -100,10 +100,19 @@ def theta_slices(terms: list[ReTerm]) -> list[slice]:
 
 
 def order_terms(terms: list[ReTerm]) -> list[ReTerm]:
-    """lme4's order: decreasing number of levels, stable for ties (``reorder.terms``).
+    """lme4's order of the random-effects terms (``mkReTrms`` with ``reorder.terms = TRUE``).
+
+    The terms stay in formula order unless some term has more levels than the one before it
+    (``any(diff(nl) > 0)``); then they are put in ``rev(order(nl))``: decreasing number of
+    levels, with terms of equal size in REVERSE formula order (R's ``order`` is stable and
+    ``rev`` reverses the ties). ``(1|C) + (1|A) + (1|B)`` with 3, 5 and 5 levels becomes B, A, C;
+    ``(1|A) + (1|B) + (1|C)`` stays as it is.
 
     The first block of L never receives a downdate, so the largest factor goes first and the
     fill-in from crossing lands in the smaller ones (``algorithm.md`` section 5).
     """
-    return sorted(terms, key=lambda t: -t.n_levels)
-
+    levels = [t.n_levels for t in terms]
+    if not any(b > a for a, b in zip(levels, levels[1:])):
+        return list(terms)
+    ascending = sorted(range(len(terms)), key=lambda i: levels[i])
+    return [terms[i] for i in reversed(ascending)]
