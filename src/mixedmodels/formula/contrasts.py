@@ -24,6 +24,7 @@ __all__ = [
     "contr_identity",
     "r_number",
     "r_label",
+    "level_label",
     "r_levels",
     "level_codes",
     "r_deparse",
@@ -123,6 +124,28 @@ def r_label(value: object) -> str:
     return str(value)
 
 
+# R's integers are 32-bit; a larger whole number in the data is a double in R.
+_R_INT_MAX = 2**31 - 1
+
+
+def level_label(value: object) -> str:
+    """The factor level R gives a data value (``as.character`` in ``factor()``).
+
+    The one labelling of data values: grouping factors at fit time and in ``predict``, and
+    factors in the fixed effects, all go through it, so a value gets the same label wherever
+    it is read. Booleans are ``TRUE``/``FALSE``; integers are R integers (``100000``); other
+    numbers are R doubles, written as ``as.character`` writes them (``1e+05``, ``0.5``,
+    ``1`` for 1.0, 15 significant digits); text stays as it is.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)) and abs(int(value)) <= _R_INT_MAX:
+        return str(int(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return r_number(value)
+    return str(value)
+
+
 def r_levels(values: pd.Series) -> tuple[list[str], bool]:
     """Levels R's ``factor()`` would give, after dropping unused levels.
 
@@ -146,10 +169,11 @@ def r_levels(values: pd.Series) -> tuple[list[str], bool]:
     if isinstance(dtype, pd.CategoricalDtype):
         seen = set(present.cat.codes.unique().tolist())
         cats = [c for i, c in enumerate(dtype.categories) if i in seen]
-        return [r_label(c) for c in cats], bool(dtype.ordered)
+        # R's factor() matches values by their labels: values that print alike are one level.
+        return list(dict.fromkeys(level_label(c) for c in cats)), bool(dtype.ordered)
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        return [r_label(v) for v in sorted(present.unique().tolist())], False
-    return sorted({r_label(v) for v in present.unique().tolist()}), False
+        return list(dict.fromkeys(level_label(v) for v in sorted(present.unique().tolist()))), False
+    return sorted({level_label(v) for v in present.unique().tolist()}), False
 
 
 def interaction_columns(
@@ -193,7 +217,7 @@ def level_codes(series: pd.Series, levels: Sequence[str]) -> tuple[np.ndarray, s
     """
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     position = {lev: i for i, lev in enumerate(levels)}
-    labels = [r_label(u) for u in uniques]
+    labels = [level_label(u) for u in uniques]
     mapped = np.array([position.get(lab, -1) for lab in labels] + [-1], dtype=np.int64)
     unseen = sorted(lab for lab in labels if lab not in position)
     return mapped[codes], (unseen[0] if unseen else None)

@@ -9,18 +9,17 @@ level and 1 for every other.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError, FormulaError, warn_user
 from ..terms import ReTerm, order_terms
 from . import fixed as fx
 from .bars import MixedFormula
-from .contrasts import r_tokens
+from .contrasts import level_label, r_tokens
 from .rexpr import column_kind, evaluate
 
 
@@ -90,13 +89,15 @@ def to_pandas(data: Any) -> pd.DataFrame:
         ) from exc
 
 
-def level_label(value: Any) -> str:
-    """R's as.character for a numeric or boolean level."""
-    if isinstance(value, (bool, np.bool_)):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
+def _merge_alike(codes: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes and labels with values that print alike merged into one level, as R's
+    ``factor()`` matches values by their labels (0.1 + 0.2 and 0.3 are both "0.3")."""
+    unique = list(dict.fromkeys(labels))
+    if len(unique) == len(labels):
+        return codes, labels
+    position = {lab: i for i, lab in enumerate(unique)}
+    remap = np.array([position[lab] for lab in labels], dtype=np.int32)
+    return remap[codes], unique
 
 
 def factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -104,7 +105,8 @@ def factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
 
     Categoricals keep their level order (unused levels dropped, as R's ``factor()``);
     strings are sorted as R sorts them in the C locale; numbers and booleans are sorted by
-    value and labelled as R prints them.
+    value. Every label is ``level_label``'s (``1`` for 1.0 and for a category 1.0, ``1e+05``,
+    ``TRUE``), the labelling ``predict`` uses too. The column must have no missing values.
     """
     if isinstance(column.dtype, pd.CategoricalDtype):
         # Straight from pandas' small integer codes: no n-length int64 copies.
@@ -114,16 +116,23 @@ def factor_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
         used[codes] = True  # a missing value (-1) marks the extra last slot
         used = used[:-1]
         if used.all():
-            return codes.astype(np.int32), [str(c) for c in categories]
+            return _merge_alike(codes.astype(np.int32), [level_label(c) for c in categories])
         lookup = (np.cumsum(used) - 1).astype(np.int32)
-        return lookup[codes], [str(c) for c, u in zip(categories, used) if u]
-    values = column.to_numpy()
+        return _merge_alike(lookup[codes],
+                            [level_label(c) for c, u in zip(categories, used) if u])
     if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy()
+        if values.dtype == object:  # pandas' nullable Int64 / Float64 / boolean
+            values = values.astype(column.dtype.numpy_dtype)
         uniq, codes = np.unique(values, return_inverse=True)
-        return codes.astype(np.int32), [level_label(u) for u in uniq]
-    strings = np.asarray([str(v) for v in values], dtype=object)
-    uniq, codes = np.unique(strings, return_inverse=True)
-    return codes.astype(np.int32), [str(u) for u in uniq]
+        return _merge_alike(codes.astype(np.int32), [level_label(u) for u in uniq])
+    # Labelled once per distinct value; R sorts the labels in the C locale (code points).
+    codes, uniques = pd.factorize(column)
+    labels = [level_label(u) for u in uniques]
+    levels = sorted(set(labels))
+    position = {lab: i for i, lab in enumerate(levels)}
+    remap = np.array([position[lab] for lab in labels], dtype=np.int32)
+    return remap[codes], levels
 
 
 def grouping_factor(data: pd.DataFrame, group_vars: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
@@ -404,8 +413,8 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
     if n_dropped:
         frame = frame.loc[complete]
         per_col = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
-        warnings.warn(f"{n_dropped} row(s) dropped because of missing values "
-                      f"(missing per column: {per_col})", DroppedRowsWarning, stacklevel=3)
+        warn_user(f"{n_dropped} row(s) dropped because of missing values "
+                  f"(missing per column: {per_col})", DroppedRowsWarning)
     if len(frame) == 0:
         raise DataError("no rows left after dropping rows with missing values in the columns "
                         f"used by the model ({', '.join(used)})")
@@ -418,9 +427,9 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
     keep = independent_columns(Xmm.values)
     dropped = tuple(n for i, n in enumerate(Xmm.names) if i not in set(keep.tolist()))
     if dropped:
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
-                      f"{len(dropped)} column(s) / coefficient(s): {', '.join(dropped)}",
-                      RankDeficiencyWarning, stacklevel=3)
+        warn_user(f"fixed-effect model matrix is rank deficient so dropping "
+                  f"{len(dropped)} column(s) / coefficient(s): {', '.join(dropped)}",
+                  RankDeficiencyWarning)
     X = Xmm.values if keep.size == Xmm.values.shape[1] else Xmm.values[:, keep]
     X = np.ascontiguousarray(X)
     # Without offsets or weights these are read-only zero-stride views of one constant: no

@@ -32,11 +32,11 @@ from .contrasts import (
     contr_treatment,
     interaction_columns,
     level_codes,
+    level_label,
     next_op,
     parse_python,
     python_text,
     r_deparse,
-    r_label,
     r_levels,
     r_name,
     r_tokens,
@@ -271,7 +271,7 @@ class _Variable:
                     self.spec = mm.model_spec
                     state = self.spec.encoder_state.get(self.factor.expr)
                     if state is not None and state[0] is Factor.Kind.CATEGORICAL and self.levels is None:
-                        self.levels = [r_label(c) for c in state[1]["categories"]]
+                        self.levels = [level_label(c) for c in state[1]["categories"]]
                 else:
                     mm = self.spec.get_model_matrix(frame, context=_CONTEXT, na_action="ignore")
         except (FormulaicError, ValueError, TypeError, ArithmeticError) as err:
