@@ -14,9 +14,35 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# Every warning the package raises, and its errors, by class: catch or filter them as
+# ``mm.SingularFitWarning`` without knowing the module that raises them.
+_WARNINGS = {
+    "SingularFitWarning": "mixedmodels.lmm",
+    "ConvergenceWarning": "mixedmodels.lmm",
+    "ScaleWarning": "mixedmodels.checks",
+    "DroppedRowsWarning": "mixedmodels.formula.design",
+    "RankDeficiencyWarning": "mixedmodels.formula.design",
+    "SeparationWarning": "mixedmodels.glmm",
+    "VcovWarning": "mixedmodels.glmer_results",
+    "NonIntegerWarning": "mixedmodels.families",
+    "RefitMLWarning": "mixedmodels.inference.lrt",
+    "HessianWarning": "mixedmodels.inference.satterthwaite",
+    "ProfileWarning": "mixedmodels.inference.profile",
+    "BootstrapWarning": "mixedmodels.inference.bootstrap",
+    "InfluenceWarning": "mixedmodels.inference.influence",
+}
+_ERRORS = {
+    "MixedModelsError": "mixedmodels.errors",
+    "FormulaError": "mixedmodels.errors",
+    "DataError": "mixedmodels.errors",
+    "FamilyError": "mixedmodels.families",
+    "PirlsError": "mixedmodels.pirls",
+}
+
 __all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "write_report",
            "run_demo", "LmerResult", "LinearMixedModel", "parse_formula", "glmer", "glmer_nb",
-           "families", "GlmerResult", "GeneralizedLinearMixedModel"]
+           "families", "GlmerResult", "GeneralizedLinearMixedModel",
+           *_WARNINGS, *_ERRORS]
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
@@ -36,6 +62,7 @@ _LAZY = {
     "plots": ("mixedmodels.plots", None),
     "write_report": ("mixedmodels.report", "write_report"),
     "run_demo": ("mixedmodels.report", "run_demo"),
+    **{name: (module, name) for name, module in {**_WARNINGS, **_ERRORS}.items()},
 }
 
 

@@ -9,8 +9,14 @@ from ._threads import with_blas_threads
 from .crossprod import from_design
 from .formula.bars import parse_formula
 from .formula.design import build_design
-from .lmm import LinearMixedModel
+from .checks import check_reml, check_response_scale, check_scale_x, fits_exactly
+from .errors import warn_user
+from .lmm import LinearMixedModel, SingularFitWarning
 from .results import LmerResult
+
+
+SINGULAR_MESSAGE = ("boundary (singular) fit: see is_singular in "
+                    "help(mixedmodels.LmerResult)")
 
 
 @with_blas_threads
@@ -21,15 +27,32 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None)
     ----------
     formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
     data : pandas or polars data frame.
-    reml : REML (default, as lme4) or ML (``reml=False``).
+    reml : True for REML (default, as lme4) or False for maximum likelihood.
     weights : name of a column of prior weights.
+
+    Warns as lme4 does: ``ScaleWarning`` for predictors on very different scales,
+    ``ConvergenceWarning`` when lme4's convergence check fails, ``SingularFitWarning`` for a
+    fit on the boundary ("boundary (singular) fit", ``is_singular``); a response that the
+    fixed effects reproduce exactly gives such a fit with residual SD 0. A response whose
+    scale double precision cannot square is an error that says how to rescale it.
     """
+    reml = check_reml(reml)
     mf = parse_formula(formula)
     design = build_design(mf, data, weights=weights)
+    check_response_scale(design.y, design.offset, mf.response)
+    check_scale_x(design.X, design.x_names)
     A = from_design(design.terms, design.X, design.y, design.offset, design.weights)
     model = LinearMixedModel(A, design.terms, reml=reml)
-    optsum = model.fit()
-    return LmerResult.from_model(model, design, optsum, formula=formula)
+    exact = fits_exactly(design.X, design.y, design.offset, design.weights, A.xx)
+    optsum = model.exact_fit() if exact else model.fit()
+    result = LmerResult.from_model(model, design, optsum, formula=formula)
+    if exact:
+        warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
+                  f"'{mf.response}' exactly (residual SD 0); every variance component is "
+                  f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
+    elif result.is_singular:
+        warn_user(SINGULAR_MESSAGE, SingularFitWarning)
+    return result
 
 
 def _glmm_design(formula: str, data: Any, weights: str | None):
@@ -71,8 +94,6 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     nagq : 1 Laplace (default); 0 fixed effects inside PIRLS; > 1 adaptive Gauss-Hermite
         with that many nodes per dimension (one random-effects term with up to 3 columns).
     """
-    import warnings as _warnings
-
     from .families import get_family
     from .glmer_results import GlmerResult
     from .glmm import GeneralizedLinearMixedModel, check_nagq, check_separation, warn_fit
@@ -80,9 +101,8 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
 
     fam = get_family(family, link)
     if fam.name == "gaussian" and fam.link.name == "identity":
-        _warnings.warn("glmer() with family gaussian (identity link) is a linear mixed model: "
-                       "fitting it with lmer() (REML = False, as glmer would)", UserWarning,
-                       stacklevel=3)
+        warn_user("glmer() with family gaussian (identity link) is a linear mixed model: "
+                  "fitting it with lmer() (REML = False, as glmer would)", UserWarning)
         return lmer(formula, data, reml=False, weights=weights)
     design = _glmm_design(formula, data, weights)
     check_nagq(nagq, design.terms, fam)
@@ -90,9 +110,11 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     model = GeneralizedLinearMixedModel(ws, nagq=nagq)
     fit = _fit_or_explain(model, formula, fam)
     result = GlmerResult.from_fit(model, design, fit, formula)
+    # Frames up to the user's line: the warning function, glmer, the BLAS-thread wrapper
+    # (warn_vcov counts itself).
     warn_fit(fit, result.is_singular, stacklevel=4)
     check_separation(fam, fit.state, ws.y, stacklevel=4)
-    result.warn_vcov(stacklevel=4)
+    result.warn_vcov(stacklevel=3)
     return result
 
 
@@ -131,5 +153,5 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
     fit = _fit_or_explain(model, formula, ws.family, theta0=start.theta)
     result = GlmerResult.from_fit(model, design, fit, formula)
     warn_fit(fit, result.is_singular, stacklevel=4)
-    result.warn_vcov(stacklevel=4)
+    result.warn_vcov(stacklevel=3)
     return result

@@ -7,13 +7,12 @@ freezes everything a user reads afterwards.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from . import _threads
 from ._threads import with_blas_threads
 from .crossprod import CrossProducts
+from .errors import warn_user
 from .linalg.cholesky import BlockedCholesky
 from .objective import profiled_objective
 from .optimize import OptSummary, minimize_theta, polish_and_check
@@ -132,8 +131,22 @@ class LinearMixedModel:
             summary.feval += self.n_evals - before
         self.objective(summary.theta)
         for message in summary.warnings:
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            warn_user(message, ConvergenceWarning)
         return summary
+
+    def exact_fit(self) -> OptSummary:
+        """The fit of a response that X reproduces exactly (``checks.fits_exactly``).
+
+        The residual SD is 0 and the objective is -inf at every theta, so no optimizer runs:
+        theta = 0, every variance component 0 (lme4 reports sigma = 0 and the variances as 0
+        too, at an arbitrary theta). Leaves L at theta = 0.
+        """
+        theta = np.zeros(self.n_theta)
+        self.objective(theta)
+        # The response's pivot of L is sqrt(pwrss): exactly 0 here, round-off otherwise.
+        self.L.xx[-1, -1] = 0.0
+        return OptSummary(theta0=theta.copy(), lower=self.theta_lower, theta=theta,
+                          fmin=-np.inf, feval=1, return_code="EXACT_FIT")
 
     def block_description(self) -> str:
         """A table of the storage type of every block of L (MixedModels.jl's BlockDescription).

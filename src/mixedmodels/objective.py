@@ -10,8 +10,13 @@ import math
 
 def profiled_objective(ldL2: float, ldRX2: float, pwrss: float, n: int, p: int,
                        sum_log_w: float, reml: bool) -> float:
-    """-2 log-likelihood (ML) or REML criterion with beta and sigma profiled out."""
+    """-2 log-likelihood (ML) or REML criterion with beta and sigma profiled out.
+
+    -inf when pwrss is 0: a response reproduced exactly has an unbounded likelihood.
+    """
     nu = n - p if reml else n
+    if pwrss <= 0:
+        return -math.inf
     value = ldL2 - sum_log_w + nu * (1.0 + math.log(2.0 * math.pi * pwrss / nu))
     return value + ldRX2 if reml else value
 

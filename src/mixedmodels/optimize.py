@@ -174,53 +174,137 @@ def central_derivs(f: Objective, x: np.ndarray, fx: float, delta=1e-4
     return grad, hess
 
 
+def newton_step(grad: np.ndarray, hess: np.ndarray, x: np.ndarray, lower: np.ndarray
+                ) -> np.ndarray | None:
+    """The minimizer of the quadratic model at x within the bounds, by active sets.
+
+    x - H^-1 g when that is feasible. Otherwise the coordinates that would cross their bound
+    are held on it and the model is minimized over the others (d_F = -H_FF^-1 (g_F + H_FA d_A)),
+    again until the step is feasible. On a flat likelihood whose optimum is on the boundary
+    (a rank-deficient covariance, e.g. ``(0 + f | g)``) BOBYQA stops up to 1e-3 inside, where
+    the objective changes by 1e-6 or less, and the plain Newton step overshoots the bound.
+
+    Returns the new point (k,), or None when H is not positive definite.
+    """
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return None
+    held = np.zeros(x.size, dtype=bool)
+    for _ in range(x.size):
+        d = np.where(held, lower - x, 0.0)
+        free = ~held
+        rhs = grad[free] + hess[np.ix_(free, held)] @ d[held]
+        d[free] = -np.linalg.solve(hess[np.ix_(free, free)], rhs)
+        crossed = free & (x + d < lower)
+        if not crossed.any():
+            return np.maximum(x + d, lower)
+        held |= crossed
+        if held.all():
+            return lower.copy()
+    return None
+
+
+def hessian_messages(hess: np.ndarray, tol: float = 1e-6) -> list[str]:
+    """lme4's ``checkHess`` (check.conv.hess, tol 1e-6) on the deviance Hessian in theta."""
+    if not np.all(np.isfinite(hess)):
+        return ["Problem with Hessian check (infinite or missing values?)"]
+    eig = np.linalg.eigvalsh(hess)
+    negative = int(np.sum(eig < -tol))
+    if negative:
+        return [f"Model failed to converge: degenerate Hessian with {negative} negative "
+                f"eigenvalues"]
+    try:
+        np.linalg.cholesky(hess)
+        pd_ok = True
+    except np.linalg.LinAlgError:
+        pd_ok = False
+    if np.any(np.abs(eig) < tol) or not pd_ok:
+        return ["Hessian is numerically singular: parameters are not uniquely determined"]
+    messages = []
+    if eig.max() * tol > 1:
+        messages.append("Model is nearly unidentifiable: very large eigenvalue - Rescale "
+                        "variables?")
+    if eig.min() / eig.max() < tol:
+        messages.append("Model is nearly unidentifiable: large eigenvalue ratio - Rescale "
+                        "variables?")
+    return messages
+
+
+def gradient_message(grad: np.ndarray, hess: np.ndarray, tol: float = 2e-3,
+                     names: np.ndarray | None = None) -> str | None:
+    """lme4's gradient check (check.conv.grad, tol 2e-3); None when it passes.
+
+    The criterion is lme4's ``max(pmin(abs(solve(chol(H), g)), abs(g)))``: R's ``chol`` is the
+    upper factor R (H = R'R), so the scaled gradient is R^-1 g, not the Newton step H^-1 g.
+    ``names`` (k,) are the 1-based theta positions of the entries, for the message (lme4
+    always prints "component 1").
+    """
+    try:
+        upper = np.linalg.cholesky(hess).T
+    except np.linalg.LinAlgError:
+        return "unable to evaluate scaled gradient"
+    scaled = np.linalg.solve(upper, grad)
+    if not np.all(np.isfinite(scaled)):
+        return "unable to evaluate scaled gradient"
+    mingrad = np.minimum(np.abs(scaled), np.abs(grad))
+    if mingrad.max() > tol:
+        worst = int(np.argmax(mingrad))
+        component = worst + 1 if names is None else int(names[worst])
+        return (f"Model failed to converge with max|grad| = {mingrad.max():.6g} "
+                f"(tol = {tol:g}, component {component})")
+    return None
+
+
 def polish_and_check(f: Objective, theta: np.ndarray, fmin: float, lower: np.ndarray,
-                     grad_tol: float = 2e-3) -> tuple[np.ndarray, float, list[str]]:
-    """lme4's ``checkConv`` at the optimum, plus one Newton step from the same derivatives.
+                     grad_tol: float = 2e-3, singular_tol: float = 1e-4
+                     ) -> tuple[np.ndarray, float, list[str]]:
+    """One Newton step at the optimum, then lme4's ``checkConv`` at the point kept.
 
     The central-difference gradient and Hessian that lme4 computes only to check convergence
     also give a Newton step; on flat likelihoods BOBYQA stops up to 1e-4 (relative) short of the
-    optimum in theta, and that step closes most of the gap (see CHANGELOG). It is kept only if
-    it stays feasible and lowers the objective. Parameters on their bound are left out of both
-    (a positive slope there is expected).
+    optimum in theta, and that step closes most of the gap (see CHANGELOG). The step respects
+    the bounds (``newton_step``) and is kept only if it lowers the objective. Parameters on
+    their bound are left out of both (a positive slope there is expected).
 
-    Returns (theta, objective, warning messages).
+    The checks follow lme4's ``checkConv``: a singular fit (a diagonal theta entry below
+    ``singular_tol``) is not checked further (lme4 reports only "boundary (singular) fit", which
+    the caller raises); otherwise the scaled gradient (``gradient_message``), then the Hessian
+    (``hessian_messages``, joined by ";" into one message as lme4 does).
+
+    Returns (theta, objective, convergence warning messages).
     """
     free = np.flatnonzero(theta > lower)
     if free.size == 0:
         return theta, fmin, []
+    base = theta.copy()
 
     def f_free(x):
-        th = theta.copy()
+        th = base.copy()
         th[free] = x
         return f(th)
 
     grad, hess = finite_difference_derivs(f_free, theta[free], fmin)
-    try:
-        chol = np.linalg.cholesky(hess)
-    except np.linalg.LinAlgError:
-        eig = np.linalg.eigvalsh(hess)
-        if np.any(eig < 0):
-            return theta, fmin, [f"Model failed to converge: degenerate Hessian with "
-                                 f"{int(np.sum(eig < 0))} negative eigenvalues"]
-        return theta, fmin, ["unable to evaluate scaled gradient"]
-
-    def worst_gradient(g: np.ndarray) -> float:
-        scaled = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
-        return float(np.max(np.minimum(np.abs(scaled), np.abs(g))))
-
-    worst = worst_gradient(grad)
-    step = theta.copy()
-    step[free] = theta[free] - np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
-    if np.all(step >= lower):
-        value = f(step)
+    if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(hess))):
+        return theta, fmin, ["Problem with Hessian check (infinite or missing values?)"]
+    step = newton_step(grad, hess, theta[free], lower[free])
+    moved = False
+    if step is not None:
+        value = f_free(step)
         if value < fmin:
-            theta, fmin = step, value
-            if worst > grad_tol:
-                # Only a failing check is worth a second gradient at the polished point.
-                worst = worst_gradient(finite_difference_derivs(f_free, theta[free], fmin,
-                                                                hessian=False)[0])
-    if worst > grad_tol:
-        return theta, fmin, [f"Model failed to converge with max|grad| = {worst:.6g} "
-                             f"(tol = {grad_tol})"]
-    return theta, fmin, []
+            polished = theta.copy()
+            polished[free] = step
+            theta, fmin, moved = polished, value, True
+    diagonal = np.isfinite(lower)
+    if np.any(theta[diagonal] < singular_tol):
+        return theta, fmin, []
+    message = gradient_message(grad, hess, grad_tol, free + 1)
+    if moved and message is not None and message.startswith("Model failed"):
+        # Only a failing check is worth a second gradient at the polished point.
+        grad = finite_difference_derivs(f_free, theta[free], fmin, hessian=False)[0]
+        message = gradient_message(grad, hess, grad_tol, free + 1)
+    messages = [] if message is None else [message]
+    hess_messages = hessian_messages(hess)
+    if hess_messages:
+        messages.append(";".join(hess_messages))
+    return theta, fmin, messages

@@ -285,7 +285,8 @@ class LmerResult:
                 i = t.column_names.index("(Intercept)")
                 shares[t.group_name] = shares.get(t.group_name, 0.0) + S[i, i]
         total = sum(shares.values()) + self.sigma**2
-        return pd.Series({g: v / total for g, v in shares.items()}, name="icc")
+        with np.errstate(invalid="ignore"):  # every variance 0 (an exact fit): NaN
+            return pd.Series({g: np.float64(v) / total for g, v in shares.items()}, name="icc")
 
     # ---- row-level outputs (one more pass over the data) -----------------------------
     @cached_property

@@ -83,6 +83,8 @@ class Summary:
                 format_num(values)[:4] + [format_num(values[4:])[0]])
 
     def _residual_quantiles(self) -> list[str]:
+        if self.result.sigma == 0:  # an exact fit: nothing to scale by
+            return format_num([np.nan] * 5, DIGITS)
         scaled = np.asarray(self.result.residuals(type="pearson"), float) / self.result.sigma
         q = np.quantile(scaled[np.isfinite(scaled)], [0, 0.25, 0.5, 0.75, 1])
         return format_num(zapsmall(list(q), DIGITS + 1), DIGITS)
@@ -174,6 +176,9 @@ class Summary:
     def _fixef_correlation(self) -> tuple[list[str], list[str], list[list[str]]]:
         """The lower triangle of cor(beta-hat), names abbreviated as lme4 does."""
         V = np.asarray(self.result.vcov, float)
+        if getattr(self.result, "sigma", None) == 0:
+            # An exact fit: sigma^2 (R_X'R_X)^-1 is 0, its correlations are those of (R_X'R_X)^-1
+            V = self.result.RX_inv.T @ self.result.RX_inv
         sd = np.sqrt(np.diag(V))
         p = V.shape[0]
         cells = format_num(r_round((V / np.outer(sd, sd)).ravel(), 3), 7, nsmall=3)

@@ -58,7 +58,14 @@ def _two_sided_p(t: np.ndarray, df: np.ndarray) -> np.ndarray:
 def _t_rows(result, C: np.ndarray, method: str) -> pd.DataFrame:
     """One t test per row c of C (h, p): Estimate, Std. Error, [df,] t value[, Pr(>|t|)]."""
     C = np.atleast_2d(np.asarray(C, dtype=float))
-    if method == "kenward-roger":
+    if result.sigma == 0 and method != "none":
+        # A response the fixed effects reproduce exactly (lmer warned): Var(beta-hat) is 0 and
+        # no df can be derived from a deviance that is infinite everywhere.
+        est = C @ np.asarray(result.beta, float)
+        se = np.zeros(len(C))
+        df = np.full(len(C), math.nan)
+        method = "exact"
+    elif method == "kenward-roger":
         info = kr.kenward_roger_info(result)
         est, se, df = np.array([kr.t_test(info, c) for c in C]).reshape(-1, 3).T
     else:
@@ -74,8 +81,9 @@ def _t_rows(result, C: np.ndarray, method: str) -> pd.DataFrame:
         t = est / se
     if method == "none":
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": t})
+    p_value = np.full(len(C), math.nan) if method == "exact" else _two_sided_p(t, df)
     return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t,
-                         "Pr(>|t|)": _two_sided_p(t, df)})
+                         "Pr(>|t|)": p_value})
 
 
 def coefficients(result, ddf: str = "satterthwaite") -> pd.DataFrame:
@@ -106,7 +114,7 @@ def _f_row(result, K: np.ndarray, method: str) -> list[float]:
     F value, Pr(>F) (DenDF and Pr(>F) dropped for "none"; NaN when K is empty or rank 0)."""
     K = np.atleast_2d(np.asarray(K, dtype=float))
     nan_row = [math.nan] * (4 if method == "none" else 6)
-    if K.shape[0] == 0 or not np.any(K):
+    if K.shape[0] == 0 or not np.any(K) or result.sigma == 0:
         return nan_row
     if method == "kenward-roger":
         info = kr.kenward_roger_info(result)

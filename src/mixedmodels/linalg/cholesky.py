@@ -30,6 +30,19 @@ from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, SMALL_DENSE, PairDownd
                       scale_dense, scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
 
 
+def _check_info(W: np.ndarray, info: int, what: str) -> None:
+    """Raise for a failed ``dpotrf`` of W (m, m), except at its last pivot.
+
+    The last pivot is the response's: its square is the penalized residual sum of squares,
+    which is never negative, so a failure there is round-off of a zero (a response that X and
+    Z reproduce exactly). It is set to 0: pwrss = 0, and the objective is -inf.
+    """
+    if info == W.shape[0]:
+        W[-1, -1] = 0.0
+    elif info != 0:
+        raise np.linalg.LinAlgError(f"{what}not positive definite (info {info})")
+
+
 class TileBlock:
     """A block-diagonal matrix stored as its tiles (l, p, p), with the tiles' inverses."""
 
@@ -200,8 +213,7 @@ class BlockedCholesky:
         M = self._lam.T @ self._A_full @ self._lam
         M.ravel()[self._unit_diag] += 1.0
         W, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"not positive definite (info {info})")
+        _check_info(W, info, "")
         self._set_views(W)
 
     def _set_views(self, W: np.ndarray) -> None:
@@ -297,7 +309,9 @@ class BlockedCholesky:
         S_xx = A.xx.copy()
         for m in range(k):
             S_xx -= self.xz[m] @ self.xz[m].T
-        self.xx = np.linalg.cholesky(S_xx)
+        W, info = lapack.dpotrf(S_xx, lower=1, clean=1, overwrite_a=1)
+        _check_info(W, info, "[X y] block ")
+        self.xx = W
 
     def _update_trailing(self, templates: list[np.ndarray], s0) -> None:
         """Blocks trail..k-1 and [X y]: assemble their Schur complement after the tile blocks
@@ -329,8 +343,7 @@ class BlockedCholesky:
         # W is C-ordered with its lower triangle filled: as a Fortran array that is the upper
         # triangle of W', so LAPACK's upper factor U (U'U = W) lands where L = U' belongs.
         _, info = lapack.dpotrf(W.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"trailing block not positive definite (info {info})")
+        _check_info(W, info, "trailing block ")
         self._set_views(W)
 
     def _rdiv_t(self, S, j: int):
