@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from . import __version__
-from .errors import MixedModelsError
+from .errors import MixedModelsError, warn_user
 from .formula.bars import parse_formula
 from .formula.design import to_pandas
 from .report import (_coef_section, _note, _Page, _pick_x, _png, _say, _summary_section,
@@ -175,7 +175,7 @@ def _null_icc(result: Any, frame: pd.DataFrame, group: str, say: Callable[[str],
         return None, [f"intercept-only model {formula}: {exc}"]
     notes = [f"intercept-only model {formula}: {w.message}" for w in caught]
     for w, note in zip(caught, notes):
-        warnings.warn(note, w.category, stacklevel=4)
+        warn_user(note, w.category)
     return null.icc(), notes
 
 
@@ -310,7 +310,7 @@ def write_glmer_report(formula: str, data: Any, out_path: str | Path, family: An
     say("fitting model...")
     result, caught = _caught(lambda: fit_glmm(formula, frame, family, link, nagq))
     for w in caught:
-        warnings.warn(w.message, stacklevel=3)
+        warn_user(w.message, w.category)
     term = first_term(result, mf)
     group, fam = term.group_name, result.family
     rows = frame.loc[result.design.row_index]
