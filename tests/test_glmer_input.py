@@ -114,9 +114,13 @@ def test_binomial_response_outside_unit_interval(cbpp):
 
 
 def test_proportion_without_weights_warns(cbpp):
+    """R's warning; one trial per row also leaves no herd variance (a singular fit)."""
+    from mixedmodels.lmm import SingularFitWarning
+
     data = cbpp.assign(prop=cbpp["incidence"] / cbpp["size"])
-    with pytest.warns(NonIntegerWarning, match="weights"):
-        mm.glmer("prop ~ period + (1|herd)", data)
+    with pytest.warns(SingularFitWarning):
+        with pytest.warns(NonIntegerWarning, match="weights"):
+            mm.glmer("prop ~ period + (1|herd)", data)
 
 
 def test_negative_counts_are_an_error():
@@ -173,9 +177,17 @@ def test_cbind_and_factor_responses_need_the_binomial(cbpp, sleep):
 
 
 def test_complete_separation_warns(sleep):
+    from mixedmodels.glmer_results import VcovWarning
+    from mixedmodels.lmm import ConvergenceWarning
+
     data = sleep.assign(late=(sleep["Days"] >= 5).astype(int))
-    with pytest.warns(SeparationWarning, match="separation"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         mm.glmer("late ~ Days + (1|Subject)", data)
+    kinds = {w.category for w in caught}
+    # lme4's set: separation, a Hessian that is not positive definite, the R_X fallback
+    assert {SeparationWarning, ConvergenceWarning, VcovWarning} <= kinds
+    assert all(w.filename == __file__ for w in caught)
 
 
 def test_pirls_failure_names_the_model(cbpp, monkeypatch):

@@ -110,11 +110,9 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     model = GeneralizedLinearMixedModel(ws, nagq=nagq)
     fit = _fit_or_explain(model, formula, fam)
     result = GlmerResult.from_fit(model, design, fit, formula)
-    # Frames up to the user's line: the warning function, glmer, the BLAS-thread wrapper
-    # (warn_vcov counts itself).
-    warn_fit(fit, result.is_singular, stacklevel=4)
-    check_separation(fam, fit.state, ws.y, stacklevel=4)
-    result.warn_vcov(stacklevel=3)
+    warn_fit(fit, result.is_singular)
+    check_separation(fam, fit.state, ws.y)
+    result.warn_vcov()
     return result
 
 
@@ -152,6 +150,6 @@ def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
     model = GeneralizedLinearMixedModel(ws, nagq=nagq, family_at=family_at, nb_theta=shape)
     fit = _fit_or_explain(model, formula, ws.family, theta0=start.theta)
     result = GlmerResult.from_fit(model, design, fit, formula)
-    warn_fit(fit, result.is_singular, stacklevel=4)
-    result.warn_vcov(stacklevel=3)
+    warn_fit(fit, result.is_singular)
+    result.warn_vcov()
     return result

@@ -7,7 +7,6 @@ conditional variances are computed on first use after one PIRLS run at this resu
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ._threads import with_blas_threads
+from .errors import warn_user
 from .formula.design import Design
 from .glmm import GeneralizedLinearMixedModel, GlmmFit
 from .results_common import (coef_frames, frozen, ngroups, ranef_by_group, ranef_frame,
@@ -208,12 +208,12 @@ class GlmerResult:
         V = self.vcov_hessian()
         return V if V is not None else self.vcov_rx()
 
-    def warn_vcov(self, stacklevel: int = 2) -> None:
+    def warn_vcov(self) -> None:
         """lme4's warning when a computed Hessian cannot give the covariance of beta."""
         if self.hessian is not None and self.vcov_hessian() is None:
-            warnings.warn("the variance-covariance matrix from the finite-difference Hessian "
-                          "is not positive definite or contains NA values: falling back to "
-                          "the one estimated from R_X", VcovWarning, stacklevel=stacklevel + 1)
+            warn_user("the variance-covariance matrix from the finite-difference Hessian is not "
+                      "positive definite or contains NA values: falling back to the one "
+                      "estimated from R_X", VcovWarning)
 
     @property
     def se(self) -> pd.Series:

@@ -12,12 +12,11 @@ scale, so ``glmer_nb`` is one joint optimum rather than lme4's alternation.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import MixedModelsError
+from .errors import MixedModelsError, warn_user
 from .lmm import ConvergenceWarning, SINGULAR_TOL
 from .optimize import OptSummary, central_derivs, minimize_theta
 from .pirls import GlmmWorkspace, PirlsError, PirlsState
@@ -374,27 +373,26 @@ def f_free_at(f, params: np.ndarray, free: np.ndarray):
     return g
 
 
-def warn_fit(fit: GlmmFit, singular: bool, stacklevel: int = 3) -> None:
-    """lme4's messages after a fit: convergence, then a singular fit."""
+def warn_fit(fit: GlmmFit, singular: bool) -> None:
+    """lme4's messages after a fit: convergence, then a singular fit (at the user's line)."""
     from .lmm import SingularFitWarning
 
     for message in fit.warnings:
-        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+        warn_user(message, ConvergenceWarning)
     if singular:
-        warnings.warn("boundary (singular) fit: a variance component is (close to) zero; "
-                      "see the result's is_singular", SingularFitWarning, stacklevel=stacklevel)
+        warn_user("boundary (singular) fit: see is_singular in help(mixedmodels.GlmerResult)",
+                  SingularFitWarning)
 
 
-def check_separation(family, state: PirlsState, y: np.ndarray, stacklevel: int = 3) -> None:
+def check_separation(family, state: PirlsState, y: np.ndarray) -> None:
     """Warn, as R's glm does, when fitted binomial probabilities are numerically 0 or 1."""
     if family.name != "binomial":
         return
     eps = 10 * np.finfo(float).eps
     if np.any((state.mu < eps) | (state.mu > 1 - eps)):
-        warnings.warn("fitted probabilities numerically 0 or 1 occurred: (quasi-)complete "
-                      "separation; the estimates of the fixed effects concerned may be "
-                      "infinite and their standard errors meaningless", SeparationWarning,
-                      stacklevel=stacklevel)
+        warn_user("fitted probabilities numerically 0 or 1 occurred: (quasi-)complete "
+                  "separation; the estimates of the fixed effects concerned may be infinite "
+                  "and their standard errors meaningless", SeparationWarning)
 
 
 def check_nagq(nagq: int, terms, family) -> None:
