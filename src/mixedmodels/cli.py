@@ -16,20 +16,65 @@ from pathlib import Path
 from .errors import MixedModelsError
 
 
+# File formats --data reads, by suffix; a compression suffix after one of them is allowed.
+_FORMATS = {".csv": "CSV", ".tsv": "TSV", ".parquet": "Parquet", ".pq": "Parquet"}
+_COMPRESSED = {".gz", ".bz2", ".xz", ".zip", ".zst"}
+_HINTS = {".xlsx": "save the sheet as CSV", ".xls": "save the sheet as CSV",
+          ".rds": "in R: write.csv(data, 'data.csv', row.names = FALSE)",
+          ".rdata": "in R: write.csv(data, 'data.csv', row.names = FALSE)",
+          ".sav": "export it as CSV", ".dta": "export it as CSV"}
+
+
+def _file_format(path: Path) -> tuple[str | None, str]:
+    """(format name or None, the suffix that decides it) of a --data path."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        # a bare "data.gz" has always been read as gzip-compressed CSV
+        inner = suffixes[-2] if len(suffixes) > 1 else ".csv"
+        return _FORMATS.get(inner), inner
+    last = suffixes[-1] if suffixes else ""
+    return _FORMATS.get(last), last
+
+
 def read_data(source: str):
-    """A bundled dataset name, or a path to a CSV or Parquet file, as a pandas DataFrame."""
+    """A bundled dataset name, or a path to a CSV, TSV or Parquet file, as a pandas DataFrame.
+
+    Raises
+    ------
+    DataError
+        A missing file, a directory, a file type other than CSV/TSV/Parquet (named, with a
+        hint on converting it), a file that cannot be parsed, or an unknown dataset name.
+    """
     from . import datasets
+    from .errors import DataError
 
     path = Path(source)
-    if path.suffix.lower() in {".csv", ".parquet", ".pq", ".gz"} or path.exists():
-        import pandas as pd
+    kind, suffix = _file_format(path)
+    if path.is_dir():
+        raise DataError(f"--data {source} is a directory; give a CSV, TSV or Parquet file")
+    if kind is None and suffix:
+        hint = f" ({_HINTS[suffix]})" if suffix in _HINTS else ""
+        raise DataError(f"--data {source}: unsupported file type '{suffix}'{hint}; give a CSV "
+                        "(.csv, .tsv, optionally compressed: .csv.gz) or Parquet (.parquet) "
+                        "file, or a bundled dataset name (mixedmodels datasets)")
+    if kind is None and not path.exists():
+        try:
+            return datasets.load(source)
+        except DataError as exc:
+            raise DataError(f"--data {source}: no such file, and {exc}") from None
+    if not path.exists():
+        raise DataError(f"data file not found: {source}")
+    import pandas as pd
 
-        if not path.exists():
-            raise MixedModelsError(f"data file not found: {source}")
-        if path.suffix.lower() in {".parquet", ".pq"}:
+    try:
+        if kind == "Parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path)
-    return datasets.load(source)
+        return pd.read_csv(path, sep="\t" if kind == "TSV" else ",")
+    except ImportError as exc:
+        raise DataError(f"reading {source} needs pyarrow: pip install "
+                        f"'mixedmodels[parquet]' ({exc})") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {source} as {kind or 'CSV'}: {exc}") from None
 
 
 NB_NAMES = ("negative.binomial", "negbin", "nb")

@@ -133,7 +133,9 @@ def predict(result, newdata: Any = None, re_form: Any = None,
     if newdata is None:
         X, offset, frame, row_labels = d.X, d.offset, None, d.row_index
     else:
-        frame = to_pandas(newdata)
+        frame = to_pandas(newdata, what="newdata")
+        if len(frame) == 0:
+            raise DataError("newdata has no rows; give at least one row to predict")
         row_labels = frame.index
         frame = frame.reset_index(drop=True)
         X = d.x_spec.build(frame)[:, d.x_keep]

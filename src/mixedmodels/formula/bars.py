@@ -289,12 +289,17 @@ def parse_formula(text: str) -> MixedFormula:
     Raises
     ------
     FormulaError
-        With the 0-based position of the problem: a missing or repeated ``~`` (position 0
-        or the second ``~``), an empty response or right side (the ``~``), unbalanced
-        parentheses or quotes, a ``|`` outside a parenthesised term or nested in another
-        expression (that ``|``), an empty side of a bar (the bar), a grouping side that is
-        not a name or a ``:``/``/`` combination of names (its start), or an empty term.
+        ``text`` is not a string. Else with the 0-based position of the problem: a missing
+        or repeated ``~`` (position 0 or the second ``~``), an empty response or right side
+        (the ``~``), unbalanced parentheses or quotes, a ``|`` outside a parenthesised term
+        or nested in another expression (that ``|``), an empty side of a bar (the bar), a
+        grouping side that is not a name or a ``:``/``/`` combination of names (its start),
+        or an empty term.
     """
+    if not isinstance(text, str):
+        shown = repr(text) if len(repr(text)) <= 60 else f"{repr(text)[:57]}..."
+        raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', not "
+                           f"{type(text).__name__} ({shown})")
     scanner = _Scanner(text)
     tildes = [i for i, c in enumerate(scanner.masked) if c == "~" and scanner.depth[i] == 0]
     if not tildes:

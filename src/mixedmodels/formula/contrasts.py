@@ -225,7 +225,8 @@ def level_codes(series: pd.Series, levels: Sequence[str]) -> tuple[np.ndarray, s
 
 def r_name(name: str) -> str:
     """A column name as R deparses it: back-quoted unless it is a syntactic R name."""
-    syntactic = re.fullmatch(r"(?:[A-Za-z]|\.(?!\d))[A-Za-z0-9._]*|\.", name)
+    # R in a UTF-8 locale counts letters of any script as letters (größe is syntactic)
+    syntactic = re.fullmatch(r"(?:[^\W\d_]|\.(?!\d))[\w.]*|\.", name)
     return name if syntactic else f"`{name}`"
 
 
@@ -315,7 +316,7 @@ _TOKEN = re.compile(
     |(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     |(?P<bq>`[^`]*`)
     |(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-    |(?P<name>[A-Za-z._][A-Za-z0-9._]*)
+    |(?P<name>(?:[^\W\d]|\.)[\w.]*)
     |(?P<op>%[^%\s]*%|\*\*|\|\||&&|==|!=|<=|>=|.)""",
     re.X | re.S,
 )
@@ -346,7 +347,8 @@ def python_text(text: str, all_arithmetic: bool) -> str:
     operators are R's arithmetic and logic rather than formula syntax: ``^``
     becomes ``**``, ``%%``/``%/%`` become ``%``/``//`` and ``&``/``|``/``!``
     become ``and``/``or``/``not``.  Dotted R names are back-quoted everywhere
-    since Python would read them as attribute access; with ``all_arithmetic``
+    since Python would read them as attribute access, and so are names with
+    non-ASCII letters, which Python would NFKC-normalise; with ``all_arithmetic``
     (text for :func:`parse_python` only) so are names that are Python keywords.
 
     Raises
@@ -362,7 +364,7 @@ def python_text(text: str, all_arithmetic: bool) -> str:
         arithmetic = all_arithmetic or any(calls)
         start, position = position, position + len(tok)
         if kind == "name" and next_op(toks, i) != "(" and (
-                "." in tok or (all_arithmetic and keyword.iskeyword(tok))):
+                "." in tok or not tok.isascii() or (all_arithmetic and keyword.iskeyword(tok))):
             tok = f"`{tok}`"
         elif kind == "op" and tok == "(":
             calls.append(prev[0] in ("name", "bq"))

@@ -20,6 +20,8 @@ from ..terms import ReTerm, order_terms
 from . import fixed as fx
 from .bars import MixedFormula
 from .contrasts import level_label, r_tokens
+# to_pandas is also imported from here by predict, plots, report and teaching
+from .frame import WEIGHTS_COLUMN, call_expressions, nan_rows, prior_weights, to_pandas
 from .rexpr import column_kind, evaluate
 
 
@@ -73,20 +75,6 @@ class Design:
     @property
     def p(self) -> int:
         return self.X.shape[1]
-
-
-def to_pandas(data: Any) -> pd.DataFrame:
-    """Accept pandas, polars or any narwhals-supported frame; return a pandas DataFrame."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    try:
-        import narwhals as nw
-
-        return nw.from_native(data, eager_only=True).to_pandas()
-    except TypeError as exc:
-        raise DataError(
-            f"data must be a data frame (pandas, polars, ...), not {type(data).__name__}"
-        ) from exc
 
 
 def _merge_alike(codes: np.ndarray, labels: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -173,8 +161,6 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
                     f"is not a column of the data", formula=mf.text, position=bar.position)
             add([g])
     if weights is not None:
-        if weights not in data.columns:
-            raise DataError(f"weights column '{weights}' is not a column of the data")
         add([weights])
     return used
 
@@ -188,15 +174,28 @@ def _row_label(row_index: pd.Index, i: int) -> str:
     return repr(row_index[i:i + 1].tolist()[0])
 
 
-def _check_finite(name: str, values: np.ndarray, row_index: pd.Index) -> None:
-    """DataError naming ``name`` and the data rows (labels) of values (n,) or (n, k) that are
-    Inf or NaN."""
+def _check_finite(name: str, values: np.ndarray, row_index: pd.Index,
+                  columns: list[str] | None = None) -> None:
+    """DataError naming what is not finite (``name``, and the column of ``columns`` for a
+    matrix), the kind of value (Inf, -Inf, NaN) and its data rows (the user's labels).
+
+    values is (n,) or (n, k) with k column names ``columns``."""
     bad = ~np.isfinite(values)
+    if not bad.any():
+        return
     if bad.ndim > 1:
-        bad = bad.any(axis=1)
-    if bad.any():
-        rows = row_index[np.flatnonzero(bad)[:5]].tolist()
-        raise DataError(f"{name} has non-finite values (Inf or NaN) at data rows {rows}")
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        if columns is not None:
+            name = f"{name} column '{columns[j]}'"
+        values, bad = values[:, j], bad[:, j]
+    found = values[bad]
+    kinds = [k for k, hit in (("Inf", np.any(found == np.inf)), ("-Inf", np.any(found == -np.inf)),
+                              ("NaN", np.any(np.isnan(found)))) if hit]
+    rows = row_index[np.flatnonzero(bad)[:5]].tolist()
+    hint = ("; log() of 0 is -Inf, which R's lmer refuses too ('NA/NaN/Inf'): drop those rows "
+            "or shift the values" if "-Inf" in kinds and "log" in name else "")
+    raise DataError(f"{name} has non-finite values ({', '.join(kinds)}) at data rows "
+                    f"{rows}{hint}")
 
 
 def cbind_arguments(response: str, formula: str | None = None) -> list[str] | None:
@@ -406,24 +405,14 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
         raise FormulaError("no random-effects terms in the formula; use a linear model instead",
                            formula=mf.text, position=len(mf.text) - 1)
     fixed_rhs, offsets = fx.split_offsets(mf.fixed)
-    used = _used_columns(mf, fixed_rhs, offsets, data, weights)
-    frame = data[used]
-    complete = ~frame.isna().any(axis=1).to_numpy()
+    frame, complete, weights_column = _model_frame(mf, data, fixed_rhs, offsets, weights)
     n_dropped = int((~complete).sum())
-    if n_dropped:
-        frame = frame.loc[complete]
-        per_col = {c: int(data[c].isna().sum()) for c in used if data[c].isna().any()}
-        warn_user(f"{n_dropped} row(s) dropped because of missing values "
-                  f"(missing per column: {per_col})", DroppedRowsWarning)
-    if len(frame) == 0:
-        raise DataError("no rows left after dropping rows with missing values in the columns "
-                        f"used by the model ({', '.join(used)})")
     row_index = frame.index
     frame = frame.reset_index(drop=True)
 
     y, trials, response_levels = _response(mf, data, frame, complete, row_index, glm)
     Xmm = fx.model_matrix(fixed_rhs, frame)
-    _check_finite("fixed-effects model matrix", Xmm.values, row_index)
+    _check_finite("fixed-effects", Xmm.values, row_index, Xmm.names)
     keep = independent_columns(Xmm.values)
     dropped = tuple(n for i, n in enumerate(Xmm.names) if i not in set(keep.tolist()))
     if dropped:
@@ -439,19 +428,8 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
         off = np.asarray(evaluate(expr, frame), dtype=float)
         _check_finite(f"offset({expr})", off, row_index)
         offset = offset + off
-    if weights is not None:
-        w = frame[weights].to_numpy()
-        if not pd.api.types.is_numeric_dtype(frame[weights].dtype):
-            raise DataError(f"weights column '{weights}' is not numeric")
-        w = w.astype(float)
-        _check_finite(f"weights column '{weights}'", w, row_index)
-        if (w < 0).any():
-            raise DataError(f"negative weights are not allowed (column '{weights}', first at "
-                            f"data row {_row_label(row_index, int(np.flatnonzero(w < 0)[0]))})")
-        if (w == 0).any():
-            raise DataError(f"zero weights in column '{weights}' (first at data row "
-                            f"{_row_label(row_index, int(np.flatnonzero(w == 0)[0]))}); drop "
-                            "those rows instead")
+    if weights_column is not None:
+        w = _weights(frame, weights_column, row_index)
     else:
         w = np.broadcast_to(np.float64(1.0), (len(frame),))
 
@@ -461,9 +439,70 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
     return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
                   x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
                   x_keep=keep, dropped_columns=dropped, offset=offset,
-                  offset_exprs=tuple(offsets), weights=w, has_weights=weights is not None,
+                  offset_exprs=tuple(offsets), weights=w, has_weights=weights_column is not None,
                   terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index,
                   trials=trials, response_levels=response_levels)
+
+
+def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: list[str],
+                 weights: Any) -> tuple[pd.DataFrame, np.ndarray, str | None]:
+    """R's model.frame with na.omit: (the used columns of the kept rows, complete (N,) bool,
+    the column of the weights or None).
+
+    A row is dropped when a used column is missing there or when an expression of the
+    formula gives NaN there (``log(y)`` for y < 0), with one DroppedRowsWarning that counts
+    both.
+    """
+    weights_column, weights_values = prior_weights(weights, data)
+    used = _used_columns(mf, fixed_rhs, offsets, data,
+                         weights if weights_column != WEIGHTS_COLUMN else None)
+    frame = data[used]
+    if weights_values is not None:
+        frame = frame.assign(**{WEIGHTS_COLUMN: weights_values})
+    absent = frame.isna()
+    missing = absent.any(axis=1).to_numpy()
+    made, counts = nan_rows(_expressions(mf, fixed_rhs, offsets), frame, missing)
+    complete = ~(missing | made)
+    n_dropped = int((~complete).sum())
+    if n_dropped:
+        frame = frame.loc[complete]
+        per_col = {c: int(k) for c, k in absent.sum().items() if k}
+        parts = [f"missing per column: {per_col}"] if per_col else []
+        parts += [f"{k} where {expr} is NaN (R: 'NaNs produced')" for expr, k in counts.items()]
+        warn_user(f"{n_dropped} row(s) dropped because of missing values "
+                  f"({'; '.join(parts)})", DroppedRowsWarning)
+    if len(frame) == 0:
+        raise DataError("no rows left after dropping rows with missing values in the columns "
+                        f"used by the model ({', '.join(used)})")
+    return frame, complete, weights_column
+
+
+def _expressions(mf: MixedFormula, fixed_rhs: str, offsets: list[str]) -> list[str]:
+    """The expressions of the formula that can give NaN on complete rows."""
+    args = cbind_arguments(mf.response, mf.text)
+    exprs = args if args is not None else [mf.response]
+    exprs += call_expressions(fixed_rhs) + offsets
+    for bar in mf.bars:
+        exprs += call_expressions(bar.lhs)
+    return exprs
+
+
+def _weights(frame: pd.DataFrame, column: str, row_index: pd.Index) -> np.ndarray:
+    """The prior weights (n,) of the kept rows: finite, positive numbers."""
+    what = "weights" if column == WEIGHTS_COLUMN else f"weights column '{column}'"
+    if not pd.api.types.is_numeric_dtype(frame[column].dtype):
+        raise DataError(f"{what} is not numeric (it holds {frame[column].dtype} values)")
+    w = frame[column].to_numpy(dtype=float)
+    _check_finite(what, w, row_index)
+    where = "" if column == WEIGHTS_COLUMN else f"column '{column}', "
+    if (w < 0).any():
+        raise DataError(f"negative weights are not allowed ({where}first at data row "
+                        f"{_row_label(row_index, int(np.flatnonzero(w < 0)[0]))})")
+    if (w == 0).any():
+        raise DataError(f"zero weights in {what} (first at data row "
+                        f"{_row_label(row_index, int(np.flatnonzero(w == 0)[0]))}); drop those "
+                        "rows instead")
+    return w
 
 
 def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,

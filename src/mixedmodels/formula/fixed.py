@@ -10,6 +10,7 @@ interaction columns, and R's column names.
 from __future__ import annotations
 
 import ast
+import copy
 import re
 import warnings
 from collections.abc import Sequence
@@ -164,6 +165,32 @@ def _walk_columns(node: ast.AST, names: dict[str, str], in_factor: bool, out: di
         _walk_columns(child, names, in_factor, out)
 
 
+def _shadowed_columns(tree: ast.AST, names: dict[str, str], columns: dict[str, bool]
+                      ) -> dict[str, str]:
+    """Column -> alias for the columns named like a function the expression calls.
+
+    formulaic looks names up in the data before its functions, so a column ``log`` would hide
+    ``log()`` in ``log(log + 1)``; R takes the name before ``(`` as the function, the others
+    as the column.
+    """
+    called = {names.get(node.func.id, node.func.id) for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    return {name: f"_mm_column{k}_" for k, name in enumerate(sorted(called & set(columns)))}
+
+
+def _rename_columns(tree: ast.AST, names: dict[str, str], aliases: dict[str, str]) -> str:
+    """Python text of ``tree`` with the columns of ``aliases`` renamed (calls keep their
+    function names) and other back-quoted names back-quoted again for formulaic."""
+    calls = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    renamed = copy.deepcopy(tree)
+    # ast.walk visits a tree and its copy in the same order
+    for old, new in zip(ast.walk(tree), ast.walk(renamed)):
+        if isinstance(new, ast.Name) and id(old) not in calls:
+            new.id = aliases.get(names.get(new.id, new.id), new.id)
+    text = ast.unparse(renamed)
+    return re.sub(r"\b_bq\d+_\b", lambda m: f"`{names[m.group()]}`", text)
+
+
 @stateful_transform
 def _r_factor(x, _state={}):  # noqa: B006 - formulaic replaces _state per model spec
     """R's ``factor(x)``; on new data keeps the training levels and rejects unseen ones."""
@@ -187,6 +214,7 @@ class _Variable:
 
     def __init__(self, factor: Factor, columns: Sequence[str]):
         self.factor = factor
+        self.aliases: dict[str, str] = {}
         self.bare = factor.eval_method is Factor.EvalMethod.LOOKUP
         if self.bare:
             self.label = r_name(factor.expr)
@@ -203,6 +231,10 @@ class _Variable:
                 if name not in columns and name not in CONSTANTS and name not in _CONTEXT:
                     raise unknown_column(name, self.label, columns)
             self.columns = {k: v for k, v in self.columns.items() if k in columns}
+            self.aliases = _shadowed_columns(tree, names, self.columns)
+            if self.aliases:
+                self.factor = Factor(_rename_columns(tree, names, self.aliases),
+                                     eval_method=Factor.EvalMethod.PYTHON)
         self.levels: list[str] | None = None
         self.ordered = False
         self.spec = None
@@ -217,12 +249,13 @@ class _Variable:
             # A column trained as a factor stays one even if new data stores it as numbers.
             trained = self.spec is not None
             as_factor = self.levels is not None if trained else column_kind(series) != "numeric"
+            key = self.aliases.get(name, name)
             if self.bare and as_factor:
-                out[name] = self._as_factor(series)
+                out[key] = self._as_factor(series)
             elif raw:
-                out[name] = series.reset_index(drop=True)
+                out[key] = series.reset_index(drop=True)
             else:
-                out[name] = numeric_column(series, self.label)
+                out[key] = numeric_column(series, self.label)
         return pd.DataFrame(out)
 
     def _as_factor(self, series: pd.Series) -> pd.Categorical:

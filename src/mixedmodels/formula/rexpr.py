@@ -42,9 +42,15 @@ _COMPARE = {ast.Gt: (operator.gt, ">"), ast.Lt: (operator.lt, "<"), ast.GtE: (op
 
 def unknown_column(name: str, expr: str, columns: Sequence[str]) -> DataError:
     """The error for a name that is not a column, suggesting close column names."""
-    close = difflib.get_close_matches(name, list(columns), n=3)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return DataError(f"unknown column '{name}' in '{expr}'{hint}")
+    columns = [str(c) for c in columns]
+    close = difflib.get_close_matches(name, columns, n=3)
+    if close:
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?"
+    else:
+        shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+        hint = f"; the data have the columns {shown}" if columns else "; the data have no columns"
+    where = "" if expr == name else f" in '{expr}'"
+    return DataError(f"unknown column '{name}'{where}{hint}")
 
 
 def column_kind(series: pd.Series) -> str:
