@@ -401,6 +401,8 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
         Unusable data; messages name the column or expression and the data row label.
     """
     data = to_pandas(data)
+    if len(data) == 0:
+        raise DataError("the data have no rows")
     if not mf.bars:
         raise FormulaError("no random-effects terms in the formula; use a linear model instead",
                            formula=mf.text, position=len(mf.text) - 1)

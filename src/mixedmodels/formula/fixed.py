@@ -244,7 +244,8 @@ class _Variable:
         out = {}
         for name, raw in self.columns.items():
             if name not in data.columns:
-                raise DataError(f"column '{name}' (used in '{self.label}') is missing from the data")
+                # fitting checks the columns first: a missing one is missing from new data
+                raise DataError(f"newdata has no column '{name}' (used in '{self.label}')")
             series = data[name]
             # A column trained as a factor stays one even if new data stores it as numbers.
             trained = self.spec is not None
@@ -500,6 +501,17 @@ def _refuse_logical(rhs: str) -> None:
         position += len(tok)
 
 
+def _refuse_cbind(rhs: str) -> None:
+    """cbind() outside the response: a FormulaError pointing at it."""
+    toks = r_tokens(rhs)
+    position = 0
+    for i, (kind, tok) in enumerate(toks):
+        if kind == "name" and tok == "cbind" and next_op(toks, i) == "(":
+            raise FormulaError(f"cbind() in '{rhs}' can only be the whole response of a "
+                               "binomial model: cbind(successes, failures) ~ ...", rhs, position)
+        position += len(tok)
+
+
 def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
     """R's ``model.matrix(~ rhs, data)``.
 
@@ -534,6 +546,7 @@ def model_matrix(rhs: str, data: pd.DataFrame) -> ModelMatrix:
         # formulaic reads a %in% b as nesting (b + b:a), R as the single term a:b
         raise FormulaError(f"'%in%' is not supported in '{rhs}'; write the interaction a:b", rhs, rhs.find("%in%"))
     _refuse_logical(rhs)
+    _refuse_cbind(rhs)
     variables(rest, data.columns)
     code = python_text(rest, all_arithmetic=False)
     try:
