@@ -538,7 +538,7 @@ def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fix
     if zmm.values.shape[1] == 0:
         raise FormulaError(f"the random-effects term ({bar.lhs} | {bar.group_name}) has no "
                            f"columns", formula=mf.text, position=bar.position)
-    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values, row_index)
+    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values, row_index, zmm.names)
     if constant:
         z = np.broadcast_to(zmm.values[0].astype(float), (len(frame), zmm.values.shape[1]))
     else:
