@@ -20,7 +20,7 @@ SINGULAR_MESSAGE = ("boundary (singular) fit: see is_singular in "
 
 
 @with_blas_threads
-def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None) -> LmerResult:
+def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None) -> LmerResult:
     """Fit a linear mixed model as lme4's ``lmer`` does.
 
     Parameters
@@ -28,7 +28,9 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None)
     formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
     data : pandas or polars data frame.
     reml : True for REML (default, as lme4) or False for maximum likelihood.
-    weights : name of a column of prior weights.
+    weights : prior weights: a column name, or an array or Series with one value per row of
+        ``data`` (a pandas Series is matched by the data's row labels). A missing weight drops
+        its row, as R's na.omit does.
 
     Warns as lme4 does: ``ScaleWarning`` for predictors on very different scales,
     ``ConvergenceWarning`` when lme4's convergence check fails, ``SingularFitWarning`` for a
@@ -55,7 +57,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: str | None = None)
     return result
 
 
-def _glmm_design(formula: str, data: Any, weights: str | None):
+def _glmm_design(formula: str, data: Any, weights: Any):
     mf = parse_formula(formula)
     return build_design(mf, data, weights=weights, glm=True)
 
@@ -78,7 +80,7 @@ def _fit_or_explain(model, formula: str, family, **kwargs):
 
 @with_blas_threads
 def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = None,
-          weights: str | None = None, nagq: int = 1):
+          weights: Any = None, nagq: int = 1):
     """Fit a generalized linear mixed model as lme4's ``glmer`` does.
 
     Parameters
@@ -90,7 +92,8 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     family : "binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian", or a family
         object (``mm.families.Binomial(link="probit")``).
     link : the link when ``family`` is a name (None: the family's default).
-    weights : name of a column of prior weights (binomial: numbers of trials).
+    weights : prior weights as for ``lmer``: a column name, or an array or Series of length N
+        (binomial: the numbers of trials).
     nagq : 1 Laplace (default); 0 fixed effects inside PIRLS; > 1 adaptive Gauss-Hermite
         with that many nodes per dimension (one random-effects term with up to 3 columns).
     """
@@ -117,7 +120,7 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
 
 
 @with_blas_threads
-def glmer_nb(formula: str, data: Any, weights: str | None = None, nagq: int = 1,
+def glmer_nb(formula: str, data: Any, weights: Any = None, nagq: int = 1,
              link: str = "log"):
     """Negative binomial GLMM with its shape theta estimated, as lme4's ``glmer.nb``.
 

@@ -374,7 +374,7 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) 
     return np.flatnonzero(keep)
 
 
-def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
+def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
                  glm: bool = False) -> Design:
     """Build the ``Design`` of ``mf`` on ``data`` (see module docstring).
 
@@ -382,8 +382,8 @@ def build_design(mf: MixedFormula, data: Any, weights: str | None = None, *,
     ----------
     mf : MixedFormula
     data : pandas, polars or other narwhals-supported data frame, N rows
-    weights : str, optional
-        Column of prior weights.
+    weights : str, array-like or Series, optional
+        Prior weights: a column, or one value per data row (see ``frame.prior_weights``).
     glm : bool
         A generalized model (glmer): also accept a ``cbind(successes, failures)`` response
         (``Design.trials``) and a factor or text response (``Design.response_levels``).
