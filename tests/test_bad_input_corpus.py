@@ -54,11 +54,16 @@ class Case:
 
 
 def at(frame: pd.DataFrame, row: Any, column: str, value: Any) -> pd.DataFrame:
-    """A copy of ``frame`` with one value changed (the column made float for Inf and NaN)."""
+    """A copy of ``frame`` with one value changed (the column made float for Inf and NaN, and
+    object for a list or dict)."""
     out = frame.copy()
     if isinstance(value, float) and pd.api.types.is_integer_dtype(out[column].dtype):
         out[column] = out[column].astype(float)
-    out.loc[row, column] = value
+    if pd.api.types.is_scalar(value):
+        out.loc[row, column] = value
+    else:
+        out[column] = out[column].astype(object)
+        out.at[row, column] = value
     return out
 
 
@@ -215,6 +220,10 @@ DATA_CASES = [
          DataError, r"'Days' appears 2 times in data \(columns 2, 4\)"),
     Case("glmer-data-duplicated", lambda d: mm.glmer(COUNTS, pd.concat(
         [d["k"], d["k"][["g"]]], axis=1), family="poisson"), DataError, r"'g' appears 2 times"),
+    Case("data-list-in-cell", lmer_on(SLEEP, lambda s: at(s, 4, "Days", [1, 2])), DataError,
+         r"column 'Days' holds a list at data row 4"),
+    Case("glmer-dict-in-cell", glmer(COUNTS, lambda d: at(d["k"], "r2", "g", {"a": 1})),
+         DataError, r"column 'g' holds a dict at data row 'r2'"),
     Case("data-no-rows", lambda d: mm.lmer(SLEEP, d["s"].iloc[:0]), DataError,
          r"data have no rows"),
     Case("data-no-columns", lambda d: mm.lmer(SLEEP, pd.DataFrame(index=range(3))), DataError,
@@ -270,6 +279,8 @@ ARGUMENT_CASES = [
          DataError, r"weights must be numbers, not logical"),
     Case("weights-text-list", lambda d: mm.lmer(SLEEP, d["s"], weights=["1"] * 180), DataError,
          r"weights must be numbers"),
+    Case("weights-ragged-list", lambda d: mm.lmer(SLEEP, d["s"], weights=[1.0] * 179 + [[1.0]]),
+         DataError, r"weights must be numbers"),
     Case("weights-dict", lambda d: mm.lmer(SLEEP, d["s"], weights={"w": 1}), DataError,
          r"weights must be a column name.*not dict"),
     Case("weights-number", lambda d: mm.lmer(SLEEP, d["s"], weights=2.0), DataError,

@@ -459,6 +459,7 @@ def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: 
     used = _used_columns(mf, fixed_rhs, offsets, data,
                          weights if weights_column != WEIGHTS_COLUMN else None)
     frame = data[used]
+    _check_cells(frame)
     if weights_values is not None:
         frame = frame.assign(**{WEIGHTS_COLUMN: weights_values})
     absent = frame.isna()
@@ -477,6 +478,21 @@ def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: 
         raise DataError("no rows left after dropping rows with missing values in the columns "
                         f"used by the model ({', '.join(used)})")
     return frame, complete, weights_column
+
+
+def _check_cells(frame: pd.DataFrame) -> None:
+    """DataError for a text (object) column with a list, dict or array in a cell."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        nested = np.fromiter((pd.api.types.is_list_like(v) and not isinstance(v, str)
+                              for v in column.array), dtype=bool, count=len(column))
+        if nested.any():
+            i = int(np.flatnonzero(nested)[0])
+            raise DataError(f"column '{name}' holds a {type(column.array[i]).__name__} at data "
+                            f"row {_row_label(frame.index, i)}; each cell must be one number, "
+                            "text or logical value")
 
 
 def _expressions(mf: MixedFormula, fixed_rhs: str, offsets: list[str]) -> list[str]:

@@ -138,7 +138,11 @@ def prior_weights(weights: Any, data: pd.DataFrame) -> tuple[str | None, np.ndar
     if isinstance(weights, pd.Series):
         values = _aligned(weights, data.index)
     elif isinstance(weights, (np.ndarray, list, tuple)):
-        values = np.asarray(weights)
+        try:
+            values = np.asarray(weights)
+        except ValueError:
+            raise DataError("weights must be numbers, one per data row; a list of them holds "
+                            "something else (a list or array?)") from None
     else:
         values = _native_series(weights)
     if values.ndim != 1:
