@@ -21,7 +21,8 @@ from . import fixed as fx
 from .bars import MixedFormula
 from .contrasts import level_label, r_tokens
 # to_pandas is also imported from here by predict, plots, report and teaching
-from .frame import WEIGHTS_COLUMN, call_expressions, nan_rows, prior_weights, to_pandas
+from .frame import (WEIGHTS_COLUMN, call_expressions, check_cells, check_finite, nan_rows,
+                    prior_weights, row_label, to_pandas, weights_values)
 from .rexpr import column_kind, evaluate
 
 
@@ -169,35 +170,6 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
 RANK_SAFE = 1e-3
 
 
-def _row_label(row_index: pd.Index, i: int) -> str:
-    """The user's label of kept row ``i`` (not its position in the arrays), as Python prints it."""
-    return repr(row_index[i:i + 1].tolist()[0])
-
-
-def _check_finite(name: str, values: np.ndarray, row_index: pd.Index,
-                  columns: list[str] | None = None) -> None:
-    """DataError naming what is not finite (``name``, and the column of ``columns`` for a
-    matrix), the kind of value (Inf, -Inf, NaN) and its data rows (the user's labels).
-
-    values is (n,) or (n, k) with k column names ``columns``."""
-    bad = ~np.isfinite(values)
-    if not bad.any():
-        return
-    if bad.ndim > 1:
-        j = int(np.flatnonzero(bad.any(axis=0))[0])
-        if columns is not None:
-            name = f"{name} column '{columns[j]}'"
-        values, bad = values[:, j], bad[:, j]
-    found = values[bad]
-    kinds = [k for k, hit in (("Inf", np.any(found == np.inf)), ("-Inf", np.any(found == -np.inf)),
-                              ("NaN", np.any(np.isnan(found)))) if hit]
-    rows = row_index[np.flatnonzero(bad)[:5]].tolist()
-    hint = ("; log() of 0 is -Inf, which R's lmer refuses too ('NA/NaN/Inf'): drop those rows "
-            "or shift the values" if "-Inf" in kinds and "log" in name else "")
-    raise DataError(f"{name} has non-finite values ({', '.join(kinds)}) at data rows "
-                    f"{rows}{hint}")
-
-
 def cbind_arguments(response: str, formula: str | None = None) -> list[str] | None:
     """The argument texts of a response written ``cbind(a, b, ...)``, else None.
 
@@ -280,12 +252,12 @@ def _counts_response(mf: MixedFormula, args: list[str], frame: pd.DataFrame,
             values = evaluate(arg, frame)
         except DataError as exc:
             raise DataError(f"in cbind() argument '{arg}' of the response: {exc}") from exc
-        _check_finite(f"cbind() argument '{arg}' of the response", values, row_index)
+        check_finite(f"cbind() argument '{arg}' of the response", values, row_index)
         negative = np.flatnonzero(values < 0)
         if negative.size:
             i = int(negative[0])
             raise DataError(f"cbind() argument '{arg}' of the response has a negative count "
-                            f"({values[i]:g}) at data row {_row_label(row_index, i)}; binomial "
+                            f"({values[i]:g}) at data row {row_label(row_index, i)}; binomial "
                             "counts (successes, failures) must be non-negative")
         counts.append(values)
     trials = counts[0] + counts[1]
@@ -333,7 +305,7 @@ def _response(mf: MixedFormula, data: pd.DataFrame, frame: pd.DataFrame, complet
             y, labels = _factor_response(mf, column, wrapped, data, complete, glm)
             return y, None, labels
     y = evaluate(mf.response, frame)
-    _check_finite(f"response '{mf.response}'", y, row_index)
+    check_finite(f"response '{mf.response}'", y, row_index)
     return y, None, None
 
 
@@ -414,7 +386,7 @@ def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
 
     y, trials, response_levels = _response(mf, data, frame, complete, row_index, glm)
     Xmm = fx.model_matrix(fixed_rhs, frame)
-    _check_finite("fixed-effects", Xmm.values, row_index, Xmm.names)
+    check_finite("fixed-effects", Xmm.values, row_index, Xmm.names)
     keep = independent_columns(Xmm.values)
     dropped = tuple(n for i, n in enumerate(Xmm.names) if i not in set(keep.tolist()))
     if dropped:
@@ -428,10 +400,10 @@ def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
     offset = np.broadcast_to(np.float64(0.0), (len(frame),))
     for expr in offsets:
         off = np.asarray(evaluate(expr, frame), dtype=float)
-        _check_finite(f"offset({expr})", off, row_index)
+        check_finite(f"offset({expr})", off, row_index)
         offset = offset + off
     if weights_column is not None:
-        w = _weights(frame, weights_column, row_index)
+        w = weights_values(frame, weights_column, row_index)
     else:
         w = np.broadcast_to(np.float64(1.0), (len(frame),))
 
@@ -455,13 +427,13 @@ def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: 
     formula gives NaN there (``log(y)`` for y < 0), with one DroppedRowsWarning that counts
     both.
     """
-    weights_column, weights_values = prior_weights(weights, data)
+    weights_column, given = prior_weights(weights, data)
     used = _used_columns(mf, fixed_rhs, offsets, data,
                          weights if weights_column != WEIGHTS_COLUMN else None)
     frame = data[used]
-    _check_cells(frame)
-    if weights_values is not None:
-        frame = frame.assign(**{WEIGHTS_COLUMN: weights_values})
+    check_cells(frame)
+    if given is not None:
+        frame = frame.assign(**{WEIGHTS_COLUMN: given})
     absent = frame.isna()
     missing = absent.any(axis=1).to_numpy()
     made, counts = nan_rows(_expressions(mf, fixed_rhs, offsets), frame, missing)
@@ -480,21 +452,6 @@ def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: 
     return frame, complete, weights_column
 
 
-def _check_cells(frame: pd.DataFrame) -> None:
-    """DataError for a text (object) column with a list, dict or array in a cell."""
-    for name in frame.columns:
-        column = frame[name]
-        if column.dtype != object:
-            continue
-        nested = np.fromiter((pd.api.types.is_list_like(v) and not isinstance(v, str)
-                              for v in column.array), dtype=bool, count=len(column))
-        if nested.any():
-            i = int(np.flatnonzero(nested)[0])
-            raise DataError(f"column '{name}' holds a {type(column.array[i]).__name__} at data "
-                            f"row {_row_label(frame.index, i)}; each cell must be one number, "
-                            "text or logical value")
-
-
 def _expressions(mf: MixedFormula, fixed_rhs: str, offsets: list[str]) -> list[str]:
     """The expressions of the formula that can give NaN on complete rows."""
     args = cbind_arguments(mf.response, mf.text)
@@ -503,24 +460,6 @@ def _expressions(mf: MixedFormula, fixed_rhs: str, offsets: list[str]) -> list[s
     for bar in mf.bars:
         exprs += call_expressions(bar.lhs)
     return exprs
-
-
-def _weights(frame: pd.DataFrame, column: str, row_index: pd.Index) -> np.ndarray:
-    """The prior weights (n,) of the kept rows: finite, positive numbers."""
-    what = "weights" if column == WEIGHTS_COLUMN else f"weights column '{column}'"
-    if not pd.api.types.is_numeric_dtype(frame[column].dtype):
-        raise DataError(f"{what} is not numeric (it holds {frame[column].dtype} values)")
-    w = frame[column].to_numpy(dtype=float)
-    _check_finite(what, w, row_index)
-    where = "" if column == WEIGHTS_COLUMN else f"column '{column}', "
-    if (w < 0).any():
-        raise DataError(f"negative weights are not allowed ({where}first at data row "
-                        f"{_row_label(row_index, int(np.flatnonzero(w < 0)[0]))})")
-    if (w == 0).any():
-        raise DataError(f"zero weights in {what} (first at data row "
-                        f"{_row_label(row_index, int(np.flatnonzero(w == 0)[0]))}); drop those "
-                        "rows instead")
-    return w
 
 
 def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
@@ -554,7 +493,7 @@ def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fix
     if zmm.values.shape[1] == 0:
         raise FormulaError(f"the random-effects term ({bar.lhs} | {bar.group_name}) has no "
                            f"columns", formula=mf.text, position=bar.position)
-    _check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values, row_index, zmm.names)
+    check_finite(f"term ({bar.lhs} | {bar.group_name})", zmm.values, row_index, zmm.names)
     if constant:
         z = np.broadcast_to(zmm.values[0].astype(float), (len(frame), zmm.values.shape[1]))
     else:

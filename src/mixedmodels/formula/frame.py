@@ -5,6 +5,8 @@ column through numpy, polars Enum and Categorical columns keeping R's level orde
 the column labels, reads ``weights=`` given as a column name, an array or a Series, and finds
 the rows that R's ``na.omit`` drops because an expression of the formula gives NaN there
 (``log(y)`` for y < 0): R evaluates every variable of the formula before dropping rows.
+The checks of cells, finite values and weights name the column or expression and the data
+row by the user's label.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from ..errors import DataError, MixedModelsError
 from .contrasts import r_tokens
 from .rexpr import evaluate
 
-__all__ = ["WEIGHTS_COLUMN", "to_pandas", "prior_weights", "call_expressions", "nan_rows"]
+__all__ = ["WEIGHTS_COLUMN", "to_pandas", "prior_weights", "call_expressions", "nan_rows",
+           "row_label", "check_finite", "check_cells", "weights_values"]
 
 # R's own name for the weights in a model frame; the column that holds weights given as an
 # array or a Series.
@@ -252,3 +255,65 @@ def nan_rows(exprs: Sequence[str], frame: pd.DataFrame, missing: np.ndarray
             counts[expr] = int((made & ~mask).sum())
             mask |= made
     return mask, counts
+
+
+def row_label(row_index: pd.Index, i: int) -> str:
+    """The user's label of kept row ``i`` (not its position in the arrays), as Python prints it."""
+    return repr(row_index[i:i + 1].tolist()[0])
+
+
+def check_finite(name: str, values: np.ndarray, row_index: pd.Index,
+                 columns: list[str] | None = None) -> None:
+    """DataError naming what is not finite (``name``, and the column of ``columns`` for a
+    matrix), the kind of value (Inf, -Inf, NaN) and its data rows (the user's labels).
+
+    values is (n,) or (n, k) with k column names ``columns``."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    if bad.ndim > 1:
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        if columns is not None:
+            name = f"{name} column '{columns[j]}'"
+        values, bad = values[:, j], bad[:, j]
+    found = values[bad]
+    kinds = [k for k, hit in (("Inf", np.any(found == np.inf)), ("-Inf", np.any(found == -np.inf)),
+                              ("NaN", np.any(np.isnan(found)))) if hit]
+    rows = row_index[np.flatnonzero(bad)[:5]].tolist()
+    hint = ("; log() of 0 is -Inf, which R's lmer refuses too ('NA/NaN/Inf'): drop those rows "
+            "or shift the values" if "-Inf" in kinds and "log" in name else "")
+    raise DataError(f"{name} has non-finite values ({', '.join(kinds)}) at data rows "
+                    f"{rows}{hint}")
+
+
+def check_cells(frame: pd.DataFrame) -> None:
+    """DataError for a text (object) column with a list, dict or array in a cell."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        nested = np.fromiter((pd.api.types.is_list_like(v) and not isinstance(v, str)
+                              for v in column.array), dtype=bool, count=len(column))
+        if nested.any():
+            i = int(np.flatnonzero(nested)[0])
+            raise DataError(f"column '{name}' holds a {type(column.array[i]).__name__} at data "
+                            f"row {row_label(frame.index, i)}; each cell must be one number, "
+                            "text or logical value")
+
+
+def weights_values(frame: pd.DataFrame, column: str, row_index: pd.Index) -> np.ndarray:
+    """The prior weights (n,) of the kept rows: finite, positive numbers."""
+    what = "weights" if column == WEIGHTS_COLUMN else f"weights column '{column}'"
+    if not pd.api.types.is_numeric_dtype(frame[column].dtype):
+        raise DataError(f"{what} is not numeric (it holds {frame[column].dtype} values)")
+    w = frame[column].to_numpy(dtype=float)
+    check_finite(what, w, row_index)
+    where = "" if column == WEIGHTS_COLUMN else f"column '{column}', "
+    if (w < 0).any():
+        raise DataError(f"negative weights are not allowed ({where}first at data row "
+                        f"{row_label(row_index, int(np.flatnonzero(w < 0)[0]))})")
+    if (w == 0).any():
+        raise DataError(f"zero weights in {what} (first at data row "
+                        f"{row_label(row_index, int(np.flatnonzero(w == 0)[0]))}); drop those "
+                        "rows instead")
+    return w
