@@ -236,3 +236,16 @@ def test_singular_glmm_reports_theta_zero_and_warns():
         m = mm.glmer("y ~ x + (1|g)", data)
     assert m.is_singular
     assert m.theta[0] == 0.0
+
+
+def test_model_without_fixed_effects():
+    """y ~ 0 + (1|g): lme4 fits it (theta 1.092669, logLik -412.227113 in R 4.2, lme4 1.1-31,
+    for these simulated counts)."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(10), 20)
+    data = pd.DataFrame({"y": rng.poisson(3, size=200), "g": g.astype(str)})
+    m = mm.glmer("y ~ 0 + (1|g)", data, family="poisson")
+    assert m.fixef.empty
+    assert m.theta[0] == pytest.approx(1.092669, rel=1e-5)
+    assert m.loglik == pytest.approx(-412.227113, abs=1e-5)
+    assert "Random effects:" in str(m.summary())

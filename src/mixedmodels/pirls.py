@@ -265,6 +265,8 @@ class GlmmWorkspace:
                 fresh, refresh = True, False
             g_u, g_x = self.gradient(u, mu, d, templates, fam, fast)
             delta_u, delta_x = P.solve(g_u, g_x if fast else None)
+            if delta_x is None:
+                delta_x = np.zeros(self.X.shape[1])
             pdev = dev + ussq
             del eta, mu      # the trial arrays replace them (memory at large n)
             t = 1.0
