@@ -52,7 +52,8 @@ from .profile import (Profile, ProfileWarning, _BackSpline, _SdcorMap, _walk, _z
 __all__ = ["profile"]
 
 # Central-difference steps for the Hessian that scales the minimizations: 1e-4 on the SD /
-# correlation scale (glmer's own step on theta), 1e-2 standard errors for a fixed effect.
+# correlation scale, relative to an SD below 1 (down to 0.1), as glmer's own steps on theta;
+# 1e-2 standard errors for a fixed effect.
 HESSIAN_STEP = 1e-4
 HESSIAN_STEP_SE = 1e-2
 # BOBYQA in the scaled coordinates, where the deviance grows by about |x|^2 / 2 and the start
@@ -111,6 +112,7 @@ class _GlmmProfiler:
         """(k, k) central-difference Hessian of the deviance at the estimates (NaN entries
         where a step leaves the parameter space, e.g. a correlation at +-1)."""
         steps = np.full(self.opt.size, HESSIAN_STEP)
+        steps[:self.nvp] *= np.clip(np.abs(self.opt[:self.nvp]), 0.1, 1.0)
         p = self.result.beta.size
         steps[self.nvp:self.nvp + p] = HESSIAN_STEP_SE * np.asarray(self.result.se)
         _, H = central_derivs(self.deviance, self.opt, self.base, delta=steps)
