@@ -382,11 +382,49 @@ class GlmerResult:
         return simulated_residuals(self, nsim=nsim, seed=seed)
 
     # ---- inference -----------------------------------------------------------------
+    @with_blas_threads
     def confint(self, method: str = "wald", level: float = 0.95, **kwargs: Any) -> pd.DataFrame:
-        """Confidence intervals with lme4's row names (.sig01, ..., fixed effects)."""
+        """Confidence intervals with lme4's row names (.sig01, ..., fixed effects).
+
+        method : "wald" (default), "profile" or "boot"; ``parm``, ``old_names`` and the
+        method's own arguments (``nsim``, ``seed``, ``n_jobs``, ...) as
+        ``mixedmodels.inference.glmm_intervals.confint``.
+        """
         from .inference.glmm_intervals import confint
 
         return confint(self, method=method, level=level, **kwargs)
+
+    @with_blas_threads
+    def drop1(self, test: str = "Chisq") -> pd.DataFrame:
+        """lme4's ``drop1(m, test = "Chisq")``: a likelihood-ratio test for dropping each
+        fixed-effects term allowed by marginality, each reduced model refitted.
+
+        Columns npar, AIC, LRT, Pr(Chi), rows ``<none>`` then the terms; ``test="none"``
+        gives npar and AIC only.
+        """
+        from .inference.lrt import drop1_glmer
+
+        return drop1_glmer(self, test=test)
+
+    @with_blas_threads
+    def profile(self, **kwargs: Any):
+        """Likelihood profiles over each SD, correlation and fixed effect, as lme4's
+        ``profile()`` (``which``, ``alphamax``, ``maxpts``, ``delta``, ``progress``, ...; see
+        ``mixedmodels.inference.glmm_profile.profile``). ``.confint()`` gives the intervals."""
+        from .inference.glmm_profile import profile
+
+        return profile(self, **kwargs)
+
+    @with_blas_threads
+    def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
+                  progress: bool | None = None):
+        """Parametric bootstrap, as lme4's ``bootMer``: ``nsim`` responses simulated from the
+        fit, each refitted; ``func`` (default: SDs/correlations and fixed effects) of each
+        refit. ``.confint()`` gives percentile intervals."""
+        from .inference.glmm_bootstrap import bootstrap
+
+        return bootstrap(self, nsim=nsim, func=func, seed=seed, n_jobs=n_jobs,
+                         progress=progress)
 
     # ---- printing ------------------------------------------------------------------
     def summary(self, correlation: bool | None = None):

@@ -176,11 +176,15 @@ class _Task:
     func: Callable | None
     n_stat: int
 
+    def run(self, child: np.random.SeedSequence) -> tuple[np.ndarray, list[str], str]:
+        """One replicate (``_run_one``); ``_run_all`` calls this on any task it is given."""
+        return _run_one(self, child)
 
-_WORKER_TASK: _Task | None = None
+
+_WORKER_TASK: Any = None
 
 
-def _init_worker(task: _Task) -> None:
+def _init_worker(task: Any) -> None:
     global _WORKER_TASK
     _WORKER_TASK = task
 
@@ -211,19 +215,21 @@ def _run_one(task: _Task, child: np.random.SeedSequence) -> tuple[np.ndarray, li
 
 
 def _run_chunk(indices: list[int], children: list) -> tuple[list[int], list]:
-    return indices, [_run_one(_WORKER_TASK, c) for c in children]
+    return indices, [_WORKER_TASK.run(c) for c in children]
 
 
-def _run_all(task: _Task, children: list, n_jobs: int, bar: "_Progress") -> list:
-    """Outputs of ``_run_one`` in replicate order, serially or in worker processes.
+def _run_all(task: Any, children: list, n_jobs: int, bar: "_Progress") -> list:
+    """Outputs of ``task.run(child)`` in replicate order, serially or in worker processes.
 
-    Chunks of consecutive replicates go to the workers (several chunks per worker so the
-    progress bar moves); each replicate keeps its own seed, so the split does not matter.
+    ``task`` is any picklable object with a ``run(SeedSequence)`` method (this module's
+    ``_Task``, or the GLMM bootstrap's). Chunks of consecutive replicates go to the workers
+    (several chunks per worker so the progress bar moves); each replicate keeps its own seed,
+    so the split does not matter.
     """
     if n_jobs == 1:
         outputs = []
         for child in children:
-            outputs.append(_run_one(task, child))
+            outputs.append(task.run(child))
             bar.update()
         return outputs
     nsim = len(children)
@@ -242,16 +248,20 @@ def _run_all(task: _Task, children: list, n_jobs: int, bar: "_Progress") -> list
 
 
 class _Progress:
-    """tqdm when installed, else a one-line counter on stderr; silent when disabled."""
+    """tqdm when installed, else a one-line counter on stderr; silent when disabled.
 
-    def __init__(self, total: int, enabled: bool):
+    ``desc`` labels the bar (what is being counted: bootstrap replicates, profiled
+    parameters, ...).
+    """
+
+    def __init__(self, total: int, enabled: bool, desc: str = "bootstrap"):
         self.total, self.done, self.bar = total, 0, None
-        self.enabled = enabled
+        self.enabled, self.desc = enabled, desc
         if enabled:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc="bootstrap", file=sys.stderr)
+                self.bar = tqdm(total=total, desc=desc, file=sys.stderr)
             except ImportError:
                 self.bar = None
 
@@ -262,7 +272,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(k)
         else:
-            sys.stderr.write(f"\rbootstrap: {self.done}/{self.total}")
+            sys.stderr.write(f"\r{self.desc}: {self.done}/{self.total}")
             sys.stderr.flush()
 
     def close(self) -> None:

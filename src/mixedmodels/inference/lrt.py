@@ -1,4 +1,5 @@
-"""Likelihood-ratio tests: lme4's ``anova(m0, m1, ...)``, lmerTest's ``ranova`` and ``drop1``.
+"""Likelihood-ratio tests: lme4's ``anova(m0, m1, ...)``, lmerTest's ``ranova`` and ``drop1``,
+and lme4's ``drop1(test = "Chisq")`` for glmer fits (``drop1_glmer``).
 
 Every model refitted here is built from cross-products the fit already holds (or rebuilt from
 the design's arrays), never from the user's data frame: the cross-products do not depend on
@@ -8,6 +9,10 @@ lme4 prints the message "refitting model(s) with ML (instead of REML)" when ``an
 REML fits; here it is a ``RefitMLWarning`` (a ``UserWarning``), so it shows once per call
 site by default and can be silenced with
 ``warnings.simplefilter("ignore", mixedmodels.RefitMLWarning)``.
+
+glmer fits are maximum-likelihood fits already: ``anova`` compares them as they are (lme4's
+``anova`` for glmerMod), and ``drop1_glmer`` refits on the fit's workspace arrays with the
+dropped term's columns of X removed (``glmm_refit.new_model``).
 """
 from __future__ import annotations
 
@@ -27,14 +32,17 @@ from ..lmm import LinearMixedModel
 from ..objective import profiled_objective
 from ..rformat import deparse_formula, print_anova
 from ..terms import ReTerm, order_terms
+from .glmm_refit import family_key, family_label, is_glmm_fit, new_model
 from .protocol import FittedModel, is_fitted_model
 
-__all__ = ["anova", "ranova", "drop1", "ml_refit", "RefitMLWarning", "LRTTable"]
+__all__ = ["anova", "ranova", "drop1", "drop1_glmer", "ml_refit", "RefitMLWarning", "LRTTable",
+           "Drop1Table"]
 
 REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
 
 LRT_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 RANOVA_COLUMNS = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
+DROP1_COLUMNS = ["npar", "AIC", "LRT", "Pr(Chi)"]
 
 
 class RefitMLWarning(UserWarning):
@@ -80,6 +88,39 @@ def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
             raise MixedModelsError(
                 f"models were not all fitted with the same prior weights ('{first_label}' and "
                 f"'{label}'); their likelihoods are not comparable")
+        trials = (first.design.trials, m.design.trials)
+        if (trials[0] is None) != (trials[1] is None) or (
+                trials[0] is not None and not np.array_equal(*trials)):
+            raise MixedModelsError(
+                f"models were not all fitted to the same data: the binomial trials of "
+                f"'{label}' differ from those of '{first_label}'")
+
+
+def _check_kinds(labelled: list[tuple[str, FittedModel]]) -> None:
+    """All lmer fits, or all glmer fits of one family: other likelihoods do not compare.
+
+    Links may differ (logit and probit fits of the same data have comparable likelihoods, as in
+    lme4); a negative binomial compares with another negative binomial whatever the shapes.
+    """
+    for k, (label, m) in enumerate(labelled):
+        if not (is_fitted_model(m) or is_glmm_fit(m)):
+            raise MixedModelsError(f"anova() compares fitted lmer or glmer models; argument "
+                                   f"{k + 1} ('{label}') is a {type(m).__name__}")
+    glmm = [is_glmm_fit(m) for _, m in labelled]
+    if any(glmm) and not all(glmm):
+        lmm_label = labelled[glmm.index(False)][0]
+        glmm_label = labelled[glmm.index(True)][0]
+        raise MixedModelsError(
+            f"anova() cannot compare an lmer fit ('{lmm_label}') with a glmer fit "
+            f"('{glmm_label}'): their likelihoods belong to different response distributions")
+    if not all(glmm):
+        return
+    first_label, first = labelled[0]
+    for label, m in labelled[1:]:
+        if family_key(m) != family_key(first):
+            raise MixedModelsError(
+                f"anova() compares glmer fits of one family: '{first_label}' is "
+                f"{family_label(first)}, '{label}' is {family_label(m)}")
 
 
 class LRTTable(pd.DataFrame):
@@ -136,9 +177,10 @@ def anova(*models: FittedModel, refit: bool = True,
 
     Parameters
     ----------
-    *models : two or more fits of the same data.
+    *models : two or more fits of the same data: all lmer fits, or all glmer fits of one
+        family (Laplace or adaptive Gauss-Hermite; npar = ``fit.df``; never refitted).
     refit : refit REML fits by ML first (lme4's default ``refit = TRUE``); emits a
-        ``RefitMLWarning`` with lme4's message when it does.
+        ``RefitMLWarning`` with lme4's message when it does. glmer fits are ML fits.
     names : row labels, one per model in argument order, e.g.
         ``anova(m0, m1, names=["intercepts", "slopes"])``. When None, each model is labelled
         by the variable name it has in the calling code (``mm.anova(small, big)`` gives rows
@@ -155,12 +197,13 @@ def anova(*models: FittedModel, refit: bool = True,
     Raises
     ------
     MixedModelsError : fewer than two models, something that is not a fit, names of the wrong
-        number or not unique, or models fitted to different data.
+        number or not unique, models fitted to different data, lmer and glmer fits together, or
+        glmer fits of different families.
     """
     for k, m in enumerate(models):
-        if not is_fitted_model(m):
-            raise MixedModelsError(f"anova() compares fitted lmer models; argument {k + 1} is "
-                                   f"a {type(m).__name__}")
+        if not (is_fitted_model(m) or is_glmm_fit(m)):
+            raise MixedModelsError(f"anova() compares fitted lmer or glmer models; argument "
+                                   f"{k + 1} is a {type(m).__name__}")
     if len(models) < 2:
         raise MixedModelsError("anova() compares two or more models; for F tests of one "
                                "model's fixed effects use result.anova()")
@@ -172,6 +215,7 @@ def anova(*models: FittedModel, refit: bool = True,
     if len(set(labels)) < len(labels):
         raise MixedModelsError(f"anova() needs one distinct name per model, got {labels}")
     labelled = list(zip(labels, models))
+    _check_kinds(labelled)
     _check_same_data(labelled)
     reml = [m.reml for _, m in labelled]
     if refit:
@@ -373,3 +417,118 @@ def drop1(result: FittedModel, ddf: str = "satterthwaite") -> pd.DataFrame:
     marginal = set(_marginal_fixed_terms(result))
     return table.loc[[label for label in table.index if label in marginal]]
 
+
+
+# ---- drop1 for glmer fits ------------------------------------------------------------------
+class Drop1Table(pd.DataFrame):
+    """lme4's ``drop1`` table for a glmer fit: a DataFrame that prints as R prints it
+    ("Single term deletions", the model's formula, then the table by ``print.anova``'s rules).
+    ``formula`` is the full model's formula."""
+
+    _metadata = ["formula"]
+
+    @property
+    def _constructor(self):
+        return Drop1Table
+
+    def __str__(self) -> str:
+        formula = getattr(self, "formula", None)
+        heading = ["Single term deletions", "", "Model:", deparse_formula(formula)] \
+            if formula else []
+        table = print_anova([str(c) for c in self.columns], [str(i) for i in self.index],
+                            self.to_numpy(dtype=float))
+        return "\n".join(heading + table)
+
+    __repr__ = __str__
+
+
+def _recoded_by_dropping(result, label: str) -> bool:
+    """Whether removing term ``label`` changes how R codes the factors of the other terms.
+
+    R codes a factor by contrasts or by indicators depending on the other terms (without an
+    intercept the first factor gets all its levels), so the reduced formula's X is not always
+    the full X minus the term's columns: compare R's coding of the remaining terms.
+    """
+    from ..formula.fixed import term_codes
+
+    spec = result.design.x_spec
+    variables, coded = spec._variables, spec._terms
+    labels = [":".join(variables[i].label for i, _ in tt) for tt in coded]
+    nlevels = [len(v.levels) if v.levels is not None else 0 for v in variables]
+    kept = [tt for k, tt in enumerate(coded) if labels[k] != label]
+    recoded = term_codes([tuple(v for v, _ in tt) for tt in kept], spec.intercept, nlevels)
+    return [tuple(tt) for tt in recoded] != [tuple(tt) for tt in kept]
+
+
+def _refit_without(result, label: str) -> tuple[float, int]:
+    """(-2 log-likelihood, npar) of the glmer fit without the fixed-effects term ``label``."""
+    from ..lmm import ConvergenceWarning
+    from ..pirls import PirlsError
+
+    d = result.design
+    if _recoded_by_dropping(result, label):
+        raise MixedModelsError(
+            f"cannot drop '{label}' from the fitted design: R would code the remaining "
+            f"factors differently without it (a model without an intercept); fit the reduced "
+            f"model with glmer() and compare with mixedmodels.anova()")
+    keep = [c for c, owner in enumerate(d.x_terms) if owner != label]
+    model = new_model(result, X=d.X[:, keep])
+    try:
+        fit = model.fit()
+    except PirlsError as err:
+        raise MixedModelsError(f"drop1: the model without '{label}' could not be fitted: "
+                               f"{err}") from err
+    for message in fit.warnings:
+        warn_user(f"drop1, model without '{label}': {message}", ConvergenceWarning)
+    npar = len(keep) + result.n_theta + int(result.family.has_dispersion) \
+        + int(result.nb_theta is not None)
+    return float(fit.objective), npar
+
+
+def drop1_glmer(result, test: str = "Chisq") -> Drop1Table:
+    """lme4's ``drop1(m, test = "Chisq")`` for a glmer fit: a likelihood-ratio test for
+    dropping each fixed-effects term that R's ``drop.scope`` allows (a term not contained in
+    another one: only ``a:b`` of ``a * b``).
+
+    Each reduced model is refitted from the default start, as lme4 refits the updated formula
+    (a negative binomial's shape is estimated again, as ``update()`` of a ``glmer.nb`` fit
+    does), on the fit's arrays with the term's columns of X removed. Columns that the fit
+    dropped for rank deficiency stay dropped.
+
+    Parameters
+    ----------
+    result : GlmerResult
+    test : "Chisq" (default) for the LRT columns, or "none" for npar and AIC only (lme4's
+        default ``test = "none"``).
+
+    Returns
+    -------
+    Drop1Table (a DataFrame printing as R), indexed by ``<none>`` and the dropped terms;
+    columns ``npar`` (parameters removed; NaN for ``<none>``), ``AIC``, and with "Chisq"
+    ``LRT`` = -2 log L(reduced) + 2 log L(full) and ``Pr(Chi)`` from the chi-squared
+    distribution on npar degrees of freedom.
+
+    Raises
+    ------
+    MixedModelsError : an unknown ``test``, or a term whose removal would re-code the other
+        factors (models without an intercept), or a reduced model that cannot be fitted.
+    """
+    if test not in ("Chisq", "none"):
+        raise MixedModelsError(f"test must be 'Chisq' or 'none' for a glmer fit, not {test!r}")
+    rows = [("<none>", float(result.objective), int(result.df))]
+    for label in _marginal_fixed_terms(result):
+        rows.append((label, *_refit_without(result, label)))
+    objective = np.array([o for _, o, _ in rows])
+    npar = np.array([k for _, _, k in rows], dtype=float)
+    dropped = np.concatenate([[np.nan], npar[0] - npar[1:]])
+    table = Drop1Table({"npar": dropped, "AIC": objective + 2.0 * npar},
+                       index=pd.Index([label for label, _, _ in rows]))
+    if test == "Chisq":
+        # Not clipped at 0, as lme4: a reduced fit with a lower deviance than the full one
+        # (the full fit stopped short) shows up as a negative LRT.
+        lrt = np.concatenate([[np.nan], objective[1:] - objective[0]])
+        with np.errstate(invalid="ignore"):
+            table["LRT"] = lrt
+            table["Pr(Chi)"] = stats.chi2.sf(lrt, dropped)
+    table.formula = result.formula
+    return table
