@@ -70,6 +70,36 @@ def _ols_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
     return float(intercept), float(slope)
 
 
+def _units(units: dict[str, str] | None, data: Any = None) -> dict[str, str]:
+    """The units to label axes with: ``units``, else the data's ``attrs["units"]``, else none."""
+    if units is not None:
+        return dict(units)
+    # polars frames and plain pandas frames have no units; load() sets them on pandas frames
+    return dict(getattr(data, "attrs", {}).get("units", {}))
+
+
+def _with_unit(name: str, units: dict[str, str]) -> str:
+    """``"Days (days)"`` for a column with a known unit, else the column's name alone."""
+    unit = units.get(name)
+    return f"{name} ({unit})" if unit else name
+
+
+def _caption(fig: Any, text: str, fontsize: float = 9.0) -> None:
+    """Write ``"What to look for: " + text`` under the axes and lay the figure out above it.
+
+    The text is wrapped here, not by matplotlib, so that the space kept free for it is known:
+    about 0.075 inch per character of a 9-point line and 0.17 inch per line.
+    """
+    import textwrap
+
+    width, height = fig.get_size_inches()
+    scale = fontsize / 9.0
+    lines = textwrap.wrap(f"What to look for: {text}", width=max(40, int(width / (0.075 * scale))))
+    fig.text(0.5, 0.06 / height, "\n".join(lines), ha="center", va="bottom", fontsize=fontsize)
+    bottom = min(0.45, (0.17 * scale * len(lines) + 0.16) / height)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+
+
 def _numeric_columns(data: Any, columns: dict[str, Any]) -> pd.DataFrame:
     from .formula.design import to_pandas
     from .teaching.tables import _require_column
@@ -88,7 +118,7 @@ def _numeric_columns(data: Any, columns: dict[str, Any]) -> pd.DataFrame:
 # ---- raw data ------------------------------------------------------------------------------
 
 def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: bool = True,
-               max_panels: int = 30, ax: Any = None):
+               max_panels: int = 30, ax: Any = None, units: dict[str, str] | None = None):
     """Scatter plot of ``y`` against ``x`` for each group, with each group's own OLS line.
 
     Parameters
@@ -107,14 +137,20 @@ def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: boo
     max_panels : int, default 30
         Refuse to draw more panels than this (a grid of hundreds of panels is unreadable).
     ax : matplotlib Axes, optional
-        Axes to draw into; only with ``panels=False``.
+        Axes to draw into; only with ``panels=False``. The figure is then the caller's: no
+        caption is added and its layout is left alone.
+    units : dict of str to str, optional
+        Units of columns, e.g. ``{"Reaction": "ms", "Days": "days"}``, shown on the axis
+        labels (``"Days (days)"``). By default ``data.attrs["units"]`` when ``data`` has it
+        (:func:`mixedmodels.datasets.load` sets it), else no units.
 
     Returns
     -------
     matplotlib.figure.Figure
         With panels, one axes per group, titled with the group and its N, each holding one
         scatter collection and (with ``ols``) one line. Without, one axes holding one
-        scatter collection and one line per group.
+        scatter collection and one line per group. Unless drawn into ``ax``, a caption under
+        the axes says what to look for.
 
     Raises
     ------
@@ -124,6 +160,7 @@ def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: boo
     """
     from .teaching.tables import _group_codes
 
+    units = _units(units, data)
     frame = _numeric_columns(data, {"x": x, "y": y, "grouping column": by})
     codes, labels = _group_codes(frame, by)
     xs, ys = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
@@ -157,20 +194,29 @@ def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: boo
         for i, target in enumerate(axes):
             # Label the outer panels only: the axes are shared, so inner labels repeat them.
             if i + ncols >= n:
-                target.set_xlabel(x)
+                target.set_xlabel(_with_unit(x, units))
                 target.xaxis.set_tick_params(labelbottom=True)
             if i % ncols == 0:
-                target.set_ylabel(y)
+                target.set_ylabel(_with_unit(y, units))
         what = " with each group's own regression line" if ols else ""
         fig.suptitle(f"{y} against {x} per {by}{what}")
-        fig.tight_layout()
     else:
-        axes[0].set_xlabel(x)
-        axes[0].set_ylabel(y)
+        axes[0].set_xlabel(_with_unit(x, units))
+        axes[0].set_ylabel(_with_unit(y, units))
         what = " and own regression lines" if ols else ""
         axes[0].set_title(f"{y} against {x}: {n} groups of {by}{what}")
         if n <= 10:
             axes[0].legend(title=by, fontsize=8)
+    if ax is None:
+        if ols:
+            look = (f"how much the groups' lines differ in height (intercepts) and in "
+                    f"steepness (slopes): that variation between the {by} groups is what "
+                    f"random intercepts and slopes describe. Lines drawn through few points "
+                    f"are the least reliable.")
+        else:
+            look = (f"how far apart the {by} groups' clouds of points lie, and whether {y} "
+                    f"rises with {x} in the same way in every group.")
+        _caption(fig, look)
     return fig
 
 
@@ -185,7 +231,7 @@ def _term_for(result: Any, name: str | None):
 
 
 def model_lines(result: Any, x: str, groups: Any = None, population: bool = True,
-                data: Any = None, ax: Any = None):
+                data: Any = None, ax: Any = None, units: dict[str, str] | None = None):
     """Each group's fitted line from ``coef()`` and the population line from ``fixef``.
 
     A group's line is ``coef()[(Intercept)] + coef()[x] * x``, drawn over the group's own
@@ -206,12 +252,18 @@ def model_lines(result: Any, x: str, groups: Any = None, population: bool = True
         When given, the observations of the drawn groups are shown as points (columns ``x``,
         the response and the grouping column).
     ax : matplotlib Axes, optional
+        Axes to draw into; the figure is then the caller's (no caption, layout left alone).
+    units : dict of str to str, optional
+        Units of ``x`` and the response for the axis labels, e.g. ``{"service": "years",
+        "salary": "currency units"}``. By default ``data.attrs["units"]`` when ``data`` is
+        given and has it (:func:`mixedmodels.datasets.load` sets it), else no units.
 
     Returns
     -------
     matplotlib.figure.Figure
         One line per drawn group, plus one for the population, plus (with ``data``) one
-        scatter collection per drawn group.
+        scatter collection per drawn group. Unless drawn into ``ax``, a caption under the
+        axes says what to look for.
 
     Raises
     ------
@@ -234,6 +286,8 @@ def model_lines(result: Any, x: str, groups: Any = None, population: bool = True
     xs = design.X[:, list(design.x_names).index(x)]
     response = design.formula.response
     level_index = {label: j for j, label in enumerate(term.levels)}
+    units = _units(units, data)
+    own_figure = ax is None
     fig, ax = _one_axes(ax, figsize=(7.0, 5.0))
 
     points = None
@@ -261,17 +315,23 @@ def model_lines(result: Any, x: str, groups: Any = None, population: bool = True
         lo, hi = xs.min(), xs.max()
         ax.plot([lo, hi], [a + fixef[x] * lo, a + fixef[x] * hi],
                 label="population (fixed effects)", **_POPULATION)
-    ax.set_xlabel(x)
-    ax.set_ylabel(response)
+    ax.set_xlabel(_with_unit(x, units))
+    ax.set_ylabel(_with_unit(response, units))
     which = f"{group} {chosen[0]}" if len(chosen) == 1 else f"{len(chosen)} groups of {group}"
     ax.set_title(f"Model lines (partial pooling) for {which}")
     if population or len(chosen) <= 10:
         ax.legend(fontsize=8)
+    if own_figure:
+        around = " around the black population line" if population else ""
+        _caption(fig, f"the spread of the {group} lines in height and slope{around}: that "
+                      f"spread is what the random-effect standard deviations measure. The "
+                      f"lines lie closer together than each group's own least-squares line "
+                      f"would (shrinkage), most for groups with few observations.")
     return fig
 
 
 def caterpillar(result: Any, term: str | None = None, group: str | None = None,
-                level: float = 0.95):
+                level: float = 0.95, units: dict[str, str] | None = None):
     """Conditional modes of the random effects with intervals, sorted ("caterpillar plot").
 
     Each level's conditional mode is a point, with the interval condval +/- z * condsd
@@ -287,12 +347,18 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
         Only this grouping factor.
     level : float, default 0.95
         Coverage of the intervals.
+    units : dict of str to str, optional
+        Units of the response and predictors, e.g. ``data.attrs["units"]`` of a frame from
+        :func:`mixedmodels.datasets.load`: an intercept's modes are in the response's unit, a
+        slope's in the response's unit per unit of its predictor. Ignored for a GLMM, whose
+        modes are on the link scale.
 
     Returns
     -------
     matplotlib.figure.Figure
         One axes per (grouping factor, term), each with one marker line holding one point
-        per level and one line collection of intervals.
+        per level and one line collection of intervals, and a caption under the axes saying
+        what to look for.
 
     Raises
     ------
@@ -312,7 +378,8 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
             re = re[re[column] == wanted]
     z = norm.ppf(0.5 + level / 2)
     family = getattr(result, "family", None)
-    scale = "" if family is None else f", {family.link.name} scale"
+    response = result.design.formula.response
+    units = _units(units) if family is None else {}
     pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
     most = max(int(((re.grpvar == g) & (re.term == t)).sum()) for g, t in pairs)
     fig, axes, _ = _grid(len(pairs), ncols=len(pairs),
@@ -329,11 +396,15 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
             ax.set_yticks(pos, list(part["grp"]), fontsize=7)
         else:
             ax.set_yticks([])
-        ax.set_xlabel(f"{t} (conditional mode{scale})")
+        unit = (f"{family.link.name} scale" if family is not None
+                else _coef_unit(t, response, units))
+        ax.set_xlabel(f"{t} (conditional mode{', ' + unit if unit else ''})")
         ax.set_ylabel(g)
         ax.set_title(f"{g}: {t}")
     fig.suptitle(f"Random effects with {100 * level:g}% intervals")
-    fig.tight_layout()
+    _caption(fig, "intervals that miss 0 (the dashed line) mark groups that differ from the "
+                  "average; intervals that cross it belong to groups that cannot be told "
+                  "apart from the average. Wide intervals mean few or noisy observations.")
     return fig
 
 
@@ -343,14 +414,18 @@ def _singular(unit: str) -> str:
     return unit[:-1] if last.endswith("s") and len(last) > 3 else unit
 
 
-def _coef_label(name: str, response: str, units: dict[str, str]) -> str:
-    """A coefficient's axis label with its unit: the response's unit for the intercept, the
-    response's unit per unit of the predictor for a slope; no unit where one is not known."""
+def _coef_unit(name: str, response: str, units: dict[str, str]) -> str | None:
+    """A coefficient's unit: the response's unit for the intercept, the response's unit per
+    unit of the predictor for a slope; None where one is not known."""
     y_unit = units.get(response)
     if name == "(Intercept)":
-        unit = y_unit
-    else:
-        unit = f"{y_unit} per {_singular(units[name])}" if y_unit and units.get(name) else None
+        return y_unit
+    return f"{y_unit} per {_singular(units[name])}" if y_unit and units.get(name) else None
+
+
+def _coef_label(name: str, response: str, units: dict[str, str]) -> str:
+    """A coefficient's axis label with its unit, e.g. ``"Days (ms per day)"``."""
+    unit = _coef_unit(name, response, units)
     return f"{name} ({unit})" if unit else name
 
 
@@ -501,67 +576,11 @@ def shrinkage(result: Any, data: Any = None, ax: Any = None,
     return fig
 
 
-def residuals(result: Any):
-    """Diagnostic panels: residuals against fitted values and normal QQ plots.
-
-    Panels: residuals vs fitted values (with the zero line); a normal QQ plot of the
-    residuals; a normal QQ plot of the conditional modes of each random-effect term. Each
-    QQ plot has R's ``qqline`` through the quartiles.
-
-    Parameters
-    ----------
-    result : LmerResult
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        2 + (number of random-effect terms) axes.
-    """
-    from scipy.stats import norm
-
-    re = result.ranef()
-    pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
-    fig, axes, _ = _grid(2 + len(pairs), ncols=3, panel_size=(3.8, 3.3))
-    response = result.design.formula.response
-    fitted, resid = result.fitted().to_numpy(), result.residuals().to_numpy()
-
-    axes[0].scatter(fitted, resid, s=8, alpha=0.6, color="C0")
-    axes[0].axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
-    axes[0].set_xlabel(f"fitted {response}")
-    axes[0].set_ylabel("residuals")
-    axes[0].set_title("Residuals vs fitted")
-
-    samples = [("residuals", resid)]
-    samples += [(f"{g}: {t}", re.loc[(re.grpvar == g) & (re.term == t), "condval"].to_numpy())
-                for g, t in pairs]
-    for ax, (label, values) in zip(axes[1:], samples):
-        sample = np.sort(values)
-        theory = norm.ppf(_ppoints(sample.size))
-        ax.plot(theory, sample, "o", markersize=3, color="C0")
-        q_sample = np.quantile(sample, [0.25, 0.75])
-        q_theory = norm.ppf([0.25, 0.75])
-        slope = (q_sample[1] - q_sample[0]) / (q_theory[1] - q_theory[0])
-        intercept = q_sample[0] - slope * q_theory[0]
-        ends = np.array([theory[0], theory[-1]])
-        ax.plot(ends, intercept + slope * ends, color="C3", linewidth=1)
-        ax.set_xlabel("normal quantiles")
-        ax.set_ylabel("residuals" if label == "residuals" else f"{label.split(': ')[1]} "
-                      f"(conditional mode)")
-        ax.set_title(f"Normal QQ: {label}")
-    fig.tight_layout()
-    return fig
-
-
-def _ppoints(n: int) -> np.ndarray:
-    """R's ``ppoints``: plotting positions (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10."""
-    a = 3.0 / 8.0 if n <= 10 else 0.5
-    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
-
-
 def __getattr__(name: str) -> Any:
-    # The GLMM residual panels live in plots_residuals.py (this module's line budget).
-    if name == "quantile_residuals":
-        from .plots_residuals import quantile_residuals
+    # The residual panels live in plots_residuals.py (this module's line budget); importing
+    # them here lazily keeps mm.plots.residuals and mm.plots.quantile_residuals working.
+    if name in ("residuals", "quantile_residuals"):
+        from . import plots_residuals
 
-        return quantile_residuals
+        return getattr(plots_residuals, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

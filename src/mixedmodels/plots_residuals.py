@@ -1,12 +1,84 @@
-"""DHARMa's two residual panels for a GLMM's simulation-based quantile residuals
-(``mm.plots.quantile_residuals``; ``diagnostics.simulated_residuals(...).plot()``)."""
+"""Residual panels: an LMM's residuals and QQ plots (``mm.plots.residuals``), and DHARMa's two
+panels for a GLMM's simulation-based quantile residuals (``mm.plots.quantile_residuals``;
+``diagnostics.simulated_residuals(...).plot()``)."""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from .plots import _ppoints, _pyplot
+from .plots import _caption, _coef_unit, _grid, _pyplot, _units
+
+
+def _ppoints(n: int) -> np.ndarray:
+    """R's ``ppoints``: plotting positions (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10."""
+    a = 3.0 / 8.0 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
+
+
+def residuals(result: Any, units: dict[str, str] | None = None):
+    """Diagnostic panels: residuals against fitted values and normal QQ plots.
+
+    Panels: residuals vs fitted values (with the zero line); a normal QQ plot of the
+    residuals; a normal QQ plot of the conditional modes of each random-effect term. Each
+    QQ plot has R's ``qqline`` through the quartiles. A caption under the panels says what
+    to look for.
+
+    Parameters
+    ----------
+    result : LmerResult
+    units : dict of str to str, optional
+        Units of the response and predictors, e.g. ``data.attrs["units"]`` of a frame from
+        :func:`mixedmodels.datasets.load`: fitted values and residuals are in the response's
+        unit, an intercept's modes too, a slope's in the response's unit per unit of its
+        predictor.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        2 + (number of random-effect terms) axes.
+    """
+    from scipy.stats import norm
+
+    units = _units(units)
+    re = result.ranef()
+    pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
+    fig, axes, _ = _grid(2 + len(pairs), ncols=3, panel_size=(3.8, 3.3))
+    response = result.design.formula.response
+    y_unit = units.get(response)
+    in_y = f" ({y_unit})" if y_unit else ""
+    fitted, resid = result.fitted().to_numpy(), result.residuals().to_numpy()
+
+    axes[0].scatter(fitted, resid, s=8, alpha=0.6, color="C0")
+    axes[0].axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+    axes[0].set_xlabel(f"fitted {response}{in_y}")
+    axes[0].set_ylabel(f"residuals{in_y}")
+    axes[0].set_title("Residuals vs fitted")
+
+    # (title, y label, values) of each QQ panel
+    samples = [("residuals", f"residuals{in_y}", resid)]
+    for g, t in pairs:
+        unit = _coef_unit(t, response, units)
+        samples.append((f"{g}: {t}", f"{t} (conditional mode{', ' + unit if unit else ''})",
+                        re.loc[(re.grpvar == g) & (re.term == t), "condval"].to_numpy()))
+    for ax, (title, ylabel, values) in zip(axes[1:], samples):
+        sample = np.sort(values)
+        theory = norm.ppf(_ppoints(sample.size))
+        ax.plot(theory, sample, "o", markersize=3, color="C0")
+        q_sample = np.quantile(sample, [0.25, 0.75])
+        q_theory = norm.ppf([0.25, 0.75])
+        slope = (q_sample[1] - q_sample[0]) / (q_theory[1] - q_theory[0])
+        intercept = q_sample[0] - slope * q_theory[0]
+        ends = np.array([theory[0], theory[-1]])
+        ax.plot(ends, intercept + slope * ends, color="C3", linewidth=1)
+        ax.set_xlabel("normal quantiles")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"Normal QQ: {title}")
+    _caption(fig, "no pattern against the fitted values: an even band around 0, without a "
+                  "funnel (spread growing with the fitted values) or a curve (a missing term); "
+                  "points near the red line in the QQ plots. Points far off the line at the "
+                  "ends are outliers or heavier tails than the normal.")
+    return fig
 
 
 def quantile_residuals(sim: Any, quantiles: tuple[float, ...] = (0.25, 0.5, 0.75),
