@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import io
 import sys
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,11 +26,12 @@ import pandas as pd
 
 from . import __version__
 from .api import lmer
-from .errors import DataError, MixedModelsError, warn_user
+from .errors import DataError, MixedModelsError
 from .formula import fixed as fx
 from .formula.bars import MixedFormula, parse_formula
 from .formula.contrasts import r_tokens
 from .formula.design import to_pandas
+from .report_warnings import ReportWarnings
 from .rformat import escape_html
 
 __all__ = ["write_report", "run_demo", "prediction_equation"]
@@ -208,14 +208,12 @@ def _population_equation(result: Any, group: str) -> str:
     return f"{_equation(_lhs(result), result.fixef)} (average {group})"
 
 
-def _fit(formula: str, data: pd.DataFrame, reml: bool) -> tuple[Any, list[str]]:
-    """Fit, keeping the warnings (dropped rows or columns) for the page and passing them on."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+def _fit(formula: str, data: pd.DataFrame, reml: bool, caught: ReportWarnings
+         ) -> tuple[Any, list[str]]:
+    """Fit, keeping the new warnings (dropped rows, a singular fit) for the page."""
+    with caught.catch() as notes:
         result = lmer(formula, data, reml=reml)
-    for w in caught:
-        warn_user(w.message, w.category)
-    return result, [str(w.message) for w in caught]
+    return result, notes
 
 
 # ---- HTML pieces ---------------------------------------------------------------------------
@@ -300,12 +298,15 @@ class _Page:
 
 
 # ---- sections shared by the report and the demo -------------------------------------------
-def _icc_section(page: _Page, ic: Any, outcome: str, group: str) -> None:
+def _icc_section(page: _Page, ic: Any, outcome: str, group: str,
+                 notes: list[str] | None = None) -> None:
     parts = page.section("icc", "How much of the variance lies between groups? (ICC)")
     parts.append(ic._repr_html_())
     reading = (f"ICC = {ic.icc:.2f}: two values of {outcome} from the same {group} correlate "
                f"about {ic.icc:.2f}.")
     parts.append(f"<p>{escape_html(reading)}</p>")
+    parts.extend(_note(f"Warning while fitting the intercept-only model: {n}")
+                 for n in notes or [])
 
 
 def _summary_section(page: _Page, key: str, heading: str, result: Any, data_name: str | None,
@@ -330,20 +331,23 @@ def _coef_section(page: _Page, result: Any, heading: str = "Coefficients of ever
 
 
 def _pooling_section(page: _Page, data: pd.DataFrame, formula: str, reml: bool,
-                     say: Callable[[str], None]) -> None:
+                     say: Callable[[str], None], caught: ReportWarnings) -> None:
     from .teaching.tables import pooling
 
     say("comparing complete, no and partial pooling...")
     parts = page.section("pooling", "Complete, no and partial pooling")
-    try:
-        parts.append(_table(pooling(data, formula, reml=reml)))
-    except ValueError as exc:
-        parts.append(_note(f"The pooling table does not apply to this model: {exc}"))
+    with caught.catch() as notes:
+        try:
+            parts.append(_table(pooling(data, formula, reml=reml)))
+        except ValueError as exc:
+            parts.append(_note(f"The pooling table does not apply to this model: {exc}"))
+    parts.extend(_note(f"Warning while pooling: {n}") for n in notes)
 
 
 def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None,
-                     outcome: str, group: str, say: Callable[[str], None]) -> None:
-    """Append the figure sections that apply to this model."""
+                     outcome: str, group: str, say: Callable[[str], None],
+                     units: dict[str, str], caught: ReportWarnings) -> None:
+    """Append the figure sections that apply to this model; ``data`` holds the fit's rows."""
     from . import plots
 
     # (section id, heading, name in the progress message, drawing function)
@@ -355,27 +359,33 @@ def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None
         points = data if result.design.formula.response in data.columns else None
         figures += [
             ("group_data", f"The data by {group}", "group data",
-             lambda: plots.group_data(data, x, outcome, group, panels=panels, ols=True)),
+             lambda: plots.group_data(data, x, outcome, group, panels=panels, ols=True,
+                                      units=units)),
             ("model_lines", "The model's lines", "model lines",
-             lambda: plots.model_lines(result, x, data=points)),
+             lambda: plots.model_lines(result, x, data=points, units=units)),
         ]
     figures += [
         ("caterpillar", "Random effects with intervals (caterpillar plot)", "caterpillar",
-         lambda: plots.caterpillar(result)),
-        ("shrinkage", "Shrinkage", "shrinkage", lambda: plots.shrinkage(result)),
-        ("residuals", "Residual diagnostics", "residual", lambda: plots.residuals(result)),
+         lambda: plots.caterpillar(result, units=units)),
+        ("shrinkage", "Shrinkage", "shrinkage", lambda: plots.shrinkage(result, units=units)),
+        ("residuals", "Residual diagnostics", "residual",
+         lambda: plots.residuals(result, units=units)),
     ]
     for key, heading, label, draw in figures:
         say(f"drawing {label} plot...")
         parts = page.section(key, heading)
-        try:
-            fig = draw()
-        except ValueError as exc:
-            # A figure that does not fit the model (e.g. shrinkage of crossed factors) is
-            # reported on the page instead of stopping the whole report.
-            parts.append(_note(f"This figure does not apply to this model: {exc}"))
-            continue
-        parts.append(f"<figure>{_png(fig)}<figcaption>{escape_html(heading)}</figcaption></figure>")
+        with caught.catch() as notes:
+            try:
+                fig = draw()
+            except ValueError as exc:
+                # A figure that does not fit the model (e.g. shrinkage of crossed factors) is
+                # reported on the page instead of stopping the whole report.
+                parts.append(_note(f"This figure does not apply to this model: {exc}"))
+                fig = None
+            if fig is not None:
+                parts.append(f"<figure>{_png(fig)}<figcaption>{escape_html(heading)}"
+                             f"</figcaption></figure>")
+        parts.extend(_note(f"Warning while drawing: {n}") for n in notes)
     if x is None:
         page.section("no_x", "Figures against a predictor",
                      "The fixed part of this model has no numeric predictor, so the figures of "
@@ -415,7 +425,15 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
 
     Warns
     -----
-    The fit's warnings (a singular fit, convergence), once each; the page shows them too.
+    Each warning raised while the page is built (dropped rows, a singular fit, convergence),
+    once, however many of the page's fits raise it; the page shows it too, in the section
+    where it first arose.
+
+    Notes
+    -----
+    Every table and figure of an lmer report uses the rows the model was fitted on: rows
+    with a missing value in a column of the model are dropped once, as ``lmer`` drops them,
+    and the page says how many.
     """
     from .teaching.tables import describe, icc
 
@@ -430,9 +448,16 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
     say = _say(progress)
     mf = parse_formula(formula)
     frame, outcome, group = _model_columns(mf, to_pandas(data))
+    units = dict(frame.attrs.get("units", {}))
+    if not frame.index.is_unique:
+        # The fit's rows are found again by their labels, which must then name one row each.
+        frame = frame.reset_index(drop=True)
     x = _pick_x(mf, frame, x)
     say("fitting model...")
-    result, notes = _fit(formula, frame, reml)
+    caught = ReportWarnings()
+    result, notes = _fit(formula, frame, reml, caught)
+    # One sample for the whole page: the rows the fit kept after dropping missing values.
+    rows = frame.loc[result.design.row_index]
     name = data_name or "data"
     page = _Page(f"Mixed model report: {formula}",
                  [f"Data: {name}, {result.nobs} observations, groups: "
@@ -442,14 +467,21 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
 
     say("describing the data...")
     parts = page.section("data", f"The data: {outcome} by {group}")
-    parts.append(_table(describe(frame, outcome, group)))
+    if len(rows) < len(frame):
+        parts.append(_note(f"{len(frame) - len(rows)} of the {len(frame)} rows have a missing "
+                           f"value in a column of the model. The fit leaves them out, and so "
+                           f"does every table and figure of this page: all use the same "
+                           f"{len(rows)} rows."))
+    parts.append(_table(describe(rows, outcome, group)))
 
     say("computing the ICC of the intercept-only model...")
-    _icc_section(page, icc(frame, outcome, group, reml=reml), outcome, group)
+    with caught.catch() as icc_notes:
+        ic = icc(rows, outcome, group, reml=reml)
+    _icc_section(page, ic, outcome, group, icc_notes)
     _summary_section(page, "summary", "The model", result, data_name, notes)
     _coef_section(page, result)
-    _pooling_section(page, frame, formula, reml, say)
-    _figure_sections(page, result, frame, x, outcome, group, say)
+    _pooling_section(page, rows, formula, reml, say, caught)
+    _figure_sections(page, result, rows, x, outcome, group, say, units, caught)
     return page.write(out_path)
 
 
@@ -483,10 +515,11 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
     desc = describe(data, "salary", "organisation")
     say("computing the ICC of the intercept-only model...")
     ic = icc(data, "salary", "organisation")
+    caught = ReportWarnings()
     say("fitting the random-intercept model...")
-    m_int, notes_int = _fit(DEMO_INTERCEPT, data, True)
+    m_int, notes_int = _fit(DEMO_INTERCEPT, data, True, caught)
     say("fitting the random-intercept-and-slope model...")
-    m_slope, notes_slope = _fit(DEMO_SLOPE, data, True)
+    m_slope, notes_slope = _fit(DEMO_SLOPE, data, True, caught)
     level = str(m_slope.coef()["organisation"].index[0])
     equation = prediction_equation(m_slope, level, "organisation")
 
@@ -526,8 +559,10 @@ def run_demo(out_path: str | Path = "mixedmodels-demo.html", seed: int = 2024,
                          "for any number of years of service.")
     parts.append(f'<p class="equation">{escape_html(average)}<br>{escape_html(equation)}</p>')
     parts.append(_table(m_slope.coef()["organisation"], caption="coef() for organisation"))
-    _pooling_section(page, data, DEMO_SLOPE, True, say)
-    _figure_sections(page, m_slope, data, "service", "salary", "organisation", say)
+    _pooling_section(page, data, DEMO_SLOPE, True, say, caught)
+    # the simulated sample has the columns, and so the units, of the bundled salary data
+    _figure_sections(page, m_slope, data, "service", "salary", "organisation", say,
+                     datasets.units("salary"), caught)
     path = page.write(out_path)
     print(f"Report written to {path}")
     return path
