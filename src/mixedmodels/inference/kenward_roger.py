@@ -194,18 +194,19 @@ def sandwiches(model: LinearMixedModel, theta: np.ndarray
 
 
 # ---- pbkrtest's P, Q and trace terms --------------------------------------------------------
-def covariance_parameters(model: LinearMixedModel, theta: np.ndarray) -> list[dict]:
+def covariance_parameters(model: LinearMixedModel, theta: np.ndarray, sigma: float = 1.0
+                          ) -> list[dict]:
     """pbkrtest's variance parameters, sigma^2 last, each as ``{term j: E_j}``.
 
     ``F_r`` is block diagonal with ``I (x) E_j`` on term j's random effects (zero elsewhere).
-    For the covariance entry (a, b) of term j: ``{j: E_ab}`` (ones at (a, b) and (b, a)); for
-    sigma^2: F = -D, that is ``{j: -T_j T_j'}`` for every term.
+    For a variance parameter gamma_r of term j, E_j = dSigma_j / d gamma_r from the term's
+    covariance template (an unstructured term's entry (a, b): ones at (a, b) and (b, a), as
+    pbkrtest; these do not depend on theta or sigma); for sigma^2: F = -D, that is
+    ``{j: -T_j T_j'}`` for every term.
     """
     params = []
-    for j, t in enumerate(model.terms):
-        for a, b in zip(*t.tril_indices()):
-            E = np.zeros((t.p, t.p))
-            E[a, b] = E[b, a] = 1.0
+    for j, (t, s) in enumerate(zip(model.terms, model.slices)):
+        for E in t.covariance.covariance_derivatives(theta[s], sigma):
             params.append({j: E})
     params.append({j: -(T @ T.T) for j, T in enumerate(model.templates(theta))})
     return params
@@ -348,8 +349,8 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     A_ZZ, A_ZX, A_XX = sandwiches(workspace, theta)
     dims = workspace.A.dims
     offsets = np.cumsum([0] + [l * p for l, p in dims])
-    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, covariance_parameters(workspace, theta), offsets,
-                          dims, workspace.A.n, sigma**2)
+    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, covariance_parameters(workspace, theta, sigma),
+                          offsets, dims, workspace.A.n, sigma**2)
     del A_ZZ
     Phi_A, W = adjusted_vcov(Phi, P, Q, K)
     info = KenwardRogerInfo(beta=beta, sigma=sigma, vcov=Phi, vcov_adj=Phi_A, P=P, W=W,

@@ -335,7 +335,8 @@ def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
         keep = [c for c in range(term.p) if c not in set(columns[drop])]
         z = np.ascontiguousarray(term.z[:, keep])
         names = tuple(term.column_names[c] for c in keep)
-    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None)
+    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None,
+                               covariance=term.covariance.reduced(len(names)))
 
 
 def _refit_terms(result: FittedModel, terms: list[ReTerm]) -> tuple[float, int]:

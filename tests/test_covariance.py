@@ -1,0 +1,71 @@
+"""Covariance templates (covariance.py): every map a template carries agrees with the others."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedmodels.covariance import Diagonal, Unstructured, make_covariance
+
+RNG = np.random.default_rng(11)
+
+
+def _random_cov(p: int) -> np.ndarray:
+    A = RNG.normal(size=(p, p))
+    return A @ A.T + 0.5 * np.eye(p)
+
+
+@pytest.mark.parametrize("p", [1, 2, 4])
+def test_unstructured_is_lme4s_lower_triangle(p):
+    cov = Unstructured(p)
+    assert cov.n_theta == p * (p + 1) // 2
+    theta = RNG.normal(size=cov.n_theta)
+    T = cov.template(theta)
+    rows, cols = np.tril_indices(p)
+    order = np.lexsort((rows, cols))            # column-major, as lme4's Lind
+    np.testing.assert_array_equal(T[rows[order], cols[order]], theta)
+    assert np.all(np.triu(T, 1) == 0)
+    np.testing.assert_array_equal(cov.lower() == 0, rows[order] == cols[order])
+    S = _random_cov(p)
+    Ts = cov.template(cov.start(S))
+    np.testing.assert_allclose(Ts @ Ts.T, S, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind, p", [("us", 1), ("us", 3), ("diag", 1), ("diag", 3)])
+def test_sdcor_round_trip_and_bounds(kind, p):
+    cov = make_covariance(kind, p)
+    theta = np.abs(RNG.normal(size=cov.n_theta)) + 0.1
+    if kind == "us":
+        theta[~cov.on_diag] = RNG.normal(size=int((~cov.on_diag).sum()))
+    sigma = 1.7
+    values = cov.sdcor(theta, sigma)
+    lower, upper = cov.sdcor_bounds()
+    assert np.all(values >= lower) and np.all(values <= upper)
+    np.testing.assert_allclose(cov.theta_from_sdcor(values, sigma), theta, rtol=1e-12)
+    assert len(cov.sdcor_names("g", tuple(f"x{i}" for i in range(p)))) == cov.n_theta
+
+
+@pytest.mark.parametrize("kind", ["us", "diag"])
+def test_linear_structures_give_pbkrtests_unit_matrices(kind):
+    """For us and diag the covariance is linear in its parameters (pbkrtest's gamma): Sigma is
+    the sum of the derivative matrices weighted by the matching entries of Sigma."""
+    cov = make_covariance(kind, 3)
+    theta = cov.start(_random_cov(3))
+    T = cov.template(theta)
+    Sigma = 2.0**2 * T @ T.T
+    E = cov.covariance_derivatives(theta, 2.0)
+    assert len(E) == cov.n_theta
+    gamma = [Sigma[np.nonzero(e)][0] for e in E]
+    np.testing.assert_allclose(sum(g * e for g, e in zip(gamma, E)), Sigma, rtol=1e-12)
+
+
+def test_diagonal_template():
+    cov = Diagonal(2)
+    np.testing.assert_array_equal(cov.template(np.array([2.0, 3.0])), np.diag([2.0, 3.0]))
+    assert cov.theta_names("Subject", ("(Intercept)", "Days")) == ["Subject.(Intercept)",
+                                                                   "Subject.Days"]
+    assert cov.is_singular(np.array([1.0, 1e-6]), 1e-4)
+
+
+def test_unknown_structure_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: us, diag"):
+        make_covariance("toep", 3)
