@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mixedmodels.covariance import Diagonal, Unstructured, make_covariance
+from mixedmodels.covariance import AR1, CompoundSymmetry, Diagonal, Unstructured, make_covariance
 
 RNG = np.random.default_rng(11)
 
@@ -67,5 +67,71 @@ def test_diagonal_template():
 
 
 def test_unknown_structure_lists_the_known_ones():
-    with pytest.raises(ValueError, match="known: us, diag"):
+    with pytest.raises(ValueError, match="known: us, diag, cs, ar1"):
         make_covariance("toep", 3)
+
+
+@pytest.mark.parametrize("cls, p", [(CompoundSymmetry, 2), (CompoundSymmetry, 4), (AR1, 2),
+                                    (AR1, 5)])
+@pytest.mark.parametrize("t", [-30.0, -1.3, 0.0, 0.4, 2.5, 40.0])
+def test_sd_rho_structures(cls, p, t):
+    """T T' is S C S with the stated C, every t gives a valid rho, and the SD / correlation
+    scale maps back."""
+    cov = cls(p)
+    sds = np.linspace(0.5, 2.0, cov.n_theta - 1)
+    theta = np.append(sds, t)
+    rho = cov.rho(t)
+    assert cov.rho_min <= rho <= 1.0
+    s = np.broadcast_to(sds, (p,))
+    k = np.arange(p)
+    C = (rho ** np.abs(np.subtract.outer(k, k)) if cls is AR1
+         else (1 - rho) * np.eye(p) + rho)
+    T = cov.template(theta)
+    assert np.all(np.triu(T, 1) == 0)
+    np.testing.assert_allclose(T @ T.T, np.outer(s, s) * C, atol=1e-12)
+    values = cov.sdcor(theta, 3.0)
+    np.testing.assert_allclose(values, np.append(3.0 * sds, rho))
+    back = cov.theta_from_sdcor(values, 3.0)
+    np.testing.assert_allclose(cov.template(back), T, atol=1e-7)
+    lower, upper = cov.sdcor_bounds()
+    assert lower[-1] == pytest.approx(-1.0 / (p - 1) if cls is CompoundSymmetry else -1.0)
+    assert upper[-1] == 1.0
+
+
+@pytest.mark.parametrize("cls", [CompoundSymmetry, AR1])
+def test_bounds_of_rho_are_valid_templates(cls):
+    cov = cls(3)
+    for rho in (cov.rho_min, 1.0):
+        theta = cov.theta_from_sdcor(np.append(np.ones(cov.n_theta - 1), rho), 1.0)
+        T = cov.template(theta)
+        assert np.all(np.isfinite(T))
+        np.testing.assert_allclose(T @ T.T, cov.correlation(rho), atol=1e-12)
+    assert cov.theta_from_sdcor(np.append(np.ones(cov.n_theta - 1), 1.01), 1.0) is None
+
+
+@pytest.mark.parametrize("cls", [CompoundSymmetry, AR1])
+def test_derivatives_for_kenward_roger(cls):
+    """dSigma / d(variances, rho) by central differences of Sigma in those parameters."""
+    cov = cls(4)
+    theta = np.append(np.linspace(0.7, 1.6, cov.n_theta - 1), 0.8)
+    sigma = 1.3
+
+    def sigma_of(gamma):
+        v, rho = gamma[:-1], gamma[-1]
+        sd = np.sqrt(np.broadcast_to(v, (cov.p,)))
+        return np.outer(sd, sd) * cov.correlation(rho)
+
+    gamma = np.append((sigma * theta[:-1]) ** 2, cov.rho(theta[-1]))
+    derivs = cov.covariance_derivatives(theta, sigma)
+    assert len(derivs) == gamma.size
+    for r, E in enumerate(derivs):
+        h = np.zeros_like(gamma)
+        h[r] = 1e-6
+        numeric = (sigma_of(gamma + h) - sigma_of(gamma - h)) / 2e-6
+        np.testing.assert_allclose(E, numeric, atol=1e-7)
+
+
+def test_structures_need_two_columns():
+    with pytest.raises(ValueError, match="at least 2 columns"):
+        CompoundSymmetry(1)
+    assert isinstance(AR1(3).reduced(1), Unstructured)

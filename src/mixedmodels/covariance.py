@@ -11,6 +11,9 @@ Kenward-Roger and the profile all go through it; none of them knows the layout o
 - ``Unstructured`` (``(x | g)``, ``us(x | g)``): theta is the lower triangle of T, column by
   column (lme4's ``Lind``); 0 is the lower bound of the diagonal entries.
 - ``Diagonal`` (``diag(x | g)``): T = diag(theta), one relative SD per column.
+- ``CompoundSymmetry`` (``cs(0 + f | g)``, glmmTMB's heterogeneous cs) and ``AR1``
+  (``ar1(0 + f | g)``): relative SDs and one correlation, optimized as an unconstrained
+  entry (see ``_SdRho``).
 """
 from __future__ import annotations
 
@@ -248,8 +251,199 @@ class Diagonal(CovarianceTemplate):
         return out
 
 
+def _unit(t):
+    """t / sqrt(1 + t^2), (-1, 1) for real t and +-1 for t = +-inf (glmmTMB's ar1 map)."""
+    t = float(t)
+    if math.isinf(t):
+        return math.copysign(1.0, t)
+    return t / math.sqrt(1.0 + t * t)
+
+
+def _unit_inverse(u: float) -> float:
+    """The t with ``_unit(t) = u`` for u in [-1, 1] (+-inf at the ends)."""
+    if abs(u) >= 1.0:
+        return math.copysign(math.inf, u)
+    return u / math.sqrt(1.0 - u * u)
+
+
+class _SdRho(CovarianceTemplate):
+    """Shared by ``CompoundSymmetry`` and ``AR1``: relative SDs (lower bound 0) and one
+    correlation rho in (rho_min, 1), optimized as an unconstrained t (last entry of theta) so
+    that every point BOBYQA tries is a valid covariance and Satterthwaite's numerical
+    derivatives may step anywhere. rho = rho_min + (1 - rho_min) (1 + u(t)) / 2 with
+    u(t) = t / sqrt(1 + t^2)."""
+
+    rho_min = -1.0
+    n_sd = 1
+
+    def __init__(self, p: int):
+        if p < 2:
+            raise ValueError(f"{self.kind}() needs at least 2 columns on its left side, not {p}")
+        super().__init__(p)
+
+    @property
+    def n_theta(self) -> int:
+        return self.n_sd + 1
+
+    def rho(self, t: float) -> float:
+        """The correlation for the unconstrained entry t."""
+        return self.rho_min + (1.0 - self.rho_min) * (1.0 + _unit(t)) / 2.0
+
+    def t_of(self, rho: float) -> float:
+        """Inverse of ``rho``."""
+        return _unit_inverse(2.0 * (rho - self.rho_min) / (1.0 - self.rho_min) - 1.0)
+
+    def lower(self) -> np.ndarray:
+        return np.append(np.zeros(self.n_sd), -np.inf)
+
+    def sds(self, theta: np.ndarray) -> np.ndarray:
+        """(p,) relative SDs of the columns."""
+        return np.broadcast_to(np.asarray(theta[:self.n_sd], dtype=float), (self.p,))
+
+    def template(self, theta: np.ndarray) -> np.ndarray:
+        return self.sds(theta)[:, None] * self.correlation_cholesky(self.rho(theta[-1]))
+
+    def correlation(self, rho: float) -> np.ndarray:
+        """(p, p) correlation matrix C(rho)."""
+        raise NotImplementedError
+
+    def correlation_cholesky(self, rho: float) -> np.ndarray:
+        """(p, p) lower-triangular factor of C(rho), in closed form."""
+        raise NotImplementedError
+
+    def initial_steps(self, theta: np.ndarray) -> np.ndarray:
+        # t moves rho by at most (1 - rho_min) / 4 per unit near t = 0: a step of a
+        # quarter explores a change of correlation of about 0.1.
+        return np.append(STEP_FRACTION * np.asarray(theta[:self.n_sd], dtype=float), 0.25)
+
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        return np.append(sigma * np.abs(np.asarray(theta[:self.n_sd], dtype=float)),
+                         self.rho(theta[-1]))
+
+    def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
+        values = np.asarray(values, dtype=float)
+        rho = values[-1]
+        if np.any(values[:-1] < 0) or not self.rho_min <= rho <= 1.0:
+            return None
+        return np.append(values[:-1] / sigma, self.t_of(rho))
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.append(np.zeros(self.n_sd), self.rho_min),
+                np.append(np.full(self.n_sd, np.inf), 1.0))
+
+    def reduced(self, p: int) -> CovarianceTemplate:
+        return type(self)(p) if p >= 2 else Unstructured(p)
+
+
+class CompoundSymmetry(_SdRho):
+    """``cs(0 + f | g)`` as glmmTMB's: one SD per column, one common correlation rho.
+
+    Sigma = sigma^2 S C S with S = diag(s), C = (1 - rho) I + rho 1 1' and
+    rho in [-1 / (p - 1), 1] (C is positive semi-definite exactly there); T = S chol(C).
+    """
+
+    kind = "cs"
+
+    def __init__(self, p: int):
+        super().__init__(p)
+        self.n_sd = self.p
+        self.rho_min = -1.0 / (self.p - 1)
+
+    def correlation(self, rho: float) -> np.ndarray:
+        return (1.0 - rho) * np.eye(self.p) + rho
+
+    def correlation_cholesky(self, rho: float) -> np.ndarray:
+        # Column j has the diagonal d_j and one common value c_j below it:
+        # d_j^2 = 1 - sum_{k<j} c_k^2 and c_j = (rho - sum_{k<j} c_k^2) / d_j.
+        L = np.zeros((self.p, self.p))
+        used = 0.0
+        for j in range(self.p):
+            d2 = 1.0 - used
+            if d2 <= 1e-15:
+                break               # rho at a bound: C is singular, the rest of L is 0
+            d = math.sqrt(d2)
+            c = (rho - used) / d
+            L[j, j] = d
+            L[j + 1:, j] = c
+            used += c * c
+        return L
+
+    def theta_names(self, group: str, columns: tuple[str, ...]) -> list[str]:
+        return [f"{group}.{c}" for c in columns] + [f"{group}.rho_t"]
+
+    def start(self, S: np.ndarray) -> np.ndarray:
+        s = np.sqrt(np.diag(S))
+        R = S / np.outer(s, s)
+        rho = float(np.mean(R[~np.eye(self.p, dtype=bool)]))
+        # Well inside the interval, so the first steps see the likelihood on both sides.
+        margin = 0.1 * (1.0 - self.rho_min)
+        return np.append(s, self.t_of(min(max(rho, self.rho_min + margin), 1.0 - margin)))
+
+    def sdcor_names(self, group: str, columns: tuple[str, ...]) -> list[str]:
+        return [f"sd_{c}|{group}" for c in columns] + [f"rho_cs|{group}"]
+
+    def covariance_derivatives(self, theta: np.ndarray, sigma: float) -> list[np.ndarray]:
+        # gamma = (v_1..v_p, rho) with Sigma_ab = sqrt(v_a v_b) (rho + (1 - rho) delta_ab).
+        s, rho = self.sds(theta), self.rho(theta[-1])
+        out = []
+        for a in range(self.p):
+            E = np.zeros((self.p, self.p))
+            if s[a] > 0:
+                E[a, :] = E[:, a] = rho * s / (2.0 * s[a])
+            E[a, a] = 1.0
+            out.append(E)
+        dR = sigma**2 * np.outer(s, s)
+        np.fill_diagonal(dR, 0.0)
+        return out + [dR]
+
+
+class AR1(_SdRho):
+    """``ar1(0 + f | g)``: one SD, correlation rho^|k - l| between the k-th and l-th columns
+    (the levels of f in order), rho in (-1, 1).
+
+    chol(C) in closed form: the first column is (1, rho, rho^2, ...), column j > 0 is
+    sqrt(1 - rho^2) (0, .., 0, 1, rho, rho^2, ...) from row j on.
+    """
+
+    kind = "ar1"
+
+    def __init__(self, p: int):
+        super().__init__(p)
+        lag = np.subtract.outer(np.arange(self.p), np.arange(self.p))
+        self.lag = np.abs(lag)
+        self.below = np.where(lag >= 0, lag, 0)
+
+    def correlation(self, rho: float) -> np.ndarray:
+        return rho ** self.lag
+
+    def correlation_cholesky(self, rho: float) -> np.ndarray:
+        L = np.tril(rho ** self.below)
+        L[:, 1:] *= math.sqrt(max(1.0 - rho * rho, 0.0))
+        return L
+
+    def theta_names(self, group: str, columns: tuple[str, ...]) -> list[str]:
+        return [f"{group}.sd", f"{group}.rho_t"]
+
+    def start(self, S: np.ndarray) -> np.ndarray:
+        s = np.sqrt(np.diag(S))
+        R = S / np.outer(s, s)
+        rho = float(np.mean(np.diag(R, -1)))
+        return np.array([float(np.sqrt(np.mean(np.diag(S)))),
+                         self.t_of(min(max(rho, -0.8), 0.8))])
+
+    def sdcor_names(self, group: str, columns: tuple[str, ...]) -> list[str]:
+        return [f"sd_ar1|{group}", f"rho_ar1|{group}"]
+
+    def covariance_derivatives(self, theta: np.ndarray, sigma: float) -> list[np.ndarray]:
+        # gamma = (v, rho) with Sigma = v C(rho), v = sigma^2 s^2.
+        s, rho = float(theta[0]), self.rho(theta[-1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dC = np.where(self.lag > 0, self.lag * rho ** np.maximum(self.lag - 1, 0), 0.0)
+        return [self.correlation(rho), sigma**2 * s * s * dC]
+
+
 # The formula's structure names and their templates (glmmTMB's and lme4 2.0's names).
-TEMPLATES = {"us": Unstructured, "diag": Diagonal}
+TEMPLATES = {"us": Unstructured, "diag": Diagonal, "cs": CompoundSymmetry, "ar1": AR1}
 STRUCTURES = tuple(TEMPLATES)
 
 

@@ -3,7 +3,10 @@
 pbkrtest writes the marginal covariance linearly in the variance components,
 ``V = sum_r gamma_r G_r``: one gamma per entry (lower triangle) of each term's covariance
 Sigma_i = sigma^2 T_i T_i', with ``G_r = Z_i (I_l (x) E_ab) Z_i'``, and sigma^2 with
-``G = W^{-1}`` (pbkrtest: G = I, see below). It then inverts the n x n V. Here nothing of size
+``G = W^{-1}`` (pbkrtest: G = I, see below). A structured term (``cs()``, ``ar1()``) is not
+linear in its parameters; there ``E_r = dSigma_i / d gamma_r`` at the estimates, for its
+variances and correlation (``CovarianceTemplate.covariance_derivatives``), Kenward and
+Roger's G_r = dV/d gamma_r with the second-derivative term left out, as pbkrtest leaves it. It then inverts the n x n V. Here nothing of size
 n is formed. With ``V = sigma^2 M``, ``M = W^{-1} + Z D Z'``, ``D = Lambda Lambda'``, the Woodbury
 identity ``H = M^{-1} = W - W Z Lambda S^{-1} Lambda' Z' W`` (S = Lambda'Z'WZ Lambda + I = L L',
 the factor the objective uses) reduces every product to the q x q, q x p and p x p sandwiches

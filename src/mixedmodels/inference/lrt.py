@@ -267,7 +267,8 @@ def _bars_with_terms(result: FittedModel) -> list[tuple[object, int]]:
         for pos, j in enumerate(unused):
             t = result.terms[j]
             spec_rhs = getattr(t.lhs_spec, "rhs", None)
-            if t.group_name == bar.group_name and spec_rhs == bar.lhs:
+            if (t.group_name == bar.group_name and spec_rhs == bar.lhs
+                    and t.structure == bar.structure):
                 matched.append((bar, j))
                 del unused[pos]
                 break
@@ -369,7 +370,8 @@ def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
     terms = list(result.terms)
     rows: list[tuple[str, float, int]] = [("<none>", result.objective, result.df)]
     for bar, j in _bars_with_terms(result):
-        label = f"({bar.lhs} | {bar.group_name})"
+        structure = "" if bar.structure == "us" else bar.structure
+        label = f"{structure}({bar.lhs} | {bar.group_name})"
         others = terms[:j] + terms[j + 1:]
         labels, var_sets, _, _ = _lhs_structure(terms[j])
         scope = _drop_scope(var_sets) if reduce_terms else []
