@@ -62,6 +62,15 @@ class LinearMixedModel:
     def n_theta(self) -> int:
         return self.theta_lower.size
 
+    def param_names(self) -> list[str]:
+        """Names of the parameter vector's entries (lme4's theta names)."""
+        return [name for t in self.terms for name in t.theta_names()]
+
+    def workspace(self, reml: bool) -> "LinearMixedModel":
+        """A new workspace on the same cross-products (and residual structure), REML or ML
+        (refits that must not touch this one's factor)."""
+        return LinearMixedModel(self.A, self.terms, reml=reml)
+
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per-term lower-triangular T_i (p_i, p_i) from theta (n_theta,), by each term's
         covariance template."""

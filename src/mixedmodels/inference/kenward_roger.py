@@ -56,6 +56,7 @@ from ..errors import MixedModelsError
 from ..linalg.cholesky import TileBlock
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
+from .protocol import refuse_residual_structure
 
 WEIGHT_MODES = ("pbkrtest", "model")
 # Z'HZ is held dense (q, q), with a few temporaries of the same size: 12 000 random effects need
@@ -337,6 +338,7 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     weights : "pbkrtest" (V without the prior weights, as pbkrtest) or "model" (V with them);
         the two agree for unweighted fits. See the module docstring.
     """
+    refuse_residual_structure(result, "Kenward-Roger")
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
     cached = _CACHE[weights].get(result)

@@ -33,7 +33,7 @@ from ..objective import profiled_objective
 from ..rformat import deparse_formula, print_anova
 from ..terms import ReTerm, order_terms
 from .glmm_refit import family_key, family_label, is_glmm_fit, new_model
-from .protocol import FittedModel, is_fitted_model
+from .protocol import FittedModel, is_fitted_model, refuse_residual_structure
 
 __all__ = ["anova", "ranova", "drop1", "drop1_glmer", "ml_refit", "RefitMLWarning", "LRTTable",
            "Drop1Table"]
@@ -64,7 +64,7 @@ def ml_refit(result: FittedModel) -> FittedModel:
     cached = _ML_REFITS.get(result)
     if cached is not None:
         return cached
-    model = LinearMixedModel(result.model.A, result.terms, reml=False)
+    model = result.model.workspace(reml=False)
     optsum = model.fit(theta0=result.theta)
     refit = type(result).from_model(model, result.design, optsum, result.formula)
     _ML_REFITS[result] = refit
@@ -367,6 +367,7 @@ def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
     DataFrame indexed by ``<none>`` then one row per reduced model, columns
     ``npar, logLik, AIC, LRT, Df, Pr(>Chisq)``; LRT = 2 (logLik_full - logLik_reduced).
     """
+    refuse_residual_structure(result, "ranova")
     terms = list(result.terms)
     rows: list[tuple[str, float, int]] = [("<none>", result.objective, result.df)]
     for bar, j in _bars_with_terms(result):

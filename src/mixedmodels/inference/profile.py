@@ -38,7 +38,7 @@ from ..optimize import minimize_theta
 from ..rformat import percent_labels
 from ..terms import ReTerm, theta_slices
 from .intervals import param_names, select_parameters
-from .protocol import FittedModel
+from .protocol import FittedModel, refuse_residual_structure
 
 __all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
            "fixed_beta_crossprod"]
@@ -431,6 +431,7 @@ def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int
     """
     from .lrt import ml_refit
 
+    refuse_residual_structure(result, "profile")
     prof = _Profiler(ml_refit(result))
     names, nvp = prof.names, prof.nvp
     selected = select_parameters(which, names, nvp)
