@@ -353,3 +353,22 @@ def test_weights_as_values_or_a_series_with_a_structure(sleepstudy):
                     correlation=mm.corAR1("~ Days | Subject"))
         assert m.loglik == pytest.approx(case["logLik"], abs=1e-6)
         assert list(m.fitted().index[:2]) == ["r0", "r1"]
+
+
+def test_corcar1_needs_times_and_compound_symmetry_needs_pairs(sleepstudy):
+    with pytest.raises(DataError, match="corCAR1 needs the times"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy, correlation=mm.corCAR1("~ 1 | Subject"))
+    data = sleepstudy.copy()
+    data["row"] = pd.Categorical(np.arange(len(data)).astype(str))
+    with pytest.raises(DataError, match="every group of 'row' has one row"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", data, correlation=mm.corCompSymm("~ 1 | row"))
+
+
+def test_start_value_inside_the_parameter_range(sleepstudy):
+    m = mm.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy,
+                correlation=mm.corAR1("~ Days | Subject", value=0.5))
+    _, ref = public_fit("sleepstudy_ar1_resid")
+    assert m.loglik == pytest.approx(ref.loglik, abs=1e-6)
+    with pytest.raises(DataError, match="value=1.2 is outside \\(-1, 1\\)"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy,
+                correlation=mm.corAR1("~ Days | Subject", value=1.2))

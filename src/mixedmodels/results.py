@@ -74,7 +74,9 @@ class LmerResult:
     ----------
     formula : the lme4 formula as given.
     reml : True for a REML fit, False for ML.
-    theta : (n_theta,) relative covariance parameters (lme4's ``getME(m, "theta")``).
+    theta : (n_theta,) relative covariance parameters (lme4's ``getME(m, "theta")``), read
+        through each term's covariance template; with a residual structure its parameters
+        (unconstrained, see ``theta_names``) follow.
     beta : (p,) fixed effects (``fixef`` has them with names).
     sigma : residual standard deviation.
     objective : REML criterion or ML deviance at the estimates.

@@ -242,6 +242,11 @@ class ResidualLayout:
                     value = 0.5 ** (1.0 / float(np.median(self.cor.gap_values[self.cor.pair_gap])))
                 else:
                     value = 0.3 if isinstance(self.cor.spec, corAR1) else 0.1
+            low = self.cor.rho_min if isinstance(self.cor.spec, corCompSymm) else (
+                0.0 if isinstance(self.cor.spec, corCAR1) else -1.0)
+            if not low < float(value) < 1.0:
+                raise DataError(f"{type(self.cor.spec).__name__}: value={value} is outside "
+                                f"({low:g}, 1)")
             phi.append(self.correlation_t(float(value)))
             steps.append(0.5)
         if isinstance(self.var.spec, varIdent):
@@ -383,8 +388,9 @@ class ResidualLayout:
                 out[rows[0]] = x.sum() / math.sqrt(m * (1.0 + (m - 1) * value))
                 out[rows[1:]] = (k * x[1:] - partial) / np.sqrt(k * (k + 1) * (1.0 - value))
             return out
-        gaps = self.cor.gap_values[self.cor.pair_gap]
-        a = value ** gaps if value >= 0 else np.sign(value) ** gaps * abs(value) ** gaps
-        a_b, b = a, self.cor.pair_b
-        out[b] = (e[b] - a_b * e[self.cor.pair_a]) / np.sqrt(1.0 - a_b * a_b)
+        # e_t - a e_{t-1} over sqrt(1 - a^2) for every row after the first of its group
+        # (a = phi^gap; AR(1) gaps are integers, so a negative phi is fine).
+        a = value ** self.cor.gap_values[self.cor.pair_gap]
+        b = self.cor.pair_b
+        out[b] = (e[b] - a * e[self.cor.pair_a]) / np.sqrt(1.0 - a * a)
         return out
