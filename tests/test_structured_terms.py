@@ -61,9 +61,12 @@ def test_double_bar_inside_a_structure_is_refused():
     assert err.value.position == 11
 
 
-def test_logical_or_inside_I_is_still_not_a_term():
-    with pytest.raises(FormulaError, match="inside a function call"):
-        parse_formula("y ~ I(a | b) + (1 | g)")
+def test_other_calls_are_expressions_not_structures():
+    """I(a | b) is R's logical or and log(1 | g) no term; the message names the structures."""
+    for text in ("y ~ I(a | b) + (1 | g)", "y ~ log(1 | g)"):
+        with pytest.raises(FormulaError, match=r"inside a function call.*covariance structure "
+                                               r"\(us\(lhs \| group\), diag\(lhs"):
+            parse_formula(text)
 
 
 def test_us_is_the_plain_term(sleepstudy):

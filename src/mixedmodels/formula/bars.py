@@ -28,6 +28,9 @@ _GROUP_TOKEN = re.compile(rf"{_NAME}|[:/]")
 # A '+'/'-' right after "1e" belongs to a number literal such as 1e-5, not to a term joint.
 _EXPONENT = re.compile(r"(?:^|[^\w.])(?:\d+\.?\d*|\.\d+)[eE]$")
 _SPACE = re.compile(r"\s+")
+# glmmTMB's covariance structures that are not (yet) ours: named as unknown structures.
+OTHER_STRUCTURES = ("ou", "exp", "gau", "mat", "toep", "rr", "homdiag", "hetar1", "homcs",
+                    "propto", "equalto")
 # A call's name right before its '(' (the structure of ``diag(x | g)``).
 _CALL_NAME = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*")
 
@@ -211,14 +214,16 @@ class _Scanner:
             return structured
         raise self.error(
             f"'|' inside a function call or expression in term '{term}'; random-effects terms "
-            "must be written (lhs | group) and joined to the rest with '+'",
+            "must be written (lhs | group), or with a covariance structure "
+            f"({', '.join(f'{k}(lhs | group)' for k in STRUCTURES)}), and joined to the rest "
+            "with '+'",
             pipes[0],
         )
 
     def structure_call(self, start: int, end: int, pipes: list[int], term: str
                        ) -> tuple[int, str, int] | None:
-        """``name(lhs | g)`` spanning start:end: (its '(', name, start); an error for a name
-        that is not a known structure; None when the term is not such a call."""
+        """``name(lhs | g)`` spanning start:end: (its '(', name, start) for a known structure;
+        an error for another of glmmTMB's structures; None otherwise (an expression)."""
         name = _CALL_NAME.match(self.masked, start, end)
         if name is None or name.end() >= end or self.masked[name.end()] != "(":
             return None
@@ -228,12 +233,11 @@ class _Scanner:
         if not any(self.depth[i] == self.depth[opening] + 1 for i in pipes):
             return None
         kind = name.group(0)
-        if kind == "I":
-            return None     # I(a | b) is R's logical or, not a random-effects term
-        if kind not in STRUCTURES:
+        if kind in OTHER_STRUCTURES:
             raise self.error(f"unknown covariance structure '{kind}' in term '{term}'; known "
                              f"structures: {', '.join(STRUCTURES)}", start)
-        return opening, kind, start
+        # Any other call (I(a | b), log(1 | g)) is an expression, not a structure.
+        return (opening, kind, start) if kind in STRUCTURES else None
 
     def bars(self, opening: int, structure: str = "us", position: int | None = None
              ) -> list[Bar]:
@@ -334,8 +338,8 @@ def parse_formula(text: str) -> MixedFormula:
         (the ``~``), unbalanced parentheses or quotes, a ``|`` outside a parenthesised term
         or nested in another expression (that ``|``), an empty side of a bar (the bar), a
         grouping side that is not a name or a ``:``/``/`` combination of names (its start),
-        an empty term, an unknown covariance structure ``name(lhs | g)`` (the name) or
-        ``||`` inside a structure (the ``||``).
+        an empty term, one of glmmTMB's covariance structures that is not ours,
+        ``toep(lhs | g)`` (the name), or ``||`` inside a structure (the ``||``).
     """
     if not isinstance(text, str):
         shown = repr(text) if len(repr(text)) <= 60 else f"{repr(text)[:57]}..."
