@@ -13,10 +13,12 @@ def dense_z(refs: np.ndarray, z: np.ndarray, n_levels: int) -> np.ndarray:
     return Z
 
 
-def dense_objective(X, y, Zs, Lambdas, weights=None, offset=None, reml=False) -> float:
+def dense_objective(X, y, Zs, Lambdas, weights=None, offset=None, reml=False,
+                    R=None) -> float:
     """-2 log L profiled over beta and sigma, from V0 = W^-1 + Z Lambda Lambda' Z'.
 
-    X (n, p); y (n,); Zs list of (n, q_i); Lambdas list of (q_i, q_i).
+    X (n, p); y (n,); Zs list of (n, q_i); Lambdas list of (q_i, q_i); R (n, n): the
+    residual covariance over sigma^2 in place of W^-1 (a residual structure).
     """
     n, p = X.shape
     w = np.ones(n) if weights is None else weights
@@ -28,7 +30,7 @@ def dense_objective(X, y, Zs, Lambdas, weights=None, offset=None, reml=False) ->
         q = L.shape[0]
         Lam[start:start + q, start:start + q] = L
         start += q
-    V0 = np.diag(1.0 / w) + Z @ Lam @ Lam.T @ Z.T
+    V0 = (np.diag(1.0 / w) if R is None else R) + Z @ Lam @ Lam.T @ Z.T
     Vinv = np.linalg.inv(V0)
     XtVX = X.T @ Vinv @ X
     beta = np.linalg.solve(XtVX, X.T @ Vinv @ (y - o))

@@ -24,8 +24,8 @@ from mixedmodels.errors import DataError
 
 DATA = resources.files("mixedmodels.datasets") / "data"
 NAMES = [
-    "Arabidopsis", "cake", "cbpp", "Dyestuff", "Dyestuff2", "ergoStool",
-    "grouseticks", "InstEval", "Machines", "Orthodont", "Oxboys", "Pastes",
+    "Arabidopsis", "BodyWeight", "cake", "cbpp", "Dyestuff", "Dyestuff2", "ergoStool",
+    "grouseticks", "InstEval", "Machines", "Orthodont", "Ovary", "Oxboys", "Pastes",
     "Penicillin", "Rail", "salary", "sleepstudy", "VerbAgg",
 ]
 FACTOR_LEVELS = json.loads((DATA / "factor_levels.json").read_text(encoding="utf-8"))

@@ -131,8 +131,10 @@ def test_cli_report_bad_x(tmp_path, capsys):
 
 def test_examples_are_the_lecture_designs():
     scripts = [p.stem for p in EXAMPLES_DIR.glob("*.py") if not p.stem.startswith("_")]
-    # the GLMM examples run in tests/test_glmer_examples.py
-    assert sorted(scripts) == sorted(EXAMPLES + ["crossed_accuracy", "count_overdispersion"])
+    # the GLMM examples run in tests/test_glmer_examples.py, the covariance structures
+    # example in tests/test_structured_example.py
+    assert sorted(scripts) == sorted(EXAMPLES + ["crossed_accuracy", "count_overdispersion",
+                                                 "time_grid_structures"])
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

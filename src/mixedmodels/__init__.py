@@ -41,8 +41,8 @@ _ERRORS = {
 
 __all__ = ["lmer", "anova", "datasets", "describe", "pooling", "icc", "plots", "write_report",
            "run_demo", "LmerResult", "LinearMixedModel", "parse_formula", "glmer", "glmer_nb",
-           "families", "GlmerResult", "GeneralizedLinearMixedModel",
-           *_WARNINGS, *_ERRORS]
+           "families", "GlmerResult", "GeneralizedLinearMixedModel", "corAR1", "corCAR1",
+           "corCompSymm", "varIdent", "varPower", *_WARNINGS, *_ERRORS]
 
 _LAZY = {
     "lmer": ("mixedmodels.api", "lmer"),
@@ -63,6 +63,11 @@ _LAZY = {
     "write_report": ("mixedmodels.report", "write_report"),
     "run_demo": ("mixedmodels.report", "run_demo"),
     **{name: (module, name) for name, module in {**_WARNINGS, **_ERRORS}.items()},
+    "corAR1": ("mixedmodels.residual.spec", "corAR1"),
+    "corCAR1": ("mixedmodels.residual.spec", "corCAR1"),
+    "corCompSymm": ("mixedmodels.residual.spec", "corCompSymm"),
+    "varIdent": ("mixedmodels.residual.spec", "varIdent"),
+    "varPower": ("mixedmodels.residual.spec", "varPower"),
 }
 
 

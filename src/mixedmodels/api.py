@@ -20,17 +20,22 @@ SINGULAR_MESSAGE = ("boundary (singular) fit: see is_singular in "
 
 
 @with_blas_threads
-def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None) -> LmerResult:
-    """Fit a linear mixed model as lme4's ``lmer`` does.
+def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
+         correlation: Any = None, variance: Any = None) -> LmerResult:
+    """Fit a linear mixed model as lme4's ``lmer`` does (with nlme's residual structures).
 
     Parameters
     ----------
-    formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    formula : lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; random-effects
+        terms may carry a structure: ``diag(x | g)``, ``cs(0 + f | g)``, ``ar1(0 + f | g)``.
     data : pandas or polars data frame.
     reml : True for REML (default, as lme4) or False for maximum likelihood.
     weights : prior weights: a column name, or an array or Series with one value per row of
         ``data`` (a pandas Series is matched by the data's row labels). A missing weight drops
         its row, as R's na.omit does.
+    correlation : nlme's residual correlation within groups, ``mm.corAR1("~ 1 | g")``,
+        ``mm.corAR1("~ t | g")``, ``mm.corCAR1("~ time | g")`` or ``mm.corCompSymm("~ 1 | g")``.
+    variance : nlme's variance function, ``mm.varIdent("~ 1 | s")`` or ``mm.varPower("~ v")``.
 
     Warns as lme4 does: ``ScaleWarning`` for predictors on very different scales,
     ``ConvergenceWarning`` when lme4's convergence check fails, ``SingularFitWarning`` for a
@@ -40,11 +45,19 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None) -> Lme
     """
     reml = check_reml(reml)
     mf = parse_formula(formula)
-    design = build_design(mf, data, weights=weights)
-    check_response_scale(design.y, design.offset, mf.response)
-    check_scale_x(design.X, design.x_names)
-    A = from_design(design.terms, design.X, design.y, design.offset, design.weights)
-    model = LinearMixedModel(A, design.terms, reml=reml)
+    if correlation is None and variance is None:
+        design = build_design(mf, data, weights=weights)
+        check_response_scale(design.y, design.offset, mf.response)
+        check_scale_x(design.X, design.x_names)
+        A = from_design(design.terms, design.X, design.y, design.offset, design.weights)
+        model = LinearMixedModel(A, design.terms, reml=reml)
+    else:
+        from .residual import residual_model
+
+        design, model = residual_model(mf, data, reml, weights, correlation, variance)
+        check_response_scale(design.y, design.offset, mf.response)
+        check_scale_x(design.X, design.x_names)
+        A = model.A
     exact = fits_exactly(design.X, design.y, design.offset, design.weights, A.xx)
     optsum = model.exact_fit() if exact else model.fit()
     result = LmerResult.from_model(model, design, optsum, formula=formula)
@@ -58,7 +71,15 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None) -> Lme
 
 
 def _glmm_design(formula: str, data: Any, weights: Any):
+    from .errors import FormulaError
+
     mf = parse_formula(formula)
+    for bar in mf.bars:
+        if bar.structure != "us":
+            # TODO(#11): glmer's stage 2 and its sign rectification assume lme4's templates.
+            raise FormulaError(f"{bar.structure}() terms are fitted by lmer only; glmer takes "
+                               f"lme4's (x | g) and (x || g)", formula=formula,
+                               position=bar.position)
     return build_design(mf, data, weights=weights, glm=True)
 
 

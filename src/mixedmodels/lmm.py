@@ -57,24 +57,24 @@ class LinearMixedModel:
         self._fail_value = None
         self.n_evals = 0
         self.theta_in_L = None  # the theta the workspace L was last filled for
-        # Flat positions of each term's theta entries in its p x p template, computed once.
-        self._template_index = []
-        for t in self.terms:
-            rows, cols = t.tril_indices()
-            self._template_index.append(rows * t.p + cols)
 
     @property
     def n_theta(self) -> int:
         return self.theta_lower.size
 
+    def param_names(self) -> list[str]:
+        """Names of the parameter vector's entries (lme4's theta names)."""
+        return [name for t in self.terms for name in t.theta_names()]
+
+    def workspace(self, reml: bool) -> "LinearMixedModel":
+        """A new workspace on the same cross-products (and residual structure), REML or ML
+        (refits that must not touch this one's factor)."""
+        return LinearMixedModel(self.A, self.terms, reml=reml)
+
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Per-term lower-triangular T_i (p_i, p_i) from theta (n_theta,)."""
-        out = []
-        for t, s, index in zip(self.terms, self.slices, self._template_index):
-            T = np.zeros((t.p, t.p))
-            T.flat[index] = theta[s]
-            out.append(T)
-        return out
+        """Per-term lower-triangular T_i (p_i, p_i) from theta (n_theta,), by each term's
+        covariance template."""
+        return [t.covariance.template(theta[s]) for t, s in zip(self.terms, self.slices)]
 
     def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
         """Profiled deviance (ML) or REML criterion at theta; refills the workspace L."""
@@ -173,6 +173,7 @@ class LinearMixedModel:
         return "\n".join(lines)
 
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
-        """lme4's ``isSingular``: a diagonal theta entry within tol of zero."""
-        diag = np.isfinite(self.theta_lower)
-        return bool(np.any(np.asarray(theta)[diag] < tol))
+        """lme4's ``isSingular``: a diagonal entry of some template T_i within tol of zero."""
+        theta = np.asarray(theta, dtype=float)
+        return any(t.covariance.is_singular(theta[s], tol)
+                   for t, s in zip(self.terms, self.slices))

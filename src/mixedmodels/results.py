@@ -74,7 +74,9 @@ class LmerResult:
     ----------
     formula : the lme4 formula as given.
     reml : True for a REML fit, False for ML.
-    theta : (n_theta,) relative covariance parameters (lme4's ``getME(m, "theta")``).
+    theta : (n_theta,) relative covariance parameters (lme4's ``getME(m, "theta")``), read
+        through each term's covariance template; with a residual structure its parameters
+        (unconstrained, see ``theta_names``) follow.
     beta : (p,) fixed effects (``fixef`` has them with names).
     sigma : residual standard deviation.
     objective : REML criterion or ML deviance at the estimates.
@@ -219,7 +221,33 @@ class LmerResult:
 
     @property
     def theta_names(self) -> list[str]:
-        return [name for t in self.terms for name in t.theta_names()]
+        """Names of theta's entries: lme4's, then a residual structure's parameters."""
+        return self.model.param_names()
+
+    # ---- residual structures (nlme's correlation= and variance=) ---------------------
+    @property
+    def residual_structure(self):
+        """The bound residual structure (``residual.layout.ResidualLayout``), or None."""
+        return getattr(self.model, "layout", None)
+
+    @property
+    def correlation_params(self) -> pd.Series | None:
+        """nlme's correlation parameter: ``Phi`` of corAR1 / corCAR1, ``Rho`` of corCompSymm
+        (``coef(m$modelStruct$corStruct, unconstrained = FALSE)``); None without one."""
+        if self.residual_structure is None:
+            return None
+        return self.model.natural(self.theta)[0]
+
+    @property
+    def variance_params(self) -> pd.Series | None:
+        """nlme's variance function parameters: varIdent's SD ratio of each stratum to the
+        first (the first left out, as nlme's ``coef``), varPower's ``power``; None without."""
+        if self.residual_structure is None:
+            return None
+        var = self.model.natural(self.theta)[1]
+        if var is None or "power" in var.index:
+            return var
+        return var.iloc[1:]
 
     # ---- tables (shared with GlmerResult: results_common) ----------------------------
     def covariance_matrices(self) -> list[np.ndarray]:
@@ -308,13 +336,23 @@ class LmerResult:
     def residuals(self, type: str = "response") -> pd.Series:
         """(n,) residuals, indexed as ``fitted()``.
 
-        type : "response" (y - fitted) or "pearson" (sqrt(w) (y - fitted)), as lme4.
+        type : "response" (y - fitted); "pearson" (sqrt(w) (y - fitted), as lme4, divided by
+            the variance function's lambda_r with a variance structure); "normalized" (nlme's
+            ``resid(type = "normalized")``: the Pearson residuals over sigma, decorrelated
+            within groups by the inverse Cholesky factor of the residual correlation).
         """
         r = self.design.y - self._fitted
-        if type == "pearson":
+        if type in ("pearson", "normalized"):
             r = np.sqrt(self.design.weights) * r
+            if self.residual_structure is not None:
+                r = r / self.model.row_sd_scale(self.theta)
+            if type == "normalized":
+                r = r / self.sigma
+                if self.residual_structure is not None:
+                    r = self.model.normalize(r, self.theta)
         elif type != "response":
-            raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
+            raise ValueError(f"residual type must be 'response', 'pearson' or 'normalized', "
+                             f"not {type!r}")
         return pd.Series(r, index=self.design.row_index, name="residuals")
 
     @with_blas_threads

@@ -12,8 +12,9 @@ Per term j with level tiles G_l = Z_l' W Z_l (p_j, p_j) and OLS residuals r = y 
 - sigma2_j = (r'Wr - sum_l g_l' b_l) / (n - p - p_j l), the residual variance once the term's
   level effects are removed; sigma^2 = the smallest over the terms;
 - Sigma_j = mean_l (b_l b_l') - sigma^2 mean_l G_l^{-1} (the ANOVA estimator);
-- theta_j = chol(Sigma_j / sigma^2), with the eigenvalues of Sigma_j / sigma^2 clipped to
-  [START_MIN^2, START_MAX^2] so a start never sits on a bound or far out.
+- theta_j from Sigma_j / sigma^2 by the term's covariance template (``covariance.py``: for
+  lme4's unstructured term its Cholesky factor), with the eigenvalues of Sigma_j / sigma^2
+  clipped to [START_MIN^2, START_MAX^2] so a start never sits on a bound or far out.
 
 Crossed terms absorb part of each other's variance here, so this is a start, not an estimate.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .covariance import STEP_FRACTION
 from .crossprod import CrossProducts
 from .terms import ReTerm
 
@@ -31,8 +33,6 @@ START_MAX = 10.0
 # Levels whose tile is this close to singular (relative to its trace) carry no information on
 # their own (a subject with a single x value in a (1 + x | subject) term) and are left out.
 TILE_RCOND = 1e-8
-# First trust-region step as a fraction of the start's scale (see ``initial_steps``).
-STEP_FRACTION = 0.3
 
 
 def _level_fits(G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,30 +82,22 @@ def moment_start(A: CrossProducts, terms: tuple[ReTerm, ...]) -> np.ndarray:
             S = 0.5 * (S + S.T)
         vals, vecs = np.linalg.eigh(S)
         vals = np.clip(vals, START_MIN ** 2, START_MAX ** 2)
-        T = np.linalg.cholesky((vecs * vals) @ vecs.T)
-        rows, cols = term.tril_indices()
-        theta.append(T[rows, cols])
+        theta.append(term.covariance.start((vecs * vals) @ vecs.T))
     return np.concatenate(theta)
 
 
 def initial_steps(theta0: np.ndarray, terms: tuple[ReTerm, ...]) -> np.ndarray:
     """(n_theta,) BOBYQA's first step per coordinate for a start from ``moment_start``.
 
-    STEP_FRACTION of the entry for a diagonal theta, and of sqrt(T_ii T_jj) for the (i, j)
-    off-diagonal one (the scale of that covariance). NLopt's default would be 0.75 of the
-    distance to the bound, and 1 for an unbounded entry, far too wide for a start in the
-    right region (all lmer reference cases: 800 evaluations instead of 898 with the
+    The term's template decides (``CovarianceTemplate.initial_steps``); for lme4's
+    unstructured term STEP_FRACTION of the entry for a diagonal theta, and of sqrt(T_ii T_jj)
+    for the (i, j) off-diagonal one (the scale of that covariance). NLopt's default would be
+    0.75 of the distance to the bound, and 1 for an unbounded entry, far too wide for a start
+    in the right region (all lmer reference cases: 800 evaluations instead of 898 with the
     default steps and 1310 from lme4's start).
     """
-    steps = np.empty_like(theta0)
-    start = 0
+    steps, start = [], 0
     for term in terms:
-        rows, cols = term.tril_indices()
-        piece = theta0[start:start + term.n_theta]
-        T = np.zeros((term.p, term.p))
-        T[rows, cols] = piece
-        d = np.diag(T)
-        steps[start:start + term.n_theta] = STEP_FRACTION * np.where(
-            rows == cols, piece, np.sqrt(d[rows] * d[cols]))
+        steps.append(term.covariance.initial_steps(theta0[start:start + term.n_theta]))
         start += term.n_theta
-    return steps
+    return np.concatenate(steps) if steps else np.empty(0)

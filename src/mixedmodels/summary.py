@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .residual.spec import deparse_form
 from .rformat import (SIGNIF_LEGEND, WIDTH, abbreviate, cat_fill, deparse_chunks, deparse_formula,
                       escape_html, format_num, format_pval, print_matrix, print_named, r_round,
                       signif_stars, strwrap, zapsmall)
@@ -133,6 +134,28 @@ class Summary:
             lines.append(f"({dropped} {noun} deleted due to missingness)")
         return lines
 
+    def _residual_structure_lines(self) -> list[str]:
+        """nlme's ``print(summary(lme))`` lines for a residual correlation structure and
+        variance function (empty without them)."""
+        layout = getattr(self.result, "residual_structure", None)
+        if layout is None:
+            return []
+        cor, var = self.result.model.natural(self.result.theta)
+        lines: list[str] = []
+        if cor is not None:
+            spec = layout.cor.spec
+            lines += [f"Correlation Structure: {spec.title}",
+                      f" Formula: {deparse_form(spec.covariate, layout.cor.group_vars)} ",
+                      " Parameter estimate(s):"]
+            lines += print_named(list(cor.index), format_num(list(cor.to_numpy()), 7))
+        if var is not None:
+            spec = layout.var.spec
+            lines += ["Variance function:", f" Structure: {spec.title}",
+                      f" Formula: {spec.formula_text()} ", " Parameter estimates:"]
+            lines += print_named([str(i) for i in var.index],
+                                 format_num(list(var.to_numpy()), 7))
+        return [""] + lines
+
     def _coef_frame(self) -> pd.DataFrame:
         if self.coef_table is not None:
             return self.coef_table
@@ -232,7 +255,7 @@ class Summary:
         header, columns = self._varcorr_table()
         out += [("text", [""]),
                 ("table", "Random effects:", header, [""] * len(columns[0]), columns, "left"),
-                ("text", self._groups_lines())]
+                ("text", self._groups_lines() + self._residual_structure_lines())]
         p = len(r.fixef)
         if p > 0:
             header, rows, columns, stars = self._coef_table()

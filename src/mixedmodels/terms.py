@@ -1,9 +1,9 @@
 """Random-effects terms: one per bar after expansion, with its grouping factor and template.
 
 A term ``(lhs | g)`` has a raw model matrix ``z`` (n, p) built from ``lhs``, a grouping factor
-coded as ``refs`` (n,) into ``levels`` (l,), and a p x p lower-triangular template ``T``
-whose free entries are a slice of ``theta`` (column-major lower triangle, as lme4's ``Lind``).
-See ``algorithm.md`` section 1.
+coded as ``refs`` (n,) into ``levels`` (l,), and a covariance template (``covariance.py``) that
+maps its slice of ``theta`` to the p x p lower-triangular ``T`` (for lme4's ``(x | g)`` the
+column-major lower triangle, as lme4's ``Lind``). See ``algorithm.md`` sections 1 and 9b.
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .covariance import CovarianceTemplate, Unstructured
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,6 +30,7 @@ class ReTerm:
     lhs_spec : rebuilds ``z`` on new data (``formula.fixed.MatrixSpec``).
     correlated : False for terms that came from ``||`` (label only: lme4 1.1 keeps a full
         template for each expanded piece).
+    covariance : the theta -> T map (``covariance.py``); lme4's unstructured one by default.
     """
 
     group_name: str
@@ -38,6 +41,14 @@ class ReTerm:
     column_names: tuple[str, ...]
     lhs_spec: Any = field(repr=False)
     correlated: bool = True
+    covariance: CovarianceTemplate = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.covariance is None:
+            object.__setattr__(self, "covariance", Unstructured(self.z.shape[1]))
+        elif self.covariance.p != self.z.shape[1]:
+            raise ValueError(f"covariance template for {self.covariance.p} columns on a term "
+                             f"with {self.z.shape[1]}")
 
     @property
     def p(self) -> int:
@@ -55,39 +66,31 @@ class ReTerm:
 
     @property
     def n_theta(self) -> int:
-        return self.p * (self.p + 1) // 2
+        return self.covariance.n_theta
+
+    @property
+    def structure(self) -> str:
+        """The formula's name of the covariance structure: "us", "diag", "cs" or "ar1"."""
+        return self.covariance.kind
 
     def tril_indices(self) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column indices of theta's entries in T, column-major lower triangle."""
-        rows, cols = [], []
-        for j in range(self.p):
-            for i in range(j, self.p):
-                rows.append(i)
-                cols.append(j)
-        return np.array(rows), np.array(cols)
+        """Row and column indices of the lower triangle of a p x p matrix, column-major (the
+        layout of an unstructured term's theta)."""
+        rows, cols = np.tril_indices(self.p)
+        order = np.lexsort((rows, cols))
+        return rows[order], cols[order]
 
     def theta_lower(self) -> np.ndarray:
-        """(n_theta,) lower bounds: 0 on diagonal entries, -inf elsewhere."""
-        rows, cols = self.tril_indices()
-        return np.where(rows == cols, 0.0, -np.inf)
+        """(n_theta,) lower bounds of this term's theta."""
+        return self.covariance.lower()
 
     def template(self, theta_i: np.ndarray) -> np.ndarray:
         """(p, p) lower-triangular T from this term's slice of theta."""
-        T = np.zeros((self.p, self.p))
-        rows, cols = self.tril_indices()
-        T[rows, cols] = theta_i
-        return T
+        return self.covariance.template(theta_i)
 
     def theta_names(self) -> list[str]:
         """lme4's names: ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ``Subject.Days``."""
-        rows, cols = self.tril_indices()
-        names = []
-        for i, j in zip(rows, cols):
-            if i == j:
-                names.append(f"{self.group_name}.{self.column_names[i]}")
-            else:
-                names.append(f"{self.group_name}.{self.column_names[i]}.{self.column_names[j]}")
-        return names
+        return self.covariance.theta_names(self.group_name, self.column_names)
 
 
 def theta_slices(terms: list[ReTerm]) -> list[slice]:

@@ -1,10 +1,10 @@
 """Example datasets, bundled with the package.
 
-Sixteen datasets are the classic mixed-model examples of the R packages
+Eighteen datasets are the classic mixed-model examples of the R packages
 ``lme4`` (sleepstudy, Dyestuff, Dyestuff2, Penicillin, Pastes, cake, cbpp,
 grouseticks, VerbAgg, InstEval, Arabidopsis) and ``nlme`` (Orthodont,
-ergoStool, Machines, Oxboys, Rail), exported from R 4.2.2 with lme4 1.1.31
-and nlme 3.1.162. The seventeenth, ``salary``, is the lecture's simulated
+ergoStool, Machines, Oxboys, Rail, Ovary, BodyWeight), exported from R 4.2.2
+with lme4 1.1.31 and nlme 3.1.162. The nineteenth, ``salary``, is the lecture's simulated
 salary data, made once by :mod:`mixedmodels.datasets.make_salary` (its fits
 give the lecture's printed numbers; :func:`salary` simulates other samples).
 All are stored as gzip-compressed CSV files in ``data/``; :func:`catalog`
@@ -20,7 +20,7 @@ Examples
 --------
 >>> from mixedmodels import datasets
 >>> datasets.names()[:3]
-['Arabidopsis', 'cake', 'cbpp']
+['Arabidopsis', 'BodyWeight', 'cake']
 >>> sleep = datasets.load("sleepstudy")
 >>> list(sleep.Subject.cat.categories[:2])
 ['308', '309']
@@ -47,6 +47,8 @@ _SUFFIX = ".csv.gz"
 _DESCRIPTIONS = {
     "Arabidopsis": "Fruit counts of Arabidopsis plants of 9 populations under nutrient "
                    "and clipping treatments (lme4)",
+    "BodyWeight": "Body weights of 16 rats on 3 diets, weighed 11 times over 64 days "
+                  "(nlme)",
     "cake": "Breaking angle of chocolate cakes: 3 recipes baked at 6 temperatures, "
             "15 replicates (lme4)",
     "cbpp": "New cases of contagious bovine pleuropneumonia in 15 zebu herds over "
@@ -63,6 +65,8 @@ _DESCRIPTIONS = {
     "Machines": "Productivity scores of 6 workers on 3 machine types, 3 repeats each (nlme)",
     "Orthodont": "Orthodontic distance of 27 children measured at ages 8, 10, 12 and 14 "
                  "(nlme)",
+    "Ovary": "Ovarian follicles larger than 10 mm counted in 11 mares over their oestrus "
+             "cycles (nlme)",
     "Oxboys": "Heights of 26 boys from Oxford on 9 occasions, age centred and scaled (nlme)",
     "Pastes": "Strength of a chemical paste: 10 delivery batches, 3 casks each, 2 tests "
               "per cask (lme4)",
@@ -79,6 +83,7 @@ _DESCRIPTIONS = {
 # ``frame.attrs["units"]``, where the plots look for them.
 _UNITS = {
     "Dyestuff": {"Yield": "grams of standard colour"},
+    "BodyWeight": {"weight": "g", "Time": "days"},
     "Orthodont": {"distance": "mm", "age": "years"},
     "Oxboys": {"height": "cm"},
     "Penicillin": {"diameter": "mm"},

@@ -5,12 +5,16 @@ formula.  This module finds those "bar" terms, expands the ``||`` and ``/`` shor
 the way lme4's ``findbars``, ``expandDoubleVerts`` and ``expandSlash`` do, and returns
 the remaining fixed part as text for formulaic.  It is a small hand-written scanner, not
 an R parser: it only tracks quoting, parenthesis depth and the ``+``/``-`` that join terms.
+
+A bar may be wrapped in a covariance structure with glmmTMB's (and lme4 2.0's) names:
+``us(x | g)`` (the same as ``(x | g)``), ``diag(x | g)``, ``cs(0 + f | g)``, ``ar1(0 + f | g)``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from mixedmodels.covariance import STRUCTURES
 from mixedmodels.errors import FormulaError
 
 __all__ = ["Bar", "MixedFormula", "parse_formula"]
@@ -24,6 +28,11 @@ _GROUP_TOKEN = re.compile(rf"{_NAME}|[:/]")
 # A '+'/'-' right after "1e" belongs to a number literal such as 1e-5, not to a term joint.
 _EXPONENT = re.compile(r"(?:^|[^\w.])(?:\d+\.?\d*|\.\d+)[eE]$")
 _SPACE = re.compile(r"\s+")
+# glmmTMB's covariance structures that are not (yet) ours: named as unknown structures.
+OTHER_STRUCTURES = ("ou", "exp", "gau", "mat", "toep", "rr", "homdiag", "hetar1", "homcs",
+                    "propto", "equalto")
+# A call's name right before its '(' (the structure of ``diag(x | g)``).
+_CALL_NAME = re.compile(r"(?:[^\W\d_]|\.(?!\d))[\w.]*")
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,17 @@ class Bar:
     correlated : bool
         False when the term came from a ``||`` term.
     position : int
-        0-based offset in the formula text of the ``(`` that opens the term.
+        0-based offset in the formula text of the ``(`` that opens the term (of the structure's
+        name for ``diag(x | g)``).
+    structure : str
+        Covariance structure: ``"us"`` (lme4's ``(x | g)``), ``"diag"``, ``"cs"`` or ``"ar1"``.
     """
 
     lhs: str
     group: tuple[str, ...]
     correlated: bool
     position: int
+    structure: str = "us"
 
     @property
     def group_name(self) -> str:
@@ -176,8 +189,9 @@ class _Scanner:
                 parts.append(f"{sign} {text}")
         return " ".join(parts)
 
-    def bar_paren(self, start: int, end: int) -> int | None:
-        """Position of the '(' opening the bar term that spans start:end, or None if no bar."""
+    def bar_paren(self, start: int, end: int) -> tuple[int, str, int] | None:
+        """(position of the '(' whose contents are the bar, structure, position of the term)
+        for the bar term that spans start:end, or None if it has no bar."""
         pipes = [i for i in range(start, end) if self.masked[i] == "|"]
         if not pipes:
             return None
@@ -192,17 +206,44 @@ class _Scanner:
         a, b = start, end - 1
         while self.masked[a] == "(" and self.partner[a] == b:
             if any(self.depth[i] == self.depth[a] + 1 for i in pipes):
-                return a
+                return a, "us", a
             a, b = self.strip(a + 1, b)
             b -= 1
+        structured = self.structure_call(a, b + 1, pipes, term)
+        if structured is not None:
+            return structured
         raise self.error(
             f"'|' inside a function call or expression in term '{term}'; random-effects terms "
-            "must be written (lhs | group) and joined to the rest with '+'",
+            "must be written (lhs | group), or with a covariance structure "
+            f"({', '.join(f'{k}(lhs | group)' for k in STRUCTURES)}), and joined to the rest "
+            "with '+'",
             pipes[0],
         )
 
-    def bars(self, opening: int) -> list[Bar]:
-        """The expanded bars of the term whose '(' is at `opening`."""
+    def structure_call(self, start: int, end: int, pipes: list[int], term: str
+                       ) -> tuple[int, str, int] | None:
+        """``name(lhs | g)`` spanning start:end: (its '(', name, start) for a known structure;
+        an error for another of glmmTMB's structures; None otherwise (an expression)."""
+        name = _CALL_NAME.match(self.masked, start, end)
+        if name is None or name.end() >= end or self.masked[name.end()] != "(":
+            return None
+        opening = name.end()
+        if self.partner[opening] != end - 1:
+            return None
+        if not any(self.depth[i] == self.depth[opening] + 1 for i in pipes):
+            return None
+        kind = name.group(0)
+        if kind in OTHER_STRUCTURES:
+            raise self.error(f"unknown covariance structure '{kind}' in term '{term}'; known "
+                             f"structures: {', '.join(STRUCTURES)}", start)
+        # Any other call (I(a | b), log(1 | g)) is an expression, not a structure.
+        return (opening, kind, start) if kind in STRUCTURES else None
+
+    def bars(self, opening: int, structure: str = "us", position: int | None = None
+             ) -> list[Bar]:
+        """The expanded bars of the term whose '(' is at `opening` (the structure's '(' for
+        ``diag(x | g)``, whose name starts at `position`)."""
+        position = opening if position is None else position
         close, level = self.partner[opening], self.depth[opening] + 1
         term = self.squash(opening, close + 1)
         ops, i = [], opening + 1
@@ -218,6 +259,9 @@ class _Scanner:
         if len(ops) > 1:
             raise self.error(f"more than one '|' in random-effects term '{term}'", ops[1][0])
         op, width = ops[0]
+        if width == 2 and structure != "us":
+            raise self.error(f"'||' inside {structure}(): write {structure}(lhs | group); "
+                             "the structure sets the correlations", op)
         bar = "|" * width
         ls, le = self.strip(opening + 1, op)
         rs, re_ = self.strip(op + width, close)
@@ -232,7 +276,7 @@ class _Scanner:
         else:
             models = self.uncorrelated(lhs_terms, term, op)
         # Expand '||' first and the slash second, as lme4 does, which fixes the order.
-        return [Bar(m, g, width == 1, opening) for m in models for g in groups]
+        return [Bar(m, g, width == 1, position, structure) for m in models for g in groups]
 
     def groups(self, start: int, end: int, term: str) -> list[tuple[str, ...]]:
         """Grouping factors of a bar's right side: ``a/b`` gives ``(a,)`` and ``(b, a)``."""
@@ -294,7 +338,8 @@ def parse_formula(text: str) -> MixedFormula:
         (the ``~``), unbalanced parentheses or quotes, a ``|`` outside a parenthesised term
         or nested in another expression (that ``|``), an empty side of a bar (the bar), a
         grouping side that is not a name or a ``:``/``/`` combination of names (its start),
-        or an empty term.
+        an empty term, one of glmmTMB's covariance structures that is not ours,
+        ``toep(lhs | g)`` (the name), or ``||`` inside a structure (the ``||``).
     """
     if not isinstance(text, str):
         shown = repr(text) if len(repr(text)) <= 60 else f"{repr(text)[:57]}..."
@@ -315,13 +360,14 @@ def parse_formula(text: str) -> MixedFormula:
         raise scanner.error("formula has no terms right of '~'", tilde)
     fixed, bars = [], []
     for sign, s, e in terms:
-        opening = scanner.bar_paren(s, e)
-        if opening is None:
+        found = scanner.bar_paren(s, e)
+        if found is None:
             fixed.append((sign, s, e))
-        elif sign == "-":
+            continue
+        opening, structure, position = found
+        if sign == "-":
             raise scanner.error(
-                f"random-effects term '{scanner.squash(s, e)}' cannot be subtracted", opening
+                f"random-effects term '{scanner.squash(s, e)}' cannot be subtracted", position
             )
-        else:
-            bars.extend(scanner.bars(opening))
+        bars.extend(scanner.bars(opening, structure, position))
     return MixedFormula(text, response, scanner.join(fixed) or "1", tuple(bars))

@@ -24,6 +24,7 @@ from .contrasts import level_label, r_tokens
 from .frame import (WEIGHTS_COLUMN, call_expressions, check_cells, check_finite, nan_rows,
                     prior_weights, row_label, to_pandas, weights_values)
 from .rexpr import column_kind, evaluate
+from .structures import term_covariance
 
 
 class DroppedRowsWarning(UserWarning):
@@ -468,7 +469,8 @@ def _build_term(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed
     refs, levels = grouping_factor(frame, bar.group)
     return ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group), levels=tuple(levels),
                   refs=refs, z=z, column_names=tuple(names), lhs_spec=spec,
-                  correlated=bar.correlated)
+                  correlated=bar.correlated,
+                  covariance=term_covariance(mf, bar, spec, tuple(names)))
 
 
 def _term_columns(mf: MixedFormula, bar, frame: pd.DataFrame, X: np.ndarray, fixed_rhs: str,
@@ -532,7 +534,9 @@ def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int, glm: bool = Fals
             raise DataError(f"grouping factor '{t.group_name}' has {t.n_levels} levels for {n} "
                             f"observations; the number of levels of each grouping factor must "
                             f"be less than the number of observations")
-        if t.q >= n:
+        # A cs() or ar1() term has a few parameters however many effects it has (one per
+        # measurement occasion, as glmmTMB fits them): the count of effects says nothing.
+        if t.q >= n and t.structure not in ("cs", "ar1"):
             raise DataError(f"number of observations ({n}) <= number of random effects "
                             f"({t.q}) for the term {label}; the random-effects parameters and "
                             f"the residual variance are probably unidentifiable")

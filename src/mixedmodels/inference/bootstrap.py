@@ -35,7 +35,7 @@ from ..objective import sigma_hat
 from ..rformat import percent_labels
 from .intervals import param_names
 from .profile import theta_to_sdcor
-from .protocol import FittedModel
+from .protocol import FittedModel, refuse_residual_structure
 
 __all__ = ["simulate", "bootstrap", "BootResult", "BootstrapWarning"]
 
@@ -106,6 +106,7 @@ def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> pd.DataFra
     DataFrame with columns ``sim_1 .. sim_<nsim>`` (R's names), indexed by the row labels of
     the rows used for the fit (``result.design.row_index``).
     """
+    refuse_residual_structure(result, "simulate")
     if nsim < 1:
         raise MixedModelsError(f"nsim must be a positive integer, not {nsim}")
     sim = _Simulator.from_result(result)
@@ -381,6 +382,7 @@ def bootstrap(result: FittedModel, nsim: int, func: Callable | None = None, seed
     -------
     BootResult
     """
+    refuse_residual_structure(result, "bootstrap")
     if not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise MixedModelsError(f"nsim must be a positive integer, not {nsim!r}")
     if n_jobs < 1:

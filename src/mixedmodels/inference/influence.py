@@ -46,6 +46,7 @@ from ..linalg.kernels import as_dense
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
 from .bootstrap import _Progress
+from .protocol import refuse_residual_structure
 
 __all__ = ["hatvalues", "influence", "Influence", "InfluenceWarning", "without_row"]
 
@@ -166,6 +167,7 @@ def hatvalues(result: Any) -> pd.Series:
     Series (n,) indexed like the data rows used in the fit (``design.row_index``); they sum to
     trace(H), the effective number of parameters of the fitted values.
     """
+    refuse_residual_structure(result, "hatvalues")
     d = result.design
     L = _workspace_at(result)
     h = leverage(L, result.terms, result.model.templates(result.theta), d.X,
@@ -320,6 +322,7 @@ def influence(result: Any, progress: bool | None = None) -> Influence:
     Influence, its frames indexed like the data rows used (``design.row_index``); Cook's
     distance from ``.cooks_distance()``.
     """
+    refuse_residual_structure(result, "influence")
     d = result.design
     n, p, n_theta = d.n, d.X.shape[1], np.asarray(result.theta).size
     beta, se = np.full((n, p), np.nan), np.full((n, p), np.nan)

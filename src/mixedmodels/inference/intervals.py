@@ -37,14 +37,8 @@ def variance_names(result: FittedModel, old: bool = True) -> list[str]:
     """
     if old:
         return [f".sig{i + 1:02d}" for i in range(result.n_theta)] + [".sigma"]
-    names = []
-    for t in result.terms:
-        rows, cols = t.tril_indices()
-        for i, j in zip(rows, cols):
-            if i == j:
-                names.append(f"sd_{t.column_names[i]}|{t.group_name}")
-            else:
-                names.append(f"cor_{t.column_names[i]}.{t.column_names[j]}|{t.group_name}")
+    names = [name for t in result.terms
+             for name in t.covariance.sdcor_names(t.group_name, t.column_names)]
     return names + ["sigma"]
 
 

@@ -3,7 +3,10 @@
 pbkrtest writes the marginal covariance linearly in the variance components,
 ``V = sum_r gamma_r G_r``: one gamma per entry (lower triangle) of each term's covariance
 Sigma_i = sigma^2 T_i T_i', with ``G_r = Z_i (I_l (x) E_ab) Z_i'``, and sigma^2 with
-``G = W^{-1}`` (pbkrtest: G = I, see below). It then inverts the n x n V. Here nothing of size
+``G = W^{-1}`` (pbkrtest: G = I, see below). A structured term (``cs()``, ``ar1()``) is not
+linear in its parameters; there ``E_r = dSigma_i / d gamma_r`` at the estimates, for its
+variances and correlation (``CovarianceTemplate.covariance_derivatives``), Kenward and
+Roger's G_r = dV/d gamma_r with the second-derivative term left out, as pbkrtest leaves it. It then inverts the n x n V. Here nothing of size
 n is formed. With ``V = sigma^2 M``, ``M = W^{-1} + Z D Z'``, ``D = Lambda Lambda'``, the Woodbury
 identity ``H = M^{-1} = W - W Z Lambda S^{-1} Lambda' Z' W`` (S = Lambda'Z'WZ Lambda + I = L L',
 the factor the objective uses) reduces every product to the q x q, q x p and p x p sandwiches
@@ -53,6 +56,7 @@ from ..errors import MixedModelsError
 from ..linalg.cholesky import TileBlock
 from ..lmm import LinearMixedModel
 from ..objective import sigma_hat
+from .protocol import refuse_residual_structure
 
 WEIGHT_MODES = ("pbkrtest", "model")
 # Z'HZ is held dense (q, q), with a few temporaries of the same size: 12 000 random effects need
@@ -194,18 +198,19 @@ def sandwiches(model: LinearMixedModel, theta: np.ndarray
 
 
 # ---- pbkrtest's P, Q and trace terms --------------------------------------------------------
-def covariance_parameters(model: LinearMixedModel, theta: np.ndarray) -> list[dict]:
+def covariance_parameters(model: LinearMixedModel, theta: np.ndarray, sigma: float = 1.0
+                          ) -> list[dict]:
     """pbkrtest's variance parameters, sigma^2 last, each as ``{term j: E_j}``.
 
     ``F_r`` is block diagonal with ``I (x) E_j`` on term j's random effects (zero elsewhere).
-    For the covariance entry (a, b) of term j: ``{j: E_ab}`` (ones at (a, b) and (b, a)); for
-    sigma^2: F = -D, that is ``{j: -T_j T_j'}`` for every term.
+    For a variance parameter gamma_r of term j, E_j = dSigma_j / d gamma_r from the term's
+    covariance template (an unstructured term's entry (a, b): ones at (a, b) and (b, a), as
+    pbkrtest; these do not depend on theta or sigma); for sigma^2: F = -D, that is
+    ``{j: -T_j T_j'}`` for every term.
     """
     params = []
-    for j, t in enumerate(model.terms):
-        for a, b in zip(*t.tril_indices()):
-            E = np.zeros((t.p, t.p))
-            E[a, b] = E[b, a] = 1.0
+    for j, (t, s) in enumerate(zip(model.terms, model.slices)):
+        for E in t.covariance.covariance_derivatives(theta[s], sigma):
             params.append({j: E})
     params.append({j: -(T @ T.T) for j, T in enumerate(model.templates(theta))})
     return params
@@ -333,6 +338,7 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     weights : "pbkrtest" (V without the prior weights, as pbkrtest) or "model" (V with them);
         the two agree for unweighted fits. See the module docstring.
     """
+    refuse_residual_structure(result, "Kenward-Roger")
     if weights not in WEIGHT_MODES:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_MODES)}, not {weights!r}")
     cached = _CACHE[weights].get(result)
@@ -348,8 +354,8 @@ def kenward_roger_info(result, weights: str = "pbkrtest") -> KenwardRogerInfo:
     A_ZZ, A_ZX, A_XX = sandwiches(workspace, theta)
     dims = workspace.A.dims
     offsets = np.cumsum([0] + [l * p for l, p in dims])
-    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, covariance_parameters(workspace, theta), offsets,
-                          dims, workspace.A.n, sigma**2)
+    P, Q, K = kr_matrices(A_ZZ, A_ZX, A_XX, covariance_parameters(workspace, theta, sigma),
+                          offsets, dims, workspace.A.n, sigma**2)
     del A_ZZ
     Phi_A, W = adjusted_vcov(Phi, P, Q, K)
     info = KenwardRogerInfo(beta=beta, sigma=sigma, vcov=Phi, vcov_adj=Phi_A, P=P, W=W,

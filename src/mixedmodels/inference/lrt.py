@@ -33,7 +33,7 @@ from ..objective import profiled_objective
 from ..rformat import deparse_formula, print_anova
 from ..terms import ReTerm, order_terms
 from .glmm_refit import family_key, family_label, is_glmm_fit, new_model
-from .protocol import FittedModel, is_fitted_model
+from .protocol import FittedModel, is_fitted_model, refuse_residual_structure
 
 __all__ = ["anova", "ranova", "drop1", "drop1_glmer", "ml_refit", "RefitMLWarning", "LRTTable",
            "Drop1Table"]
@@ -64,7 +64,7 @@ def ml_refit(result: FittedModel) -> FittedModel:
     cached = _ML_REFITS.get(result)
     if cached is not None:
         return cached
-    model = LinearMixedModel(result.model.A, result.terms, reml=False)
+    model = result.model.workspace(reml=False)
     optsum = model.fit(theta0=result.theta)
     refit = type(result).from_model(model, result.design, optsum, result.formula)
     _ML_REFITS[result] = refit
@@ -267,7 +267,8 @@ def _bars_with_terms(result: FittedModel) -> list[tuple[object, int]]:
         for pos, j in enumerate(unused):
             t = result.terms[j]
             spec_rhs = getattr(t.lhs_spec, "rhs", None)
-            if t.group_name == bar.group_name and spec_rhs == bar.lhs:
+            if (t.group_name == bar.group_name and spec_rhs == bar.lhs
+                    and t.structure == bar.structure):
                 matched.append((bar, j))
                 del unused[pos]
                 break
@@ -335,7 +336,8 @@ def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
         keep = [c for c in range(term.p) if c not in set(columns[drop])]
         z = np.ascontiguousarray(term.z[:, keep])
         names = tuple(term.column_names[c] for c in keep)
-    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None)
+    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None,
+                               covariance=term.covariance.reduced(len(names)))
 
 
 def _refit_terms(result: FittedModel, terms: list[ReTerm]) -> tuple[float, int]:
@@ -365,10 +367,12 @@ def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
     DataFrame indexed by ``<none>`` then one row per reduced model, columns
     ``npar, logLik, AIC, LRT, Df, Pr(>Chisq)``; LRT = 2 (logLik_full - logLik_reduced).
     """
+    refuse_residual_structure(result, "ranova")
     terms = list(result.terms)
     rows: list[tuple[str, float, int]] = [("<none>", result.objective, result.df)]
     for bar, j in _bars_with_terms(result):
-        label = f"({bar.lhs} | {bar.group_name})"
+        structure = "" if bar.structure == "us" else bar.structure
+        label = f"{structure}({bar.lhs} | {bar.group_name})"
         others = terms[:j] + terms[j + 1:]
         labels, var_sets, _, _ = _lhs_structure(terms[j])
         scope = _drop_scope(var_sets) if reduce_terms else []

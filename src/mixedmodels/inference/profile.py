@@ -38,7 +38,7 @@ from ..optimize import minimize_theta
 from ..rformat import percent_labels
 from ..terms import ReTerm, theta_slices
 from .intervals import param_names, select_parameters
-from .protocol import FittedModel
+from .protocol import FittedModel, refuse_residual_structure
 
 __all__ = ["profile", "Profile", "ProfileWarning", "theta_to_sdcor", "sdcor_to_theta",
            "fixed_beta_crossprod"]
@@ -50,74 +50,37 @@ class ProfileWarning(UserWarning):
 
 # ---- the SD / correlation scale ------------------------------------------------------------------
 def theta_to_sdcor(theta: np.ndarray, terms: tuple[ReTerm, ...], sigma: float) -> np.ndarray:
-    """(n_theta,) SDs and correlations of Sigma_i = sigma^2 T_i T_i', in theta's order.
+    """(sum of the terms' n_theta,) SDs and correlations of Sigma_i = sigma^2 T_i T_i', per
+    term in the order its covariance template gives (theta's order for an unstructured term).
 
     A correlation with a zero SD is NaN (R's ``cov2cor``).
     """
-    out = np.empty(len(theta))
-    for t, s in zip(terms, theta_slices(list(terms))):
-        T = t.template(np.asarray(theta[s], dtype=float))
-        S = sigma**2 * (T @ T.T)
-        sd = np.sqrt(np.diag(S))
-        rows, cols = t.tril_indices()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vals = np.where(rows == cols, sd[rows], S[rows, cols] / (sd[rows] * sd[cols]))
-        out[s] = vals
-    return out
-
-
-def _psd_cholesky(S: np.ndarray) -> np.ndarray | None:
-    """A lower-triangular T with T T' = S for S positive semi-definite, else None.
-
-    Plain Cholesky in which a (numerically) zero pivot gives a zero column, so SDs of 0 and
-    correlations of +-1 (boundary values in a profile) have a factor, as with lme4's
-    ``safe_chol``.
-    """
-    p = S.shape[0]
-    T = np.zeros_like(S)
-    scale = max(float(np.max(np.abs(np.diag(S)))), 1e-300)
-    for j in range(p):
-        d = S[j, j] - T[j, :j] @ T[j, :j]
-        if d < -1e-10 * scale:
-            return None
-        if d <= 1e-14 * scale:
-            resid = S[j + 1:, j] - T[j + 1:, :j] @ T[j, :j]
-            if np.any(np.abs(resid) > 1e-7 * scale):
-                return None
-            continue
-        T[j, j] = math.sqrt(d)
-        T[j + 1:, j] = (S[j + 1:, j] - T[j + 1:, :j] @ T[j, :j]) / T[j, j]
-    return T
+    theta = np.asarray(theta, dtype=float)
+    return np.concatenate([t.covariance.sdcor(theta[s], sigma)
+                           for t, s in zip(terms, theta_slices(list(terms)))])
 
 
 class _SdcorMap:
-    """(sd/cor..., sigma) -> theta for fixed terms, with the index arrays computed once."""
+    """(sd/cor..., sigma) -> theta for fixed terms, by their covariance templates."""
 
     def __init__(self, terms: tuple[ReTerm, ...]):
-        self.parts = []
-        for t, s in zip(terms, theta_slices(list(terms))):
-            rows, cols = t.tril_indices()
-            diag = rows == cols
-            self.parts.append((t.p, s, rows, cols, diag, rows[diag], rows[~diag], cols[~diag]))
+        self.parts = [(t.covariance, s) for t, s in zip(terms, theta_slices(list(terms)))]
         self.n_theta = sum(t.n_theta for t in terms)
 
     def theta(self, values: np.ndarray, sigma: float) -> np.ndarray | None:
         """(n_theta,) theta, or None if a term's covariance matrix is not PSD."""
         theta = np.empty(self.n_theta)
-        for p, s, rows, cols, diag, d_idx, o_rows, o_cols in self.parts:
-            v = values[s]
-            if p == 1:
-                theta[s] = v / sigma
-                continue
-            sd = np.empty(p)
-            sd[d_idx] = v[diag]
-            R = np.eye(p)
-            R[o_rows, o_cols] = R[o_cols, o_rows] = v[~diag]
-            T = _psd_cholesky(R * np.outer(sd, sd) / sigma**2)
-            if T is None:
+        for cov, s in self.parts:
+            piece = cov.theta_from_sdcor(values[s], sigma)
+            if piece is None:
                 return None
-            theta[s] = T[rows, cols]
+            theta[s] = piece
         return theta
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) of the SD / correlation values, each (n_theta,)."""
+        pairs = [cov.sdcor_bounds() for cov, _ in self.parts]
+        return (np.concatenate([lo for lo, _ in pairs]), np.concatenate([up for _, up in pairs]))
 
 
 def sdcor_to_theta(values: np.ndarray, terms: tuple[ReTerm, ...], sigma: float
@@ -394,10 +357,10 @@ class _Profiler:
         if not math.isclose(self.dev(self.opt[:self.nvp]), self.base, rel_tol=1e-5):
             raise MixedModelsError("profiling over the residual SD is not numerically "
                                    "consistent with the fit's deviance")
-        theta_lower = np.concatenate([t.theta_lower() for t in fit.terms])
+        lower, upper = self.dev.map.bounds()
         fixed = np.full(fit.beta.size, np.inf)
-        self.lower = np.concatenate([np.maximum(theta_lower, -1.0), [0.0], -fixed])
-        self.upper = np.concatenate([np.where(theta_lower == 0, np.inf, 1.0), [np.inf], fixed])
+        self.lower = np.concatenate([lower, [0.0], -fixed])
+        self.upper = np.concatenate([upper, [np.inf], fixed])
 
     def variance_point(self, w: int, value: float, last: np.ndarray) -> np.ndarray:
         """Row with variance parameter w fixed at value; the others start from ``last``."""
@@ -468,6 +431,7 @@ def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int
     """
     from .lrt import ml_refit
 
+    refuse_residual_structure(result, "profile")
     prof = _Profiler(ml_refit(result))
     names, nvp = prof.names, prof.nvp
     selected = select_parameters(which, names, nvp)

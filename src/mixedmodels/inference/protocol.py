@@ -72,3 +72,17 @@ REQUIRED = ("formula", "reml", "design", "terms", "theta", "beta", "sigma", "obj
 def is_fitted_model(obj: Any) -> bool:
     """True when ``obj`` has what the likelihood-ratio and refit code needs (duck typing)."""
     return hasattr(type(obj), "from_model") and all(hasattr(obj, name) for name in REQUIRED)
+
+
+def refuse_residual_structure(result: Any, what: str) -> None:
+    """An error for inference that does not handle a residual structure (nlme's correlation
+    and variance functions, ``mm.lmer(correlation=, variance=)``)."""
+    if getattr(getattr(result, "model", None), "layout", None) is None:
+        return
+    from ..errors import MixedModelsError
+
+    # TODO(#11): Kenward-Roger, profiles, simulation and refits without a row need R(phi) and
+    # its derivatives beyond the cross-products.
+    raise MixedModelsError(f"{what} is not available for a model with a residual correlation "
+                           "or variance structure; use the Satterthwaite tables (summary, "
+                           "coefficients, anova) or mm.anova likelihood-ratio tests")

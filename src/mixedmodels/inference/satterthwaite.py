@@ -136,6 +136,9 @@ class VarParWorkspace:
         self.reml = bool(reml)
         self.evaluations = 0
         self._cache: dict[bytes, tuple[float, float, float, np.ndarray]] = {}
+        # log|R| moves with a residual structure's parameters (A.sum_log_w = -log|R|, refilled
+        # with them); it is constant otherwise, and its change is then exactly 0.
+        self._sum_log_w = model.A.sum_log_w
 
     @contextlib.contextmanager
     def borrowed(self, home: np.ndarray):
@@ -150,7 +153,8 @@ class VarParWorkspace:
                 self.model.objective(back)
 
     def at(self, theta: np.ndarray) -> tuple[float, float, float, np.ndarray]:
-        """(ldL2, ldRX2, pwrss, RX_inv) at theta; RX_inv (p, p) = L_X^{-1} = R_X^{-T}."""
+        """(ldL2, ldRX2, pwrss, RX_inv) at theta; RX_inv (p, p) = L_X^{-1} = R_X^{-T}; ldL2
+        plus the change of log|R| for a residual structure."""
         theta = np.ascontiguousarray(theta, dtype=float)
         key = theta.tobytes()
         if key not in self._cache:
@@ -160,14 +164,16 @@ class VarParWorkspace:
             L = self.model.L
             RX_inv = sla.solve_triangular(L.xx[: self.p, : self.p], np.eye(self.p), lower=True,
                                           check_finite=False)
-            self._cache[key] = (L.ldL2(), L.ldRX2(), L.pwrss(), RX_inv)
+            log_r = self._sum_log_w - self.model.A.sum_log_w
+            self._cache[key] = (L.ldL2() + log_r, L.ldRX2(), L.pwrss(), RX_inv)
         return self._cache[key]
 
     def deviance(self, varpar: np.ndarray) -> float:
         """lmerTest's ``devfun_vp``: -2 log-likelihood (REML or ML, as fitted) at (theta, sigma).
 
         ``ldL2 + r^2 / sigma^2 + nu log(2 pi sigma^2)`` (+ ``ldRX2`` for REML), nu = n or
-        n - p; beta is profiled, sigma is not. The constant -log|W| is left out (as lmerTest).
+        n - p; beta is profiled, sigma is not. The constant -log|W| is left out (as lmerTest);
+        with a residual structure its change log|R(phi)| - log|R(phi-hat)| is in ``ldL2``.
         """
         ldL2, ldRX2, pwrss, _ = self.at(varpar[:-1])
         sigma2 = varpar[-1] ** 2
