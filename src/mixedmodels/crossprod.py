@@ -12,7 +12,7 @@ Blocks, for random-effects terms i > j and the fixed block x = [X, y - offset]:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,6 +46,21 @@ class CrossProducts:
     @property
     def k(self) -> int:
         return len(self.dims)
+
+    def merge(self, other: "CrossProducts") -> "CrossProducts":
+        """The blocks of the rows of ``self`` and ``other`` together (see ``merge``)."""
+        return merge([self, other])
+
+    @classmethod
+    def from_partials(cls, parts) -> "CrossProducts":
+        """The blocks of all rows from per-chunk blocks (see ``merge``)."""
+        return merge(list(parts))
+
+    def select_x(self, keep: np.ndarray) -> "CrossProducts":
+        """The same blocks for the columns ``keep`` (p',) of X only (y stays last)."""
+        rows = np.append(np.asarray(keep, dtype=np.intp), self.p)
+        return replace(self, xz=tuple(np.ascontiguousarray(b[rows]) for b in self.xz),
+                       xx=np.ascontiguousarray(self.xx[np.ix_(rows, rows)]), p=len(rows) - 1)
 
 
 def _columns(term: ReTerm) -> list[np.ndarray | None]:
@@ -290,3 +305,83 @@ def from_design(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.n
     run per partition of a larger-than-memory table and the partial blocks be added.
     """
     return CrossProductPlan(terms).fill(X, y, offset, weights)
+
+
+def off_block(li: np.ndarray, lj: np.ndarray, tiles: np.ndarray, shape: tuple[int, int]
+              ) -> sp.csr_array:
+    """Z_i' W Z_j (q_i, q_j) from its observed level pairs: levels li, lj (m,) and their tile
+    sums (m, p_i, p_j). A pair whose tile sums to 0 stays a stored entry: the pattern, not
+    the values, says which levels meet (nestedness, and the same block as ``from_design``)."""
+    m, p_i, p_j = tiles.shape
+    rows = np.asarray(li, dtype=np.int64)[:, None, None] * p_i + np.arange(p_i)[None, :, None]
+    cols = np.asarray(lj, dtype=np.int64)[:, None, None] * p_j + np.arange(p_j)[None, None, :]
+    rows, cols = (a.ravel() for a in np.broadcast_arrays(rows, cols))
+    return sp.coo_array((tiles.ravel(), (rows, cols)), shape=shape).tocsr()
+
+
+def _sum_blocks(blocks: list[sp.sparray]) -> sp.csr_array:
+    """Sum of sparse blocks of one shape; entries stored in any of them stay stored."""
+    coo = [sp.coo_array(b) for b in blocks]
+    data = np.concatenate([c.data for c in coo])
+    rows = np.concatenate([c.row.astype(np.int64) for c in coo])
+    cols = np.concatenate([c.col.astype(np.int64) for c in coo])
+    return sp.coo_array((data, (rows, cols)), shape=blocks[0].shape).tocsr()
+
+
+def merge(parts: list[CrossProducts]) -> CrossProducts:
+    """``CrossProducts`` of the union of disjoint row sets from those of each set.
+
+    Every block is a sum over rows (``algorithm.md`` section 9), so the blocks of all rows are
+    the sums of the parts' blocks; the parts must share terms (dims, with the same levels in
+    the same order) and X's columns. Nestedness is read again from the summed pattern: a
+    level of factor j may meet one level of factor i in one part and another in the next.
+    Parts are added pairwise in a tree, so the rounding grows with log(parts).
+
+    Parameters
+    ----------
+    parts : list of CrossProducts, at least one.
+
+    Returns
+    -------
+    CrossProducts
+    """
+    if not parts:
+        raise ValueError("merge needs at least one CrossProducts")
+    first = parts[0]
+    for other in parts[1:]:
+        if other.dims != first.dims or other.p != first.p:
+            raise ValueError(f"cannot merge cross-products of different models: terms "
+                             f"{other.dims} and {first.dims}, p = {other.p} and {first.p}")
+    if len(parts) == 1:
+        return first
+    while len(parts) > 1:
+        parts = [_add_two(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    total = parts[0]
+    nested = {key: level_pattern_nested(block, total.dims[key[0]][1], total.dims[key[1]][1])
+              for key, block in total.off.items()}
+    return replace(total, nested=nested)
+
+
+def _add_two(a: CrossProducts, b: CrossProducts) -> CrossProducts:
+    return CrossProducts(
+        dims=a.dims, diag=tuple(x + y for x, y in zip(a.diag, b.diag)),
+        off={key: _sum_blocks([a.off[key], b.off[key]]) for key in a.off},
+        xz=tuple(x + y for x, y in zip(a.xz, b.xz)), xx=a.xx + b.xx, n=a.n + b.n, p=a.p,
+        sum_log_w=a.sum_log_w + b.sum_log_w, nested={})
+
+
+def from_chunks(terms: list[ReTerm] | tuple[ReTerm, ...], X: np.ndarray, y: np.ndarray,
+                offset: np.ndarray, weights: np.ndarray, bounds: list[int]) -> CrossProducts:
+    """``from_design`` computed per chunk of rows and merged: what a partitioned source does.
+
+    bounds : increasing row positions from 0 to n; chunk c is rows bounds[c]:bounds[c + 1].
+    Each chunk's terms keep the levels of the whole, so the partial blocks line up.
+    """
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        rows = slice(start, stop)
+        chunk_terms = [replace(t, refs=t.refs[rows], z=t.z[rows]) for t in terms]
+        parts.append(CrossProductPlan(chunk_terms).fill(X[rows], y[rows], offset[rows],
+                                                        weights[rows]))
+    return merge(parts)
