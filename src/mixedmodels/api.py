@@ -42,8 +42,19 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
     fit on the boundary ("boundary (singular) fit", ``is_singular``); a response that the
     fixed effects reproduce exactly gives such a fit with residual SD 0. A response whose
     scale double precision cannot square is an error that says how to rescale it.
+
+    ``data`` may also be a source whose rows stay where they are (``docs/scale.md``): a DuckDB
+    relation, a path or glob of Parquet or CSV files (read by DuckDB), or a Dask DataFrame;
+    ``weights`` is then a column name.
     """
     reml = check_reml(reml)
+    from .sources.passes import source_kind
+
+    kind = source_kind(data)
+    if kind != "memory":
+        from .sources.passes import fit_source, open_source
+
+        return fit_source(formula, open_source(data, kind), reml=reml, weights=weights)
     mf = parse_formula(formula)
     if correlation is None and variance is None:
         design = build_design(mf, data, weights=weights)
@@ -68,6 +79,20 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
     elif result.is_singular:
         warn_user(SINGULAR_MESSAGE, SingularFitWarning)
     return result
+
+
+def _refuse_source(data: Any, what: str) -> None:
+    """glmer reads rows at every PIRLS step: it takes in-memory frames only (for now)."""
+    from .errors import DataError
+    from .sources.passes import source_kind
+
+    kind = source_kind(data)
+    if kind != "memory":
+        name = {"path": "Parquet/CSV files", "duckdb": "a DuckDB relation",
+                "dask": "a Dask DataFrame"}[kind]
+        raise DataError(f"{what} fits from in-memory data frames (pandas, polars) only, not "
+                        f"from {name}; load the rows into a data frame, or fit a linear "
+                        "mixed model with lmer, which accepts these sources")
 
 
 def _glmm_design(formula: str, data: Any, weights: Any):
@@ -123,6 +148,7 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     from .glmm import GeneralizedLinearMixedModel, check_nagq, check_separation, warn_fit
     from .pirls import GlmmWorkspace
 
+    _refuse_source(data, "glmer")
     fam = get_family(family, link)
     if fam.name == "gaussian" and fam.link.name == "identity":
         warn_user("glmer() with family gaussian (identity link) is a linear mixed model: "
@@ -156,6 +182,7 @@ def glmer_nb(formula: str, data: Any, weights: Any = None, nagq: int = 1,
 
     from .errors import FormulaError
 
+    _refuse_source(data, "glmer_nb")
     design = _glmm_design(formula, data, weights)
     if design.trials is not None or design.response_levels is not None:
         raise FormulaError("glmer_nb models counts; a cbind(successes, failures) or factor "

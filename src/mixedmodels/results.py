@@ -53,7 +53,11 @@ def _frozen_optsum(optsum: OptSummary) -> OptSummary:
 
 
 def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
-    """Mark the arrays of the design and the terms read-only (they are the result's now)."""
+    """Mark the arrays of the design and the terms read-only (they are the result's now).
+
+    A design of a fit from a source (``holds_rows`` False) has no row arrays to mark."""
+    if not getattr(design, "holds_rows", True):
+        return
     for a in (design.y, design.X, design.offset, design.weights, design.x_keep,
               design.trials):
         if a is not None:

@@ -86,8 +86,13 @@ class Summary:
     def _residual_quantiles(self) -> list[str]:
         if self.result.sigma == 0:  # an exact fit: nothing to scale by
             return format_num([np.nan] * 5, DIGITS)
-        scaled = np.asarray(self.result.residuals(type="pearson"), float) / self.result.sigma
-        q = np.quantile(scaled[np.isfinite(scaled)], [0, 0.25, 0.5, 0.75, 1])
+        # a fit from a source computes them where its rows are (sources/result.py)
+        reader = getattr(self.result, "scaled_residual_quantiles", None)
+        if reader is not None:
+            q = reader()
+        else:
+            scaled = np.asarray(self.result.residuals(type="pearson"), float) / self.result.sigma
+            q = np.quantile(scaled[np.isfinite(scaled)], [0, 0.25, 0.5, 0.75, 1])
         return format_num(zapsmall(list(q), DIGITS + 1), DIGITS)
 
     def _varcorr_table(self) -> tuple[list[str], list[list[str]]]:

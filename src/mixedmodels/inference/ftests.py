@@ -235,11 +235,20 @@ def _term_columns(result) -> dict[str, list[int]]:
     return out
 
 
+def _xtx(result) -> np.ndarray:
+    """X'X (p, p) of the fit's fixed effects; a fit from a source carries it (no X in memory)."""
+    xtx = getattr(result.design, "xtx", None)
+    if xtx is not None:
+        return np.asarray(xtx, dtype=float)
+    X = np.asarray(result.design.X, dtype=float)
+    return X.T @ X
+
+
 def type1_hypotheses(result) -> dict[str, np.ndarray]:
     """lmerTest's type I (sequential) contrasts: rows of the transposed Doolittle factor of X'X
     for each term's columns."""
-    X = np.asarray(result.design.X, dtype=float)
-    L = doolittle_lower(X.T @ X).T if X.shape[1] > 1 else np.ones((1, 1))
+    G = _xtx(result)
+    L = doolittle_lower(G).T if G.shape[0] > 1 else np.ones((1, 1))
     return {term: L[cols] for term, cols in _term_columns(result).items()
             if term != "(Intercept)"}
 
@@ -261,8 +270,8 @@ def type2_hypotheses(result) -> dict[str, np.ndarray]:
     """
     columns = _term_columns(result)
     terms = [t for t in columns if t != "(Intercept)"]
-    X = np.asarray(result.design.X, dtype=float)
-    p = X.shape[1]
+    G = _xtx(result)
+    p = G.shape[0]
     if p <= 1 or len(terms) <= 1:
         return type1_hypotheses(result)
     contained_in = _containment(result.design.x_spec)
@@ -274,8 +283,7 @@ def type2_hypotheses(result) -> dict[str, np.ndarray]:
             continue
         moved = columns[term] + [j for t in outer for j in columns[t]]
         order = [j for j in range(p) if j not in set(moved)] + moved
-        Xo = X[:, order]
-        L = doolittle_lower(Xo.T @ Xo).T                 # rows and columns in the new order
+        L = doolittle_lower(G[np.ix_(order, order)]).T   # rows and columns in the new order
         first = p - len(moved)
         H = np.zeros((len(columns[term]), p))
         H[:, order] = L[first:first + len(columns[term])]
@@ -377,7 +385,7 @@ def type3_hypotheses(result) -> dict[str, np.ndarray]:
     design = result.design
     spec = design.x_spec
     terms = [t for t in dict.fromkeys(design.x_terms) if t != "(Intercept)"]
-    if design.X.shape[1] <= 1 or len(terms) <= 1:
+    if len(design.x_names) <= 1 or len(terms) <= 1:
         return type1_hypotheses(result)
     if design.dropped_columns:
         raise MixedModelsError(

@@ -323,7 +323,11 @@ def _reml_fit(result) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, bool]:
 def _covariance_products(result, weights: str) -> CrossProducts:
     """The cross-products that define V: the model's, or pbkrtest's unweighted ones."""
     design = result.design
-    if weights == "model" or np.all(np.asarray(design.weights) == 1.0):
+    if weights == "model" or not design.has_weights:
+        return result.model.A
+    if hasattr(design, "unit_weight_blocks"):      # a fit from a source: one more pass
+        return design.unit_weight_blocks()
+    if np.all(np.asarray(design.weights) == 1.0):
         return result.model.A
     return from_design(result.terms, design.X, design.y, design.offset,
                        np.ones_like(design.weights))

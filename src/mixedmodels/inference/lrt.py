@@ -80,6 +80,14 @@ def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
             raise MixedModelsError(
                 f"models were not all fitted to the same size of dataset: '{first_label}' has "
                 f"{first.nobs} observations, '{label}' has {m.nobs}")
+        keys = [getattr(d, "data_key", None) for d in (m.design, first.design)]
+        if keys != [None, None]:
+            # fits from a source hold no rows: the same source, response, weights and rows
+            if keys[0] != keys[1]:
+                raise MixedModelsError(
+                    f"models were not all fitted to the same data: '{label}' and "
+                    f"'{first_label}' read different sources, responses, weights or columns")
+            continue
         if not np.array_equal(m.design.y, first.design.y):
             raise MixedModelsError(
                 f"models were not all fitted to the same data: the response values of "

@@ -1,0 +1,449 @@
+"""DuckDB as a source: a relation, or a path / glob of Parquet or CSV files.
+
+Both passes run as SQL where the data live. The first pass counts rows and missing values,
+takes ``scale()`` statistics and stores the distinct levels of every factor, with their codes
+in R's order, in temporary tables of the relation's connection. The second joins the rows to
+those tables and computes every cross-product block as ``GROUP BY`` sums on level codes and
+pairs of codes: what comes back has one row per level or observed pair of levels, never one
+per data row. ``duckdb`` is imported on first use only.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..crossprod import CrossProducts, level_pattern_nested, off_block
+from ..errors import DataError
+from .poly import Poly, sql_double, sql_numeric
+from .spec import FACTOR, LOGICAL, NUMERIC, FirstPass, Needs, SourceSpec
+
+VIEW = "mm_src"
+PARQUET = (".parquet", ".parq", ".pq")
+CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
+_NUMERIC_IDS = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                "uinteger", "ubigint", "uhugeint", "float", "double", "decimal"}
+_FLOAT_IDS = {"float", "double"}
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kind(type_id: str) -> str:
+    if type_id in _NUMERIC_IDS:
+        return NUMERIC
+    if type_id == "boolean":
+        return LOGICAL
+    if type_id in ("varchar", "enum"):
+        return FACTOR
+    return type_id.upper()
+
+
+def _double_list(values: np.ndarray) -> str:
+    """An exact DOUBLE[] literal (the shortest round-trip text of each value, parsed as text:
+    a decimal literal would round twice)."""
+    return "[" + ", ".join(_string(repr(float(v))) for v in values) + "]::DOUBLE[]"
+
+
+class DuckDBSource:
+    """A DuckDB relation and what the passes need to query it.
+
+    Parameters
+    ----------
+    relation : duckdb relation; every query runs on its connection, the relation seen as a
+        view named ``mm_src``.
+    label : how messages and the summary name the source (a path, or "DuckDB relation").
+    files : per file (path, {column: type id}) when read from files, for the schema checks.
+    """
+
+    engine = "DuckDB"
+
+    def __init__(self, relation: Any, label: str, files: list | None = None):
+        self.relation = relation
+        self.label = label
+        self.files = files or []
+        # what makes two fits read the same rows: the files, or the relation object itself
+        self.identity = (tuple(f for f, _ in self.files) if self.files
+                         else ("relation", id(relation)))
+        self.prefix = f"mm_{uuid.uuid4().hex[:10]}"
+        self._types = {c: str(t.id) for c, t in zip(relation.columns, relation.types)}
+        self._complete = "TRUE"
+        self._codes: dict[str, str] = {}     # coding key -> temp table of (columns, code)
+
+    # ---- running SQL --------------------------------------------------------------------
+    def sql(self, text: str):
+        """A relation for ``text`` (which reads ``mm_src``); errors name the source."""
+        import duckdb
+
+        try:
+            return self.relation.query(VIEW, text)
+        except duckdb.Error as err:
+            raise DataError(f"DuckDB could not read {self.label}: {err}") from None
+
+    def fetch(self, text: str) -> dict[str, np.ndarray]:
+        import duckdb
+
+        try:
+            return self.sql(text).fetchnumpy()
+        except duckdb.Error as err:
+            raise DataError(f"DuckDB could not read {self.label}: {err}") from None
+
+    # ---- schema -------------------------------------------------------------------------
+    def kinds(self) -> dict[str, str]:
+        """Column -> "numeric", "logical", "factor", or the DuckDB type of anything else."""
+        return {c: _kind(t) for c, t in self._types.items()}
+
+    def check_used(self, used: list[str]) -> None:
+        """Every used column in every file, with types that agree (numbers may widen)."""
+        for col in used:
+            missing = [path for path, types in self.files if col not in types]
+            if missing:
+                raise DataError(f"column '{col}' is missing from {len(missing)} of "
+                                f"{len(self.files)} files, e.g. {missing[0]}")
+            kinds = {}
+            for path, types in self.files:
+                kinds.setdefault(_kind(types[col]), (path, types[col]))
+            if len(kinds) > 1:
+                (k1, (p1, t1)), (k2, (p2, t2)) = list(kinds.items())[:2]
+                raise DataError(f"column '{col}' has different types in different files: "
+                                f"{t1.upper()} in {p1}, {t2.upper()} in {p2}; cast it to one "
+                                "type when writing the files, or read them as a DuckDB relation "
+                                "that casts it")
+
+    def _missing(self, col: str) -> str:
+        q = quote(col)
+        return f"({q} IS NULL OR isnan({q}))" if self._types[col] in _FLOAT_IDS \
+            else f"({q} IS NULL)"
+
+    def column_sql(self, col: str) -> str:
+        return f"CAST({quote(col)} AS DOUBLE)"
+
+    # ---- pass 1 ---------------------------------------------------------------------------
+    def first_pass(self, needs: Needs) -> FirstPass:
+        """Counts, missing values, scale() statistics and the level tables (one query for the
+        numbers, one per coding for its distinct levels)."""
+        self._complete = " AND ".join(f"NOT {self._missing(c)}" for c in needs.used) or "TRUE"
+        done = f"FILTER (WHERE {self._complete})"
+        items = ["count(*) AS n_total", f"count(*) {done} AS n"]
+        items += [f"count(*) FILTER (WHERE {self._missing(c)}) AS miss_{i}"
+                  for i, c in enumerate(needs.used)]
+        for i, c in enumerate(needs.scale):
+            items += [f"avg({self.column_sql(c)}) {done} AS mean_{i}",
+                      f"stddev_samp({self.column_sql(c)}) {done} AS sd_{i}"]
+        for i, c in enumerate(needs.numeric):
+            if self._types[c] in _FLOAT_IDS:
+                items.append(f"count(*) FILTER (WHERE {self._complete} AND isinf({quote(c)})) "
+                             f"AS inf_{i}")
+        if needs.weights is not None:
+            w = self.column_sql(needs.weights)
+            items += [f"count(*) FILTER (WHERE {self._complete} AND {w} < 0) AS w_neg",
+                      f"count(*) FILTER (WHERE {self._complete} AND {w} = 0) AS w_zero"]
+        row = {k: v[0] for k, v in self.fetch(f"SELECT {', '.join(items)} FROM {VIEW}").items()}
+        for i, c in enumerate(needs.numeric):
+            if row.get(f"inf_{i}", 0):
+                raise DataError(f"column '{c}' has {row[f'inf_{i}']} infinite value(s) in "
+                                f"{self.label}; the model needs finite numbers")
+        if needs.weights is not None:
+            for key, what in (("w_neg", "negative"), ("w_zero", "zero")):
+                if row[key]:
+                    raise DataError(f"weights column '{needs.weights}' has {row[key]} {what} "
+                                    f"value(s) in {self.label}; weights must be positive")
+        distinct = {}
+        for k, (key, cols) in enumerate(needs.codings.items()):
+            distinct[key] = self._level_table(key, cols, k)
+        return FirstPass(
+            n_total=int(row["n_total"]), n=int(row["n"]),
+            missing={c: int(row[f"miss_{i}"]) for i, c in enumerate(needs.used)
+                     if row[f"miss_{i}"]},
+            distinct=distinct,
+            scale={c: (float(row[f"mean_{i}"]), float(row[f"sd_{i}"]))
+                   for i, c in enumerate(needs.scale)})
+
+    def _level_table(self, key: str, cols: tuple[str, ...], k: int) -> pd.DataFrame:
+        """Store the distinct combinations of ``cols`` on the complete rows (as columns v0,
+        v1, ...) with codes in DuckDB's order; returns them in that order, named as the
+        source's columns (``fix_codes`` puts R's order in)."""
+        table = f"{self.prefix}_lv{k}"
+        names = ", ".join(quote(c) for c in cols)
+        renamed = ", ".join(f"{quote(c)} AS v{m}" for m, c in enumerate(cols))
+        self.sql(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {renamed}, "
+                 f"(row_number() OVER (ORDER BY {names}) - 1)::INTEGER AS mm_code FROM "
+                 f"(SELECT DISTINCT {names} FROM {VIEW} WHERE {self._complete})")
+        self._codes[key] = table
+        values = ", ".join(f"v{m} AS {quote(c)}" for m, c in enumerate(cols))
+        return self.sql(f"SELECT {values} FROM {table} ORDER BY mm_code").df()
+
+    def fix_codes(self, spec: SourceSpec) -> None:
+        """Renumber a level table whose DuckDB order is not R's (a collation, say)."""
+        for key, coding in spec.codings.items():
+            order = coding.order
+            if coding.boolean or key not in self._codes or np.array_equal(
+                    order, np.arange(order.size)):
+                continue
+            table = self._codes[key]
+            new_code = np.empty_like(order)
+            new_code[order] = np.arange(order.size)
+            mapping = "[" + ", ".join(str(int(i)) for i in new_code) + "]"
+            cols = ", ".join(f"v{m}" for m in range(len(coding.columns)))
+            self.sql(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, "
+                     f"({mapping})[mm_code + 1]::INTEGER AS mm_code FROM {table}")
+
+    # ---- after the fit -------------------------------------------------------------------
+    def fitted(self, result, residuals: str | None = None):
+        """A relation of the source's columns and ``fitted`` (or ``residual`` of the given
+        type) for every row used by ``result``."""
+        return _fitted_relation(self, result, residuals)
+
+    def residual_reader(self, result) -> "_ResidualReader":
+        return _residual_reader(self, result)
+
+    # ---- pass 2 ---------------------------------------------------------------------------
+    def atom_sql(self, atom: tuple, code_of: dict[str, str]) -> str:
+        if atom[0] == "lev":
+            return f"{code_of[atom[1]]} = {int(atom[2])}"
+        if atom[1] in self._types:
+            return self.column_sql(atom[1])
+        return sql_numeric(atom[1], self.column_sql)
+
+    def coded(self, spec: SourceSpec, extra: str = "") -> tuple[str, dict[str, str]]:
+        """FROM clause that joins the complete rows to every level table, and the SQL of each
+        coding's code."""
+        code_of, joins = {}, []
+        for k, (key, coding) in enumerate(spec.codings.items()):
+            if coding.boolean:
+                code_of[key] = f"CAST({quote(coding.columns[0])} AS INTEGER)"
+                continue
+            if key not in self._codes:
+                continue
+            alias = f"lv{k}"
+            on = " AND ".join(f"s.{quote(c)} = {alias}.v{m}" for m, c in enumerate(coding.columns))
+            joins.append(f"JOIN {self._codes[key]} AS {alias} ON {on}")
+            code_of[key] = f"{alias}.mm_code"
+        text = f"(SELECT * FROM {VIEW} WHERE {self._complete}) AS s {' '.join(joins)} {extra}"
+        return text, code_of
+
+    def render(self, poly: Poly, code_of: dict[str, str]) -> str:
+        return poly.render(lambda a: self.atom_sql(a, code_of))
+
+    def _product(self, w: str | None, a: Poly, b: Poly | None, code_of) -> str:
+        parts = [] if w is None else [w]
+        for poly in (a, b):
+            if poly is not None and not poly.is_one():
+                parts.append(f"({self.render(poly, code_of)})")
+        return " * ".join(parts) or "1.0"
+
+    def cross_products(self, spec: SourceSpec) -> tuple[CrossProducts, np.ndarray]:
+        """Pass 2: ``CrossProducts`` for every column of X (before the rank check) and the
+        unweighted X'X (p, p) that R's rank check reads."""
+        source, code_of = self.coded(spec)
+        w = None if spec.weights is None else self.column_sql(spec.weights)
+        yc = spec.y - spec.offset
+        V = list(spec.x) + [yc]
+        p = len(spec.x)
+        terms = spec.terms
+        diag, xz = [], []
+        for i, t in enumerate(terms):
+            zi = spec.z[i]
+            code = code_of[spec.group_keys[i]]
+            items = [f"{code} AS g"]
+            pairs = [(a, b) for a in range(t.p) for b in range(a + 1)]
+            items += [f"sum({self._product(w, zi[a], zi[b], code_of)}) AS d{a}_{b}"
+                      for a, b in pairs]
+            items += [f"sum({self._product(w, V[c], zi[a], code_of)}) AS x{c}_{a}"
+                      for c in range(p + 1) for a in range(t.p)]
+            out = self.fetch(f"SELECT {', '.join(items)} FROM {source} GROUP BY g")
+            order = np.argsort(out["g"])
+            if out["g"].size != t.n_levels:
+                raise DataError(f"grouping factor '{t.group_name}' has {out['g'].size} levels "
+                                f"in the second pass over {self.label} and {t.n_levels} in the "
+                                "first: the source changed between the passes")
+            tiles = np.empty((t.n_levels, t.p, t.p))
+            for a, b in pairs:
+                tiles[:, a, b] = tiles[:, b, a] = out[f"d{a}_{b}"][order]
+            block = np.empty((p + 1, t.n_levels, t.p))
+            for c in range(p + 1):
+                for a in range(t.p):
+                    block[c, :, a] = out[f"x{c}_{a}"][order]
+            diag.append(tiles)
+            xz.append(block.reshape(p + 1, t.q))
+        off, nested = {}, {}
+        for i, ti in enumerate(terms):
+            for j in range(i):
+                tj = terms[j]
+                items = [f"{code_of[spec.group_keys[i]]} AS gi",
+                         f"{code_of[spec.group_keys[j]]} AS gj"]
+                items += [f"sum({self._product(w, spec.z[i][a], spec.z[j][b], code_of)}) "
+                          f"AS o{a}_{b}" for a in range(ti.p) for b in range(tj.p)]
+                out = self.fetch(f"SELECT {', '.join(items)} FROM {source} GROUP BY gi, gj")
+                tiles = np.empty((out["gi"].size, ti.p, tj.p))
+                for a in range(ti.p):
+                    for b in range(tj.p):
+                        tiles[:, a, b] = out[f"o{a}_{b}"]
+                off[(i, j)] = off_block(out["gi"], out["gj"], tiles, (ti.q, tj.q))
+                nested[(i, j)] = level_pattern_nested(off[(i, j)], ti.p, tj.p)
+        items = ["count(*) AS n", "sum(ln(" + w + ")) AS slw" if w else "0.0 AS slw"]
+        pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
+        items += [f"sum({self._product(w, V[a], V[b], code_of)}) AS v{a}_{b}" for a, b in pairs]
+        if w is not None:
+            items += [f"sum({self._product(None, V[a], V[b], code_of)}) AS u{a}_{b}"
+                      for a, b in pairs if a < p]
+        out = {k: v[0] for k, v in self.fetch(f"SELECT {', '.join(items)} FROM {source}").items()}
+        xx = np.empty((p + 1, p + 1))
+        gram = np.empty((p, p))
+        for a, b in pairs:
+            xx[a, b] = xx[b, a] = out[f"v{a}_{b}"]
+            if a < p:
+                gram[a, b] = gram[b, a] = out[f"u{a}_{b}"] if w is not None else xx[a, b]
+        n = int(out["n"])
+        if n != spec.first.n:
+            raise DataError(f"the second pass over {self.label} saw {n} complete rows and the "
+                            f"first {spec.first.n}: the source changed between the passes")
+        A = CrossProducts(dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag),
+                          off=off, xz=tuple(xz), xx=xx, n=n, p=p,
+                          sum_log_w=float(out["slw"] or 0.0), nested=nested)
+        return A, gram
+
+
+# ---- opening files ------------------------------------------------------------------------
+def _format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(PARQUET):
+        return "parquet"
+    if lower.endswith(CSV):
+        return "csv"
+    raise DataError(f"cannot tell the format of '{path}': name Parquet files *.parquet and CSV "
+                    "files *.csv (or pass a DuckDB relation)")
+
+
+def open_path(path: str | os.PathLike) -> DuckDBSource:
+    """A ``DuckDBSource`` over the Parquet or CSV files that ``path`` names (a file, a glob such
+    as ``events/*.parquet``, or a directory of Parquet files), on a new in-memory connection.
+
+    Raises
+    ------
+    DataError
+        No file matches, files of mixed formats, or a file DuckDB cannot read (named).
+    """
+    import duckdb
+
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        text = os.path.join(text, "*.parquet")
+    con = duckdb.connect()
+    try:
+        files = sorted(r[0] for r in con.execute("SELECT file FROM glob(?)", [text]).fetchall())
+    except duckdb.Error as err:
+        raise DataError(f"cannot list the files of '{text}': {err}") from None
+    if not files:
+        raise DataError(f"no file matches '{text}' (a path or glob of Parquet or CSV files)")
+    formats = {_format(f) for f in files}
+    if len(formats) > 1:
+        raise DataError(f"'{text}' matches both Parquet and CSV files; fit from one format")
+    fmt = formats.pop()
+    reader = "read_parquet" if fmt == "parquet" else "read_csv"
+    schemas = []
+    for f in files:
+        try:
+            rel = con.sql(f"SELECT * FROM {reader}({_string(f)})")
+            schemas.append((f, {c: str(t.id) for c, t in zip(rel.columns, rel.types)}))
+        except duckdb.Error as err:
+            raise DataError(f"cannot read '{f}' as {fmt.upper()}: {err}") from None
+    listing = "[" + ", ".join(_string(f) for f in files) + "]"
+    relation = con.sql(f"SELECT * FROM {reader}({listing}, union_by_name = true)")
+    label = text if len(files) > 1 or any(ch in text for ch in "*?[") else files[0]
+    source = DuckDBSource(relation, label, schemas)
+    source.connection = con        # keep the connection alive as long as the source
+    return source
+
+
+# ---- after the fit: rows streamed ------------------------------------------------------------
+class _ResidualReader:
+    """The scaled Pearson residuals of a fit as SQL, for ``result.exact_quantiles``."""
+
+    def __init__(self, source: "DuckDBSource", rows: str, value: str):
+        self.source, self.rows, self.value = source, rows, value
+
+    def _scan(self) -> str:
+        return f"(SELECT {self.value} AS r FROM {self.rows})"
+
+    def histogram(self, lo: float, hi: float, bins: int) -> dict:
+        lo_sql, hi_sql = sql_double(lo), sql_double(hi)
+        if bins == 1:
+            inside = f"FILTER (WHERE r >= {lo_sql} AND r <= {hi_sql})"
+            out = self.source.fetch(
+                f"SELECT count(*) FILTER (WHERE r < {lo_sql}) AS below, count(*) {inside} AS c, "
+                f"min(r) {inside} AS lo, max(r) {inside} AS hi FROM {self._scan()}")
+            row = {k: v[0] for k, v in out.items()}
+            return {-1: (int(row["below"]), 0.0, 0.0),
+                    0: (int(row["c"]), float(row["lo"]), float(row["hi"]))}
+        scale = sql_double(bins / (hi - lo))
+        out = self.source.fetch(
+            f"SELECT CASE WHEN r < {lo_sql} THEN -1 WHEN r > {hi_sql} THEN {bins} ELSE "
+            f"least(CAST(floor((r - {lo_sql}) * {scale}) AS BIGINT), {bins - 1}) END AS bin, "
+            f"count(*) AS c, min(r) AS lo, max(r) AS hi FROM {self._scan()} GROUP BY bin")
+        return {int(b): (int(c), float(lo_), float(hi_))
+                for b, c, lo_, hi_ in zip(out["bin"], out["c"], out["lo"], out["hi"])
+                if b < bins}
+
+    def values(self, lo: float, hi: float) -> np.ndarray:
+        out = self.source.fetch(f"SELECT r FROM {self._scan()} WHERE r >= {sql_double(lo)} "
+                                f"AND r <= {sql_double(hi)}")
+        return out["r"]
+
+
+def _fitted_sql(source: DuckDBSource, result) -> tuple[str, str, dict[str, str]]:
+    """(FROM clause, SQL of X beta + offset + Z b, codes) for a fit from ``source``."""
+    spec = result.design.spec
+    tables = getattr(result, "_duckdb_b_tables", None)
+    if tables is None:
+        tables = []
+        for j, (t, b) in enumerate(zip(result.terms, result.b)):
+            name = f"{source.prefix}_b{j}_{uuid.uuid4().hex[:8]}"
+            cols = ", ".join(f"unnest({_double_list(b[:, a])}) AS b{a}" for a in range(t.p))
+            source.sql(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT "
+                       f"unnest(range({t.n_levels}))::INTEGER AS mm_code, {cols}")
+            tables.append(name)
+        object.__setattr__(result, "_duckdb_b_tables", tables)
+    _, code_of = source.coded(spec)
+    joins = " ".join(f"JOIN {name} AS bt{j} ON bt{j}.mm_code = {code_of[spec.group_keys[j]]}"
+                     for j, name in enumerate(tables))
+    rows, code_of = source.coded(spec, joins)
+    kept = [spec.x[i] for i in result.design.x_keep]
+    parts = [f"{sql_double(beta)} * ({source.render(x, code_of)})"
+             for beta, x in zip(result.beta, kept)]
+    if spec.offset.terms:
+        parts.append(f"({source.render(spec.offset, code_of)})")
+    for j, t in enumerate(result.terms):
+        parts += [f"({source.render(spec.z[j][a], code_of)}) * bt{j}.b{a}" for a in range(t.p)]
+    return rows, " + ".join(parts) or "0.0", code_of
+
+
+def _fitted_relation(source: DuckDBSource, result, residuals: str | None):
+    """A relation of the source's columns and ``fitted`` (or ``residual``) per row used."""
+    spec = result.design.spec
+    rows, value, code_of = _fitted_sql(source, result)
+    if residuals is not None:
+        value = f"({source.render(spec.y, code_of)}) - ({value})"
+        if residuals == "pearson" and spec.weights is not None:
+            value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
+    name = "fitted" if residuals is None else "residual"
+    return source.sql(f"SELECT s.*, {value} AS {name} FROM {rows}")
+
+
+def _residual_reader(source: DuckDBSource, result) -> _ResidualReader:
+    spec = result.design.spec
+    rows, value, code_of = _fitted_sql(source, result)
+    value = f"({source.render(spec.y, code_of)}) - ({value})"
+    if spec.weights is not None:
+        value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
+    return _ResidualReader(source, rows, f"({value}) / {sql_double(result.sigma)}")
+

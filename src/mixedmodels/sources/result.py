@@ -1,0 +1,199 @@
+"""The result of a fit from a source: every output read off the blocks, rows streamed.
+
+``SourceDesign`` stands where an in-memory fit keeps its ``Design``: the names, terms, counts
+and the source, but no row-level arrays; asking it for ``y``, ``X``, ``weights`` or the row
+labels raises ``RowsNeededError``. ``SourceLmerResult`` is an ``LmerResult`` whose row-level
+outputs run where the data live: ``fitted()`` and ``residuals()`` return a lazy result of
+the engine (a DuckDB relation, a Dask Series), the summary's residual quantiles take a few
+passes over the residuals, and what needs every row in client memory (leverages, simulation,
+the parametric bootstrap, influence) says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..errors import MixedModelsError
+from ..results import LmerResult
+
+
+class RowsNeededError(MixedModelsError):
+    """An output that needs the rows in client memory, asked of a fit from a source."""
+
+
+@dataclass(frozen=True, eq=False)
+class SourceDesign:
+    """What a fit from a source knows about its design (the ``Design`` of an in-memory fit
+    without its n-length arrays).
+
+    x_names, x_terms : (p,) R names and term labels of X's kept columns; x_keep : (p,)
+    their positions among all columns; dropped_columns : names dropped by the rank check;
+    terms : the random-effects terms in fitting order (levels and names only); n : rows used;
+    n_dropped_rows : rows dropped for missing values; xtx : (p, p) unweighted X'X of the
+    kept columns; source : the engine that reads the rows; spec : the model's columns.
+    """
+
+    formula: Any
+    x_names: tuple[str, ...]
+    x_terms: tuple[str, ...]
+    x_spec: Any
+    x_keep: np.ndarray
+    dropped_columns: tuple[str, ...]
+    offset_exprs: tuple[str, ...]
+    has_weights: bool
+    terms: tuple
+    n: int
+    n_dropped_rows: int
+    xtx: np.ndarray
+    source: Any
+    spec: Any
+    trials: None = None
+    response_levels: None = None
+    holds_rows = False
+
+    @property
+    def p(self) -> int:
+        return len(self.x_names)
+
+    @property
+    def data_key(self) -> tuple:
+        """Fits with equal keys read the same rows and response (for likelihood-ratio tests)."""
+        return (self.source.identity, self.spec.formula.response, self.spec.weights,
+                self.n, self.n_dropped_rows)
+
+    def unit_weight_blocks(self):
+        """The cross-products of the kept columns with every weight 1 (pbkrtest's covariance
+        of a weighted fit): one more pass over the source."""
+        spec = dataclasses.replace(self.spec, weights=None)
+        A, _ = self.source.cross_products(spec)
+        return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
+
+    def _rows(self, what: str):
+        raise RowsNeededError(
+            f"{what} needs the rows in memory, and this model was fitted from "
+            f"{self.source.engine} ({self.source.label}); use fitted() / residuals(), which "
+            "stream, or fit the model from a data frame")
+
+    y = property(lambda self: self._rows("the response vector y"))
+    X = property(lambda self: self._rows("the fixed-effects matrix X"))
+    offset = property(lambda self: self._rows("the offset vector"))
+    weights = property(lambda self: self._rows("the weights vector"))
+    row_index = property(lambda self: self._rows("the row labels"))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SourceLmerResult(LmerResult):
+    """An ``LmerResult`` fitted from a DuckDB or Dask source (see module docstring)."""
+
+    @property
+    def source(self):
+        return self.design.source
+
+    def _needs_rows(self, what: str):
+        raise RowsNeededError(
+            f"{what} needs every row in client memory, and this model was fitted from "
+            f"{self.source.engine} ({self.source.label}); fit it from a data frame for {what}")
+
+    @cached_property
+    def _fitted(self) -> np.ndarray:
+        self._needs_rows("an in-memory vector of fitted values")
+
+    def fitted(self):
+        """Fitted values X beta + Z b + offset of the rows used, as a lazy result of the
+        engine: a DuckDB relation (the source's columns and ``fitted``) or a Dask Series."""
+        return self.source.fitted(self, residuals=None)
+
+    def residuals(self, type: str = "response"):
+        """Residuals of the rows used ("response" y - fitted, or "pearson" sqrt(w) times
+        that), lazy as ``fitted()``."""
+        if type not in ("response", "pearson"):
+            raise ValueError(f"residual type must be 'response' or 'pearson', not {type!r}")
+        return self.source.fitted(self, residuals=type)
+
+    def predict(self, newdata: Any = None, re_form: Any = None,
+                allow_new_levels: bool = False):
+        """The fitted values (``newdata`` None); predictions on new data need the in-memory
+        model: fit it from a data frame."""
+        if newdata is None and re_form is None:
+            return self.fitted()
+        raise RowsNeededError(
+            f"predict() with new data or re_form is not available for a model fitted from "
+            f"{self.source.engine} ({self.source.label}) yet; use fitted() for the rows used")
+
+    def hatvalues(self):
+        self._needs_rows("hatvalues()")
+
+    def simulate(self, nsim: int = 1, seed: Any = None):
+        self._needs_rows("simulate()")
+
+    def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
+                  progress: bool | None = None):
+        self._needs_rows("the parametric bootstrap")
+
+    def influence(self, progress: bool | None = None):
+        self._needs_rows("influence()")
+
+    def scaled_residual_quantiles(self) -> list[float]:
+        """Min, quartiles and max of the scaled Pearson residuals (R's type 7 quantiles), as
+        the summary prints them; exact, from a few passes over the rows."""
+        return exact_quantiles(self.source.residual_reader(self), self.nobs,
+                               [0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+# ---- exact quantiles in a few passes -----------------------------------------------------
+BINS = 4096
+FETCH_AT_MOST = 200_000
+MAX_ROUNDS = 8
+
+
+def exact_quantiles(reader, n: int, probs: list[float]) -> list[float]:
+    """R's type 7 quantiles of n values that only a ``reader`` can see.
+
+    ``reader.histogram(lo, hi, bins)`` cuts the values in [lo, hi] into equal bins and gives
+    {bin: (count, min, max)}, with bin -1 counting the values below lo (one bin: all values
+    in [lo, hi], any lo, hi); ``reader.values(lo, hi)`` gives the values in [lo, hi]. Each
+    order statistic is found by narrowing a window to the bin that holds its rank (one pass
+    per round, for all ranks at once) until the window is one value or few enough to read.
+    """
+    ranks = sorted({r for p in probs for r in (math.floor((n - 1) * p), math.ceil((n - 1) * p))})
+    total, lo, hi = reader.histogram(-math.inf, math.inf, 1)[0]
+    pending = {r: (lo, hi, 0, total) for r in ranks}   # rank -> (lo, hi, below lo, count)
+    found: dict[int, float] = {}
+    for _ in range(MAX_ROUNDS):
+        groups: dict[tuple, list[int]] = {}
+        for r, window in pending.items():
+            groups.setdefault(window, []).append(r)
+        pending = {}
+        for (lo, hi, below, count), group in groups.items():
+            if lo == hi:
+                found.update(dict.fromkeys(group, float(lo)))
+                continue
+            if count <= FETCH_AT_MOST:
+                values = np.sort(np.asarray(reader.values(lo, hi), dtype=float))
+                if values.size != count:
+                    raise MixedModelsError("the residuals changed between passes over the "
+                                           "source")
+                found.update({r: float(values[r - below]) for r in group})
+                continue
+            bins = reader.histogram(lo, hi, BINS)
+            cum = bins.get(-1, (0, 0, 0))[0]
+            for b in sorted(k for k in bins if k >= 0):
+                c, bmin, bmax = bins[b]
+                pending.update({r: (bmin, bmax, cum, c) for r in group if cum <= r < cum + c})
+                cum += c
+        if not pending:
+            break
+    if pending:
+        raise MixedModelsError("could not narrow the residual quantiles down in "
+                               f"{MAX_ROUNDS} passes")
+    out = []
+    for p in probs:
+        h = (n - 1) * p
+        a, b = math.floor(h), math.ceil(h)
+        out.append(found[a] + (h - a) * (found[b] - found[a]))
+    return out
