@@ -180,7 +180,12 @@ class DuckDBSource:
                  f"(SELECT DISTINCT {names} FROM {VIEW} WHERE {self._complete})")
         self._codes[key] = table
         values = ", ".join(f"v{m} AS {quote(c)}" for m, c in enumerate(cols))
-        return self.sql(f"SELECT {values} FROM {table} ORDER BY mm_code").df()
+        frame = self.sql(f"SELECT {values} FROM {table} ORDER BY mm_code").df()
+        for c in cols:
+            # an ENUM arrives as an ordered Categorical; R would see an unordered factor
+            if isinstance(frame[c].dtype, pd.CategoricalDtype):
+                frame[c] = frame[c].cat.as_unordered()
+        return frame
 
     def fix_codes(self, spec: SourceSpec) -> None:
         """Renumber a level table whose DuckDB order is not R's (a collation, say)."""

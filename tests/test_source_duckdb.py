@@ -1,0 +1,233 @@
+"""lmer from DuckDB (relations, Parquet and CSV paths) gives the in-memory fit."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.errors import DataError, FormulaError
+from mixedmodels.formula.design import DroppedRowsWarning, RankDeficiencyWarning
+from mixedmodels.sources.result import RowsNeededError, SourceLmerResult
+
+from source_helpers import assert_same_summary, make_frame
+
+duckdb = pytest.importorskip("duckdb")
+pytest.importorskip("pyarrow")
+
+FORMULAS = [
+    ("y ~ x * f + (x | g1) + (1 | g2)", {}),
+    ("y ~ scale(x2) + log(w) + offset(o) + (x || g1) + (1 | g2/g3)", dict(weights="w")),
+    ("y ~ x + I(x2^2) + (1 | g1) + (1 | g2)", dict(reml=False)),
+]
+
+
+def _split(frame: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    bounds = np.linspace(0, len(frame), parts + 1).astype(int)
+    return [frame.iloc[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return make_frame()
+
+
+@pytest.fixture(scope="module")
+def files(frame, tmp_path_factory):
+    """The frame as one Parquet file, as four Parquet files and as two CSV files."""
+    root = tmp_path_factory.mktemp("duck")
+    frame.to_parquet(root / "all.parquet")
+    (root / "parts").mkdir()
+    for k, part in enumerate(_split(frame, 4)):
+        part.to_parquet(root / "parts" / f"part{k}.parquet")
+    (root / "csv").mkdir()
+    for k, part in enumerate(_split(frame, 2)):
+        part.to_csv(root / "csv" / f"part{k}.csv", index=False)
+    return root
+
+
+def _fit(formula, data, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = mm.lmer(formula, data, **kw)
+    return m, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+@pytest.mark.parametrize("formula,kw", FORMULAS)
+@pytest.mark.parametrize("where", ["file", "glob", "csv", "relation"])
+def test_same_summary_as_in_memory(frame, files, formula, kw, where):
+    m0, w0 = _fit(formula, frame, **kw)
+    if where == "relation":
+        con = duckdb.connect()
+        source = con.sql(f"SELECT * FROM read_parquet('{files / 'all.parquet'}')")
+    else:
+        source = {"file": str(files / "all.parquet"), "glob": str(files / "parts" / "*.parquet"),
+                  "csv": str(files / "csv" / "*.csv")}[where]
+    m1, w1 = _fit(formula, source, **kw)
+    assert isinstance(m1, SourceLmerResult)
+    assert w1 == w0
+    assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
+    assert_same_summary(str(m0.summary()), str(m1.summary()))
+    np.testing.assert_allclose(m1.fixef, m0.fixef, rtol=1e-7, atol=1e-9)
+    pd.testing.assert_frame_equal(m1.varcorr(), m0.varcorr(), rtol=1e-6)
+    pd.testing.assert_frame_equal(m1.ranef(), m0.ranef(), rtol=1e-6, atol=1e-8)
+    for g, table in m0.coef().items():
+        pd.testing.assert_frame_equal(m1.coef()[g], table, rtol=1e-6, atol=1e-8)
+    assert m1.nobs == m0.nobs and m1.ngroups == m0.ngroups
+
+
+def test_inference_from_the_blocks(frame, files):
+    formula = "y ~ x * f + (x | g1) + (1 | g2)"
+    m0 = mm.lmer(formula, frame, weights="w")
+    m1 = mm.lmer(formula, str(files / "parts" / "*.parquet"), weights="w")
+    for ddf in ("satterthwaite", "kenward-roger"):
+        pd.testing.assert_frame_equal(m1.coefficients(ddf=ddf), m0.coefficients(ddf=ddf),
+                                      rtol=1e-6)
+    for kind in (1, 2, 3):
+        pd.testing.assert_frame_equal(m1.anova(type=kind), m0.anova(type=kind), rtol=1e-6)
+    pd.testing.assert_frame_equal(m1.confint(method="wald"), m0.confint(method="wald"),
+                                  rtol=1e-6)
+    np.testing.assert_allclose(m1.vcov, m0.vcov, rtol=1e-6)
+
+
+def test_likelihood_ratio_test_between_fits_on_one_source(frame, files, tmp_path):
+    path = str(files / "all.parquet")
+    small0, big0 = (mm.lmer(f, frame, reml=False) for f in
+                    ("y ~ x + (1 | g1)", "y ~ x + (x | g1)"))
+    small1, big1 = (mm.lmer(f, path, reml=False) for f in
+                    ("y ~ x + (1 | g1)", "y ~ x + (x | g1)"))
+    np.testing.assert_allclose(mm.anova(small1, big1).to_numpy(float),
+                               mm.anova(small0, big0).to_numpy(float), rtol=1e-6)
+    frame.assign(y=frame.y.to_numpy()[::-1]).to_parquet(tmp_path / "other.parquet")
+    other = mm.lmer("y ~ x + (x | g1)", str(tmp_path / "other.parquet"), reml=False)
+    with pytest.raises(Exception, match="same data"):
+        mm.anova(small1, other)
+
+
+def test_fitted_and_residuals_stream_as_relations(frame, files):
+    formula = "y ~ x * f + offset(o) + (x | g1) + (1 | g2)"
+    m0 = mm.lmer(formula, frame, weights="w")
+    m1 = mm.lmer(formula, str(files / "parts" / "*.parquet"), weights="w")
+    rel = m1.fitted()
+    assert "DuckDBPyRelation" in type(rel).__name__
+    got = rel.df().set_index("id").sort_index()
+    np.testing.assert_allclose(got["fitted"], m0.fitted().to_numpy(), rtol=1e-8, atol=1e-10)
+    res = m1.residuals(type="pearson").df().set_index("id").sort_index()["residual"]
+    np.testing.assert_allclose(res, m0.residuals(type="pearson").to_numpy(), rtol=1e-7,
+                               atol=1e-9)
+    assert m1.predict().df().shape[0] == m0.nobs
+    for call in (m1.hatvalues, m1.simulate, lambda: m1.bootstrap(2), m1.influence,
+                 lambda: m1.predict(frame), lambda: m1.design.X):
+        with pytest.raises(RowsNeededError, match="DuckDB"):
+            call()
+
+
+def test_missing_values_dropped_and_counted_as_in_memory(frame, tmp_path):
+    data = frame.copy()
+    data.loc[[3, 10, 50], "x"] = np.nan
+    data.loc[[7, 10], "g1"] = None
+    data.loc[[99], "f"] = None
+    data.loc[[500], "x2"] = np.nan          # not used: no row dropped for it
+    data.to_parquet(tmp_path / "na.parquet")
+    formula = "y ~ x + f + (x | g1) + (1 | g2)"
+    m0, w0 = _fit(formula, data)
+    m1, w1 = _fit(formula, str(tmp_path / "na.parquet"))
+    assert w1 == w0 and any("5 row(s) dropped" in w for w in w1)
+    assert m1.nobs == m0.nobs == len(data) - 5
+    assert "(5 observations deleted due to missingness)" in str(m1.summary())
+    assert_same_summary(str(m0.summary()), str(m1.summary()))
+
+
+def test_a_level_only_in_a_later_file(frame, tmp_path):
+    early = frame[frame.g1 != "s49"]
+    late = frame[frame.g1 == "s49"]
+    early.to_parquet(tmp_path / "a.parquet")
+    late.to_parquet(tmp_path / "b.parquet")
+    m0 = mm.lmer("y ~ x + (x | g1)", pd.concat([early, late]))
+    m1 = mm.lmer("y ~ x + (x | g1)", str(tmp_path / "*.parquet"))
+    assert m1.ngroups == {"g1": 50}
+    assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
+    pd.testing.assert_frame_equal(m1.ranef(), m0.ranef(), rtol=1e-6, atol=1e-8)
+
+
+def test_rank_deficient_columns_dropped_as_in_memory(frame, tmp_path):
+    data = frame.assign(x3=2 * frame.x - frame.x2)
+    data.to_parquet(tmp_path / "rank.parquet")
+    formula = "y ~ x + x2 + x3 + (1 | g1)"
+    m0, w0 = _fit(formula, data)
+    m1, w1 = _fit(formula, str(tmp_path / "rank.parquet"))
+    assert w1 == w0 and any(RankDeficiencyWarning.__name__ in w for w in w1)
+    assert m1.design.dropped_columns == m0.design.dropped_columns == ("x3",)
+    assert_same_summary(str(m0.summary()), str(m1.summary()))
+
+
+def test_a_column_missing_from_some_files(frame, tmp_path):
+    frame.iloc[:100].to_parquet(tmp_path / "a.parquet")
+    frame.iloc[100:].drop(columns="x").to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataError, match=r"column 'x' is missing from 1 of 2 files.*b\.parquet"):
+        mm.lmer("y ~ x + (1 | g1)", str(tmp_path / "*.parquet"))
+    # a column no file is asked for may be missing anywhere
+    m = mm.lmer("y ~ x2 + (1 | g1)", str(tmp_path / "*.parquet"))
+    assert m.nobs == len(frame)
+
+
+def test_files_whose_schemas_disagree(frame, tmp_path):
+    frame.iloc[:100].to_parquet(tmp_path / "a.parquet")
+    frame.iloc[100:].assign(g2=lambda d: d.g2.map("k{}".format)).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataError, match=r"column 'g2' has different types.*BIGINT.*VARCHAR"):
+        mm.lmer("y ~ x + (1 | g2)", str(tmp_path / "*.parquet"))
+    # numbers that only widen (integer in one file, double in another) are fine
+    frame.iloc[100:].assign(g3=lambda d: d.g3.astype(float)).to_parquet(tmp_path / "b.parquet")
+    m = mm.lmer("y ~ g3 + (1 | g1)", str(tmp_path / "*.parquet"))
+    assert m.nobs == len(frame)
+
+
+def test_unreadable_paths(tmp_path):
+    with pytest.raises(DataError, match="no file matches"):
+        mm.lmer("y ~ x + (1 | g)", str(tmp_path / "nothing" / "*.parquet"))
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match=r"cannot read '.*bad\.parquet' as PARQUET"):
+        mm.lmer("y ~ x + (1 | g)", str(tmp_path / "bad.parquet"))
+    (tmp_path / "data.json").write_text("{}")
+    with pytest.raises(DataError, match="cannot tell the format"):
+        mm.lmer("y ~ x + (1 | g)", str(tmp_path / "data.json"))
+
+
+def test_unsupported_sources_and_terms(frame, files):
+    with pytest.raises(DataError, match="a DuckDB relation, a path or glob of Parquet or CSV "
+                                        "files.*Dask DataFrame, not ndarray"):
+        mm.lmer("y ~ x + (1 | g1)", frame.to_numpy())
+    path = str(files / "all.parquet")
+    with pytest.raises(FormulaError, match=r"'poly\(x, 2\)' is not supported"):
+        mm.lmer("y ~ poly(x, 2) + (1 | g1)", path)
+    with pytest.raises(DataError, match="unknown column 'nope'"):
+        mm.lmer("y ~ nope + (1 | g1)", path)
+    with pytest.raises(FormulaError, match="grouping variable 'gg'"):
+        mm.lmer("y ~ x + (1 | gg)", path)
+    with pytest.raises(DataError, match="glmer fits from in-memory data frames.*not from "
+                                        "Parquet/CSV files"):
+        mm.glmer("y ~ x + (1 | g1)", path, family="poisson")
+
+
+def test_bad_values_name_the_column(frame, tmp_path):
+    frame.assign(w=frame.w - 1.0).to_parquet(tmp_path / "w.parquet")
+    with pytest.raises(DataError, match="weights column 'w' has .* negative"):
+        mm.lmer("y ~ x + (1 | g1)", str(tmp_path / "w.parquet"), weights="w")
+    frame.assign(x=np.where(frame.id == 5, np.inf, frame.x)).to_parquet(tmp_path / "i.parquet")
+    with pytest.raises(DataError, match="column 'x' has 1 infinite"):
+        mm.lmer("y ~ x + (1 | g1)", str(tmp_path / "i.parquet"))
+
+
+def test_enum_and_boolean_columns_keep_r_levels(frame):
+    con = duckdb.connect()
+    data = frame.assign(big=frame.x > 0,
+                        f=pd.Categorical(frame.f, categories=["mid", "lo", "hi"]))
+    con.register("frame_view", data)
+    rel = con.sql("SELECT * FROM frame_view")
+    formula = "y ~ x + f + big + (1 | g1)"
+    m0, m1 = mm.lmer(formula, data), mm.lmer(formula, rel)
+    assert list(m1.fixef.index) == list(m0.fixef.index) == [
+        "(Intercept)", "x", "flo", "fhi", "bigTRUE"]
+    assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
