@@ -55,3 +55,21 @@ def test_fit_on_the_bundled_salary_data(capsys):
     assert "Number of obs: 1121, groups:  organisation, 20" in out
     # The lecture's correlation of the random intercepts and slopes.
     assert re.search(r"service\s+\d+\s+[\d.]+\s+-0\.59\b", out)
+
+
+def test_fit_reads_a_glob_of_parquet_files_through_duckdb(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    sleep = datasets.load("sleepstudy")
+    for k, part in enumerate((sleep.iloc[:90], sleep.iloc[90:])):
+        part.to_parquet(tmp_path / f"part{k}.parquet")
+    formula = "Reaction ~ Days + (Days | Subject)"
+    assert main(["fit", formula, "--data", "sleepstudy"]) == 0
+    in_memory = capsys.readouterr().out
+    pattern = str(tmp_path / "*.parquet")
+    assert main(["fit", formula, "--data", pattern]) == 0
+    from_files = capsys.readouterr().out
+    assert f"Data: {pattern}" in from_files
+    assert from_files.replace(f"Data: {pattern}", "Data: sleepstudy") == in_memory
+    assert main(["fit", formula, "--data", str(tmp_path / "none" / "*.parquet")]) == 2
+    assert "no file matches" in capsys.readouterr().err

@@ -1,7 +1,9 @@
 """Command-line interface: ``mixedmodels fit FORMULA --data NAME_OR_PATH [--family NAME]``.
 
 ``fit`` runs ``lmer``, or ``glmer`` (``glmer_nb`` for a negative binomial) given ``--family``;
-``report`` does the same and writes a self-contained HTML report of the fit.
+``report`` does the same and writes a self-contained HTML report of the fit. ``lmer`` reads a
+glob of Parquet or CSV files (``--data 'events/*.parquet'``) through DuckDB, so the rows never
+need to fit in memory; a single file is read into memory.
 
 ``mixedmodels datasets`` lists the bundled datasets, ``mixedmodels --version`` prints the
 version.
@@ -36,6 +38,11 @@ def _file_format(path: Path) -> tuple[str | None, str]:
     return _FORMATS.get(last), last
 
 
+def is_glob(source: str) -> bool:
+    """Whether ``--data`` is a glob of files (``events/*.parquet``), read through DuckDB."""
+    return any(ch in source for ch in "*?[")
+
+
 def read_data(source: str):
     """A bundled dataset name, or a path to a CSV, TSV or Parquet file, as a pandas DataFrame.
 
@@ -49,9 +56,15 @@ def read_data(source: str):
     from .errors import DataError
 
     path = Path(source)
+    if is_glob(source):
+        # glmer and the report need the rows: DuckDB reads the files into one frame
+        from .sources.duckdb import open_path
+
+        return open_path(source).relation.df()
     kind, suffix = _file_format(path)
     if path.is_dir():
-        raise DataError(f"--data {source} is a directory; give a CSV, TSV or Parquet file")
+        raise DataError(f"--data {source} is a directory; give a CSV, TSV or Parquet file, "
+                        f"or a glob of them in quotes ('{source}/*.parquet')")
     if kind is None and suffix:
         hint = f" ({_HINTS[suffix]})" if suffix in _HINTS else ""
         raise DataError(f"--data {source}: unsupported file type '{suffix}'{hint}; give a CSV "
@@ -105,12 +118,14 @@ def _fit_model(args: argparse.Namespace, data):
 
 
 def _fit(args: argparse.Namespace) -> int:
-    data = read_data(args.data)
+    # lmer takes a glob as a DuckDB source (two passes, no rows in memory); glmer needs a frame
+    data = args.data if args.family is None and is_glob(args.data) else read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _fit_model(args, data)
     summary = result.summary()
-    summary.data_name = Path(args.data).stem if Path(args.data).suffix else args.data
+    single = Path(args.data).suffix and not is_glob(args.data)
+    summary.data_name = Path(args.data).stem if single else args.data
     summary.weights_name = args.weights
     print(summary)
     for w in caught:
@@ -183,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "model and print its summary")
     fit.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--data", required=True,
-                     help="bundled dataset name (see `mixedmodels datasets`) or CSV/Parquet path")
+                     help="bundled dataset name (see `mixedmodels datasets`), CSV/Parquet path, "
+                          "or a quoted glob ('events/*.parquet') that lmer reads through DuckDB")
     fit.add_argument("--ml", action="store_true",
                      help="maximum likelihood instead of REML (lmer only)")
     fit.add_argument("--weights", metavar="COL",
