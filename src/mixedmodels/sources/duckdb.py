@@ -212,96 +212,115 @@ class DuckDBSource:
         return _residual_reader(self, result)
 
     # ---- pass 2 ---------------------------------------------------------------------------
-    def atom_sql(self, atom: tuple, code_of: dict[str, str]) -> str:
+    def atom_sql(self, atom: tuple, codings: dict) -> str:
+        """SQL of an atom: a level indicator compares the raw columns with the level's values
+        (no join: the rows are grouped by their raw values, coded afterwards)."""
         if atom[0] == "lev":
-            return f"{code_of[atom[1]]} = {int(atom[2])}"
+            coding = codings[atom[1]]
+            if coding.boolean:
+                return f"{quote(coding.columns[0])} = {'TRUE' if atom[2] else 'FALSE'}"
+            row = coding.values.iloc[int(atom[2])]
+            return " AND ".join(f"{quote(c)} = {_value_sql(row[c])}" for c in coding.columns)
         if atom[1] in self._types:
             return self.column_sql(atom[1])
         return sql_numeric(atom[1], self.column_sql)
 
-    def coded(self, spec: SourceSpec, extra: str = "") -> tuple[str, dict[str, str]]:
-        """FROM clause that joins the complete rows to every level table, and the SQL of each
-        coding's code."""
-        code_of, joins = {}, []
-        for k, (key, coding) in enumerate(spec.codings.items()):
-            if coding.boolean:
-                code_of[key] = f"CAST({quote(coding.columns[0])} AS INTEGER)"
-                continue
-            if key not in self._codes:
-                continue
-            alias = f"lv{k}"
-            on = " AND ".join(f"s.{quote(c)} = {alias}.v{m}" for m, c in enumerate(coding.columns))
-            joins.append(f"JOIN {self._codes[key]} AS {alias} ON {on}")
-            code_of[key] = f"{alias}.mm_code"
-        text = f"(SELECT * FROM {VIEW} WHERE {self._complete}) AS s {' '.join(joins)} {extra}"
-        return text, code_of
+    def render(self, poly: Poly, codings: dict) -> str:
+        return poly.render(lambda a: self.atom_sql(a, codings))
 
-    def render(self, poly: Poly, code_of: dict[str, str]) -> str:
-        return poly.render(lambda a: self.atom_sql(a, code_of))
+    def rows_sql(self, joins: str = "") -> str:
+        """FROM clause of the complete rows (as ``s``), with ``joins`` after it."""
+        return f"(SELECT * FROM {VIEW} WHERE {self._complete}) AS s {joins}"
 
-    def _product(self, w: str | None, a: Poly, b: Poly | None, code_of) -> str:
+    def _product(self, w: str | None, a: Poly, b: Poly | None, codings: dict) -> str:
+        """w * a * b, each polynomial rendered on its own: expanding a product of affine
+        columns (scale()) would cancel digits that the in-memory product keeps."""
         parts = [] if w is None else [w]
         for poly in (a, b):
             if poly is not None and not poly.is_one():
-                parts.append(f"({self.render(poly, code_of)})")
+                parts.append(f"({self.render(poly, codings)})")
         return " * ".join(parts) or "1.0"
+
+    def _grouped(self, spec: SourceSpec, keys: list[str], items: list[str]
+                 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        """Sums ``items`` grouped by the raw columns of the codings ``keys``; returns each
+        coding's codes (m,) of the groups and the sums (m,) by name. The groups come sorted
+        by their raw values, which is level order unless ``fix_codes`` had to renumber."""
+        cols = [c for key in keys for c in spec.codings[key].columns]
+        heads = [f"{quote(c)} AS k{m}" for m, c in enumerate(cols)]
+        group = ", ".join(f"k{m}" for m in range(len(cols)))
+        out = self.fetch(f"SELECT {', '.join(heads + items)} FROM {self.rows_sql()} "
+                         f"GROUP BY {group} ORDER BY {group}")
+        codes, m = [], 0
+        for key in keys:
+            coding = spec.codings[key]
+            width = len(coding.columns)
+            probe = _plain(pd.DataFrame({c: out[f"k{m + k}"]
+                                         for k, c in enumerate(coding.columns)}))
+            codes.append(_lookup(coding).get_indexer(
+                pd.MultiIndex.from_frame(probe) if width > 1 else probe.iloc[:, 0]))
+            if codes[-1].size and codes[-1].min() < 0:
+                raise DataError(f"a level of {', '.join(coding.columns)} was not seen in the "
+                                f"first pass over {self.label}: the source changed between "
+                                "the passes")
+            m += width
+        return codes, {c: np.asarray(v, dtype=float) for c, v in out.items()
+                       if not c.startswith("k")}
 
     def cross_products(self, spec: SourceSpec) -> tuple[CrossProducts, np.ndarray]:
         """Pass 2: ``CrossProducts`` for every column of X (before the rank check) and the
         unweighted X'X (p, p) that R's rank check reads."""
-        source, code_of = self.coded(spec)
+        codings = spec.codings
         w = None if spec.weights is None else self.column_sql(spec.weights)
-        yc = spec.y - spec.offset
-        V = list(spec.x) + [yc]
+        V = list(spec.x) + [spec.y - spec.offset]
         p = len(spec.x)
         terms = spec.terms
         diag, xz = [], []
         for i, t in enumerate(terms):
             zi = spec.z[i]
-            code = code_of[spec.group_keys[i]]
-            items = [f"{code} AS g"]
             pairs = [(a, b) for a in range(t.p) for b in range(a + 1)]
-            items += [f"sum({self._product(w, zi[a], zi[b], code_of)}) AS d{a}_{b}"
-                      for a, b in pairs]
-            items += [f"sum({self._product(w, V[c], zi[a], code_of)}) AS x{c}_{a}"
+            items = [f"sum({self._product(w, zi[a], zi[b], codings)}) AS d{a}_{b}"
+                     for a, b in pairs]
+            items += [f"sum({self._product(w, V[c], zi[a], codings)}) AS x{c}_{a}"
                       for c in range(p + 1) for a in range(t.p)]
-            out = self.fetch(f"SELECT {', '.join(items)} FROM {source} GROUP BY g")
-            order = np.argsort(out["g"])
-            if out["g"].size != t.n_levels:
-                raise DataError(f"grouping factor '{t.group_name}' has {out['g'].size} levels "
+            (code,), out = self._grouped(spec, [spec.group_keys[i]], items)
+            if code.size != t.n_levels:
+                raise DataError(f"grouping factor '{t.group_name}' has {code.size} levels "
                                 f"in the second pass over {self.label} and {t.n_levels} in the "
                                 "first: the source changed between the passes")
             tiles = np.empty((t.n_levels, t.p, t.p))
-            for a, b in pairs:
-                tiles[:, a, b] = tiles[:, b, a] = out[f"d{a}_{b}"][order]
             block = np.empty((p + 1, t.n_levels, t.p))
+            for a, b in pairs:
+                tiles[code, a, b] = tiles[code, b, a] = out[f"d{a}_{b}"]
             for c in range(p + 1):
                 for a in range(t.p):
-                    block[c, :, a] = out[f"x{c}_{a}"][order]
+                    block[c, code, a] = out[f"x{c}_{a}"]
             diag.append(tiles)
             xz.append(block.reshape(p + 1, t.q))
         off, nested = {}, {}
         for i, ti in enumerate(terms):
             for j in range(i):
                 tj = terms[j]
-                items = [f"{code_of[spec.group_keys[i]]} AS gi",
-                         f"{code_of[spec.group_keys[j]]} AS gj"]
-                items += [f"sum({self._product(w, spec.z[i][a], spec.z[j][b], code_of)}) "
-                          f"AS o{a}_{b}" for a in range(ti.p) for b in range(tj.p)]
-                out = self.fetch(f"SELECT {', '.join(items)} FROM {source} GROUP BY gi, gj")
-                tiles = np.empty((out["gi"].size, ti.p, tj.p))
+                items = [f"sum({self._product(w, spec.z[i][a], spec.z[j][b], codings)}) "
+                         f"AS o{a}_{b}" for a in range(ti.p) for b in range(tj.p)]
+                (gi, gj), out = self._grouped(spec, [spec.group_keys[i], spec.group_keys[j]],
+                                              items)
+                tiles = np.empty((gi.size, ti.p, tj.p))
                 for a in range(ti.p):
                     for b in range(tj.p):
                         tiles[:, a, b] = out[f"o{a}_{b}"]
-                off[(i, j)] = off_block(out["gi"], out["gj"], tiles, (ti.q, tj.q))
-                nested[(i, j)] = level_pattern_nested(off[(i, j)], ti.p, tj.p)
+                off[(i, j)] = off_block(gi, gj, tiles, (ti.q, tj.q))
+                # pairs are unique: j is nested in i when each level of j is in one pair
+                nested[(i, j)] = bool(np.bincount(gj, minlength=tj.n_levels).max(initial=0)
+                                      <= 1)
         items = ["count(*) AS n", "sum(ln(" + w + ")) AS slw" if w else "0.0 AS slw"]
         pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
-        items += [f"sum({self._product(w, V[a], V[b], code_of)}) AS v{a}_{b}" for a, b in pairs]
+        items += [f"sum({self._product(w, V[a], V[b], codings)}) AS v{a}_{b}" for a, b in pairs]
         if w is not None:
-            items += [f"sum({self._product(None, V[a], V[b], code_of)}) AS u{a}_{b}"
+            items += [f"sum({self._product(None, V[a], V[b], codings)}) AS u{a}_{b}"
                       for a, b in pairs if a < p]
-        out = {k: v[0] for k, v in self.fetch(f"SELECT {', '.join(items)} FROM {source}").items()}
+        out = {k: v[0] for k, v in
+               self.fetch(f"SELECT {', '.join(items)} FROM {self.rows_sql()}").items()}
         xx = np.empty((p + 1, p + 1))
         gram = np.empty((p, p))
         for a, b in pairs:
@@ -316,6 +335,31 @@ class DuckDBSource:
                           off=off, xz=tuple(xz), xx=xx, n=n, p=p,
                           sum_log_w=float(out["slw"] or 0.0), nested=nested)
         return A, gram
+
+
+def _value_sql(value) -> str:
+    """A raw level value as a SQL literal (text quoted, numbers exact)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return sql_double(float(value))
+    return _string(str(value))
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as their labels (an ENUM's codes are not the levels' positions)."""
+    return frame.apply(lambda c: c.astype(object) if isinstance(c.dtype, pd.CategoricalDtype)
+                       else c)
+
+
+def _lookup(coding) -> pd.Index:
+    """The levels of a coding as an index: ``get_indexer`` maps raw values to codes."""
+    values = _plain(coding.values)
+    if len(coding.columns) == 1:
+        return pd.Index(values.iloc[:, 0])
+    return pd.MultiIndex.from_frame(values)
 
 
 # ---- opening files ------------------------------------------------------------------------
@@ -405,39 +449,49 @@ class _ResidualReader:
         return out["r"]
 
 
-def _fitted_sql(source: DuckDBSource, result) -> tuple[str, str, dict[str, str]]:
-    """(FROM clause, SQL of X beta + offset + Z b, codes) for a fit from ``source``."""
+def _fitted_sql(source: DuckDBSource, result) -> tuple[str, str]:
+    """(FROM clause, SQL of X beta + offset + Z b) for a fit from ``source``.
+
+    Each term's b is a temporary table keyed by the raw values of its grouping columns (the
+    first pass's level table joined to the codes), so a row needs one join per term."""
     spec = result.design.spec
     tables = getattr(result, "_duckdb_b_tables", None)
     if tables is None:
         tables = []
         for j, (t, b) in enumerate(zip(result.terms, result.b)):
+            coding = spec.codings[spec.group_keys[j]]
             name = f"{source.prefix}_b{j}_{uuid.uuid4().hex[:8]}"
-            cols = ", ".join(f"unnest({_double_list(b[:, a])}) AS b{a}" for a in range(t.p))
-            source.sql(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT "
-                       f"unnest(range({t.n_levels}))::INTEGER AS mm_code, {cols}")
+            raw = ", ".join(f"lv.v{m}" for m in range(len(coding.columns)))
+            values = ", ".join(f"unnest({_double_list(b[:, a])}) AS b{a}" for a in range(t.p))
+            picked = ", ".join(f"bb.b{a}" for a in range(t.p))
+            source.sql(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {raw}, {picked} FROM "
+                       f"{source._codes[spec.group_keys[j]]} AS lv JOIN (SELECT "
+                       f"unnest(range({t.n_levels}))::INTEGER AS mm_code, {values}) AS bb "
+                       f"USING (mm_code)")
             tables.append(name)
         object.__setattr__(result, "_duckdb_b_tables", tables)
-    _, code_of = source.coded(spec)
-    joins = " ".join(f"JOIN {name} AS bt{j} ON bt{j}.mm_code = {code_of[spec.group_keys[j]]}"
-                     for j, name in enumerate(tables))
-    rows, code_of = source.coded(spec, joins)
+    joins = []
+    for j, name in enumerate(tables):
+        columns = spec.codings[spec.group_keys[j]].columns
+        on = " AND ".join(f"s.{quote(c)} = bt{j}.v{m}" for m, c in enumerate(columns))
+        joins.append(f"JOIN {name} AS bt{j} ON {on}")
+    codings = spec.codings
     kept = [spec.x[i] for i in result.design.x_keep]
-    parts = [f"{sql_double(beta)} * ({source.render(x, code_of)})"
+    parts = [f"{sql_double(beta)} * ({source.render(x, codings)})"
              for beta, x in zip(result.beta, kept)]
     if spec.offset.terms:
-        parts.append(f"({source.render(spec.offset, code_of)})")
+        parts.append(f"({source.render(spec.offset, codings)})")
     for j, t in enumerate(result.terms):
-        parts += [f"({source.render(spec.z[j][a], code_of)}) * bt{j}.b{a}" for a in range(t.p)]
-    return rows, " + ".join(parts) or "0.0", code_of
+        parts += [f"({source.render(spec.z[j][a], codings)}) * bt{j}.b{a}" for a in range(t.p)]
+    return source.rows_sql(" ".join(joins)), " + ".join(parts) or "0.0"
 
 
 def _fitted_relation(source: DuckDBSource, result, residuals: str | None):
     """A relation of the source's columns and ``fitted`` (or ``residual``) per row used."""
     spec = result.design.spec
-    rows, value, code_of = _fitted_sql(source, result)
+    rows, value = _fitted_sql(source, result)
     if residuals is not None:
-        value = f"({source.render(spec.y, code_of)}) - ({value})"
+        value = f"({source.render(spec.y, spec.codings)}) - ({value})"
         if residuals == "pearson" and spec.weights is not None:
             value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
     name = "fitted" if residuals is None else "residual"
@@ -446,8 +500,8 @@ def _fitted_relation(source: DuckDBSource, result, residuals: str | None):
 
 def _residual_reader(source: DuckDBSource, result) -> _ResidualReader:
     spec = result.design.spec
-    rows, value, code_of = _fitted_sql(source, result)
-    value = f"({source.render(spec.y, code_of)}) - ({value})"
+    rows, value = _fitted_sql(source, result)
+    value = f"({source.render(spec.y, spec.codings)}) - ({value})"
     if spec.weights is not None:
         value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
     return _ResidualReader(source, rows, f"({value}) / {sql_double(result.sigma)}")

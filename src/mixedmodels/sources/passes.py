@@ -11,6 +11,7 @@ that need rows, ``fitted(result, residuals)`` and ``residual_reader(result)``.
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from typing import Any
 
@@ -78,6 +79,7 @@ def fit_source(formula: str, engine, reml: bool = True, weights: str | None = No
     Warns as the in-memory fit does for rows dropped with missing values and for columns of
     X dropped as linearly dependent.
     """
+    clock = [time.perf_counter()]
     mf = parse_formula(formula)
     needs = analyse(mf, engine.kinds(), weights)
     engine.check_used(needs.used)
@@ -89,7 +91,9 @@ def fit_source(formula: str, engine, reml: bool = True, weights: str | None = No
                       stacklevel=4)
     spec = build_spec(mf, needs, first)
     engine.fix_codes(spec)
+    clock.append(time.perf_counter())
     A_full, gram = engine.cross_products(spec)
+    clock.append(time.perf_counter())
     _check_finite(spec, A_full)
     keep = independent_from_gram(gram)
     dropped_columns = tuple(n for i, n in enumerate(spec.x_names) if i not in set(keep.tolist()))
@@ -100,6 +104,7 @@ def fit_source(formula: str, engine, reml: bool = True, weights: str | None = No
     A = A_full if keep.size == A_full.p else A_full.select_x(keep)
     model = LinearMixedModel(A, spec.terms, reml=reml)
     optsum = model.fit()
+    clock.append(time.perf_counter())
     xtx = np.ascontiguousarray(gram[np.ix_(keep, keep)])
     xtx.flags.writeable = False
     keep.flags.writeable = False
@@ -108,7 +113,8 @@ def fit_source(formula: str, engine, reml: bool = True, weights: str | None = No
         x_terms=tuple(spec.x_terms[i] for i in keep), x_spec=spec.x_spec, x_keep=keep,
         dropped_columns=dropped_columns, offset_exprs=spec.offset_exprs,
         has_weights=weights is not None, terms=spec.terms, n=first.n,
-        n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec)
+        n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec,
+        timings=dict(zip(("first_pass", "second_pass", "optimizer"), np.diff(clock))))
     return SourceLmerResult.from_model(model, design, optsum, formula=formula)
 
 

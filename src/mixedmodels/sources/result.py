@@ -35,7 +35,8 @@ class SourceDesign:
     their positions among all columns; dropped_columns : names dropped by the rank check;
     terms : the random-effects terms in fitting order (levels and names only); n : rows used;
     n_dropped_rows : rows dropped for missing values; xtx : (p, p) unweighted X'X of the
-    kept columns; source : the engine that reads the rows; spec : the model's columns.
+    kept columns; source : the engine that reads the rows; spec : the model's columns;
+    timings : seconds of the first pass, the second pass and the optimizer.
     """
 
     formula: Any
@@ -52,6 +53,7 @@ class SourceDesign:
     xtx: np.ndarray
     source: Any
     spec: Any
+    timings: dict = dataclasses.field(default_factory=dict)
     trials: None = None
     response_levels: None = None
     holds_rows = False

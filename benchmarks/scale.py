@@ -1,0 +1,196 @@
+"""Fits from Parquet through DuckDB (and Dask) at 1e6, 1e7 and 1e8 rows: time and peak memory.
+
+    python benchmarks/scale.py                      # 1e6 and 1e7 (DuckDB), Dask at 1e7
+    python benchmarks/scale.py --sizes 1e6,1e7,1e8  # the 1e8 case writes ~1.5 GB of Parquet
+    python benchmarks/scale.py --write-md benchmarks/results/scale.md
+
+Model: ``y ~ x + (x | g1) + (1 | g2)``, g1 with 10,000 levels and g2 with 1,000, crossed;
+x ~ N(0, 1); fixed effects (10, 2); g1 SDs (2, 0.5) with correlation 0.3; g2 SD 1; residual
+SD 3. Data are written once per size with a seed to ``--data-dir`` (default
+/tmp/mixedmodels-scale), 1e6 rows per Parquet file. Each fit runs in a fresh process that
+reports its own peak RSS (the DuckDB engine and the fit share the process). At sizes up to
+``--compare-max`` rows the same fit runs in memory (pandas) for the objective's agreement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FORMULA = "y ~ x + (x | g1) + (1 | g2)"
+N_G1, N_G2 = 10_000, 1_000
+FILE_ROWS = 1_000_000
+SEED = 20260401
+
+
+def write_data(n: int, root: Path) -> Path:
+    """Parquet files of n simulated rows under root/n<rows>/ (skipped when present)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = root / f"n{n}"
+    done = out / "_done"
+    if done.exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    cov = np.array([[4.0, 0.3 * 2 * 0.5], [0.3 * 2 * 0.5, 0.25]])
+    b1 = rng.multivariate_normal([0, 0], cov, size=N_G1)
+    b2 = rng.normal(0, 1.0, N_G2)
+    for k, start in enumerate(range(0, n, FILE_ROWS)):
+        m = min(FILE_ROWS, n - start)
+        part = np.random.default_rng([SEED, k])
+        g1 = part.integers(0, N_G1, m).astype(np.int32)
+        g2 = part.integers(0, N_G2, m).astype(np.int32)
+        x = part.normal(size=m)
+        y = 10 + 2 * x + b1[g1, 0] + b1[g1, 1] * x + b2[g2] + part.normal(0, 3.0, m)
+        pq.write_table(pa.table({"y": y, "x": x, "g1": g1, "g2": g2}),
+                       out / f"part-{k:04d}.parquet")
+    done.write_text("ok")
+    return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One fit in this process; returns timings, results and peak RSS."""
+    import warnings
+
+    import mixedmodels as mm
+
+    path = str(Path(args.path) / "*.parquet")
+    before = _peak_rss_mb()
+    out: dict = {"engine": args.engine, "n": args.n}
+    client = None
+    t0 = time.perf_counter()
+    if args.engine == "duckdb":
+        source = path
+    elif args.engine == "dask":
+        import dask.dataframe as dd
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        source = dd.read_parquet(path)
+    else:
+        import pandas as pd
+
+        source = pd.read_parquet(Path(args.path))
+        out["load_s"] = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t1 = time.perf_counter()
+        m = mm.lmer(FORMULA, source)
+        out["fit_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        text = str(m.summary(ddf=None))
+        out["summary_s"] = time.perf_counter() - t2
+    out.update(getattr(m.design, "timings", {}))
+    out.update(objective=m.objective, feval=m.optsum.feval, nobs=m.nobs,
+               theta=list(map(float, m.theta)), beta=list(map(float, m.beta)),
+               rss_before_mb=before, peak_rss_mb=_peak_rss_mb(), summary=text)
+    if client is not None:
+        out["worker_peak_rss_mb"] = max(
+            v for v in client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                  / 1024.0).values())
+        client.close()
+        cluster.close()
+    return out
+
+
+def run_child(engine: str, n: int, path: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", engine, "--n", str(n), "--path", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode != 0:
+        return {"engine": engine, "n": n, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _size(text: str) -> int:
+    return int(float(text))
+
+
+def report(rows: list[dict]) -> str:
+    lines = [
+        "# Fits from Parquet: time and peak memory",
+        "",
+        f"{time.strftime('%Y-%m-%d')} · {platform.processor() or platform.machine()} · "
+        f"{os.cpu_count()} cores · Python {platform.python_version()} · "
+        f"`{FORMULA}`, g1 {N_G1:,} x g2 {N_G2:,} levels · `benchmarks/scale.py`",
+        "",
+        "`fit` = `mm.lmer(formula, source)`: both passes over the files and the optimizer; "
+        "`summary` = `m.summary(ddf=None)` (its residual quantiles take a few more passes); "
+        "`peak RSS` = the process's maximum resident memory (DuckDB runs inside it); for Dask "
+        "also the largest worker's. `rel. diff` = objective against the in-memory fit (pandas) "
+        "of the same files.",
+        "",
+        "| engine | rows | fit | summary | evals | objective | rel. diff | peak RSS | "
+        "worker peak |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    memory = {r["n"]: r for r in rows if r["engine"] == "pandas" and "error" not in r}
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['engine']} | {r['n']:,} | failed: {r['error']} | | | | | | |")
+            continue
+        ref = memory.get(r["n"])
+        diff = (f"{abs(r['objective'] / ref['objective'] - 1):.1e}"
+                if ref is not None and r is not ref else "")
+        worker = f"{r['worker_peak_rss_mb']:,.0f} MB" if "worker_peak_rss_mb" in r else ""
+        lines.append(f"| {r['engine']} | {r['n']:,} | {r['fit_s']:.1f} s | "
+                     f"{r['summary_s']:.1f} s | {r['feval']} | {r['objective']:.4f} | {diff} | "
+                     f"{r['peak_rss_mb']:,.0f} MB | {worker} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e6,1e7")
+    parser.add_argument("--dask-sizes", default="1e7")
+    parser.add_argument("--compare-max", default="1e7",
+                        help="largest size also fitted in memory (pandas)")
+    parser.add_argument("--data-dir", default="/tmp/mixedmodels-scale")
+    parser.add_argument("--write-md", metavar="FILE")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        args.engine = args.child
+        print(json.dumps(child(args)))
+        return 0
+    root = Path(args.data_dir)
+    rows = []
+    dask_sizes = {_size(s) for s in args.dask_sizes.split(",") if s}
+    for n in sorted(_size(s) for s in args.sizes.split(",")):
+        t = time.perf_counter()
+        path = write_data(n, root)
+        print(f"data n={n:,}: {path} ({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+        engines = ["duckdb"] + (["dask"] if n in dask_sizes else [])
+        if n <= _size(args.compare_max):
+            engines.append("pandas")
+        for engine in engines:
+            row = run_child(engine, n, path)
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "summary"}), file=sys.stderr)
+    text = report(rows)
+    print(text)
+    if args.write_md:
+        Path(args.write_md).write_text(text)
+        Path(args.write_md).with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
