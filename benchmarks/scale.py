@@ -29,6 +29,7 @@ FORMULA = "y ~ x + (x | g1) + (1 | g2)"
 N_G1, N_G2 = 10_000, 1_000
 FILE_ROWS = 1_000_000
 SEED = 20260401
+LOAD = os.getloadavg()
 
 
 def write_data(n: int, root: Path) -> Path:
@@ -129,26 +130,35 @@ def report(rows: list[dict]) -> str:
         f"{os.cpu_count()} cores · Python {platform.python_version()} · "
         f"`{FORMULA}`, g1 {N_G1:,} x g2 {N_G2:,} levels · `benchmarks/scale.py`",
         "",
-        "`fit` = `mm.lmer(formula, source)`: both passes over the files and the optimizer; "
+        "`fit` = `mm.lmer(formula, source)`: both passes over the files and the optimizer "
+        "(for pandas: the design, the blocks and the optimizer; reading the files is not "
+        "included); "
         "`summary` = `m.summary(ddf=None)` (its residual quantiles take a few more passes); "
         "`peak RSS` = the process's maximum resident memory (DuckDB runs inside it); for Dask "
         "also the largest worker's. `rel. diff` = objective against the in-memory fit (pandas) "
         "of the same files.",
         "",
-        "| engine | rows | fit | summary | evals | objective | rel. diff | peak RSS | "
-        "worker peak |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Load average (1 min) at the start and end of the run: {LOAD[0]:.1f}, "
+        f"{os.getloadavg()[0]:.1f} (other jobs share this machine: times above 2 x the "
+        "idle ones are possible).",
+        "",
+        "| engine | rows | pass 1 | pass 2 | optimizer | fit | summary | evals | objective | "
+        "rel. diff | peak RSS | worker peak |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     memory = {r["n"]: r for r in rows if r["engine"] == "pandas" and "error" not in r}
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['engine']} | {r['n']:,} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['engine']} | {r['n']:,} | failed: {r['error']} |"
+                         + " |" * 9)
             continue
         ref = memory.get(r["n"])
         diff = (f"{abs(r['objective'] / ref['objective'] - 1):.1e}"
                 if ref is not None and r is not ref else "")
         worker = f"{r['worker_peak_rss_mb']:,.0f} MB" if "worker_peak_rss_mb" in r else ""
-        lines.append(f"| {r['engine']} | {r['n']:,} | {r['fit_s']:.1f} s | "
+        phases = " | ".join(f"{r[k]:.1f} s" if k in r else ""
+                            for k in ("first_pass", "second_pass", "optimizer"))
+        lines.append(f"| {r['engine']} | {r['n']:,} | {phases} | {r['fit_s']:.1f} s | "
                      f"{r['summary_s']:.1f} s | {r['feval']} | {r['objective']:.4f} | {diff} | "
                      f"{r['peak_rss_mb']:,.0f} MB | {worker} |")
     return "\n".join(lines) + "\n"

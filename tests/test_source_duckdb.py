@@ -231,3 +231,20 @@ def test_enum_and_boolean_columns_keep_r_levels(frame):
     assert list(m1.fixef.index) == list(m0.fixef.index) == [
         "(Intercept)", "x", "flo", "fhi", "bigTRUE"]
     assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_ranova_profile_and_drop1_from_the_blocks(frame, files):
+    formula = "y ~ x + f + (x | g1) + (1 | g2/g3)"
+    m0 = mm.lmer(formula, frame)
+    m1 = mm.lmer(formula, str(files / "all.parquet"))
+    # a boundary term has LRT ~ 0: its p-value near 1 is compared absolutely
+    pd.testing.assert_frame_equal(m1.ranova(), m0.ranova(), rtol=1e-7, atol=1e-5)
+    pd.testing.assert_frame_equal(m1.drop1(), m0.drop1(), rtol=1e-6)
+    small0 = mm.lmer("y ~ x + (1 | g1)", frame.iloc[:600])
+    frame.iloc[:600].to_parquet(files / "small.parquet")
+    small1 = mm.lmer("y ~ x + (1 | g1)", str(files / "small.parquet"))
+    pd.testing.assert_frame_equal(small1.confint(method="profile"),
+                                  small0.confint(method="profile"), rtol=1e-5, atol=1e-7)
+    with pytest.raises(RowsNeededError, match="parametric bootstrap"):
+        m1.confint(method="boot", nsim=3)

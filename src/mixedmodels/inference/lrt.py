@@ -355,7 +355,9 @@ def _refit_terms(result: FittedModel, terms: list[ReTerm]) -> tuple[float, int]:
         # Only the [X y] block is needed, and it is the same as the fitted model's.
         return _lm_objective(result.model.A, result.reml), d.p + 1
     terms = order_terms(terms)
-    A = from_design(terms, d.X, d.y, d.offset, d.weights)
+    refit = getattr(d, "refit_blocks", None)      # a fit from a source: one more pass
+    A = refit(terms) if refit is not None else from_design(terms, d.X, d.y, d.offset,
+                                                           d.weights)
     model = LinearMixedModel(A, tuple(terms), reml=result.reml)
     optsum = model.fit()
     return optsum.fmin, d.p + model.n_theta + 1

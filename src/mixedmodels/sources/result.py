@@ -75,6 +75,30 @@ class SourceDesign:
         A, _ = self.source.cross_products(spec)
         return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
 
+    def refit_blocks(self, terms) -> Any:
+        """Cross-products of the same fixed effects with other random-effects terms: each one
+        the original term of its grouping factor with some columns kept (or, as lmerTest's
+        ranova reduces ``(0 + x | g)``, an intercept): one more pass over the source.
+
+        terms : ReTerm sequence in fitting order (their rows are not used)."""
+        from .poly import Poly
+
+        taken: set[int] = set()
+        zs, keys = [], []
+        for t in terms:
+            j = next(j for j, o in enumerate(self.spec.terms) if j not in taken
+                     and o.group_name == t.group_name
+                     and set(t.column_names) <= set(o.column_names) | {"(Intercept)"})
+            taken.add(j)
+            names = list(self.spec.terms[j].column_names)
+            zs.append(tuple(self.spec.z[j][names.index(c)] if c in names else Poly.const(1.0)
+                            for c in t.column_names))
+            keys.append(self.spec.group_keys[j])
+        spec = dataclasses.replace(self.spec, terms=tuple(terms), z=tuple(zs),
+                                   group_keys=tuple(keys))
+        A, _ = self.source.cross_products(spec)
+        return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
+
     def _rows(self, what: str):
         raise RowsNeededError(
             f"{what} needs the rows in memory, and this model was fitted from "
@@ -139,6 +163,13 @@ class SourceLmerResult(LmerResult):
 
     def influence(self, progress: bool | None = None):
         self._needs_rows("influence()")
+
+    def confint(self, method: str = "wald", level: float = 0.95, **kwargs: Any):
+        """As ``LmerResult.confint``; "wald" and "profile" read the blocks, "boot" needs the
+        rows in memory."""
+        if method == "boot":
+            self._needs_rows("the parametric bootstrap (confint(method='boot'))")
+        return super().confint(method=method, level=level, **kwargs)
 
     def scaled_residual_quantiles(self) -> list[float]:
         """Min, quartiles and max of the scaled Pearson residuals (R's type 7 quantiles), as
