@@ -1,7 +1,6 @@
 """Partial cross-products: blocks of row chunks add up to the blocks of all rows."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd

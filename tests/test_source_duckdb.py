@@ -9,7 +9,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.formula.design import DroppedRowsWarning, RankDeficiencyWarning
+from mixedmodels.formula.design import RankDeficiencyWarning
 from mixedmodels.sources.result import RowsNeededError, SourceLmerResult
 
 from source_helpers import assert_same_summary, make_frame

@@ -1,11 +1,13 @@
 """DuckDB as a source: a relation, or a path / glob of Parquet or CSV files.
 
 Both passes run as SQL where the data live. The first pass counts rows and missing values,
-takes ``scale()`` statistics and stores the distinct levels of every factor, with their codes
-in R's order, in temporary tables of the relation's connection. The second joins the rows to
-those tables and computes every cross-product block as ``GROUP BY`` sums on level codes and
-pairs of codes: what comes back has one row per level or observed pair of levels, never one
-per data row. ``duckdb`` is imported on first use only.
+takes ``scale()`` statistics and stores the distinct levels of every factor in temporary
+tables of the relation's connection, numbered in R's order. The second computes every
+cross-product block as ``GROUP BY`` sums on the raw values of the grouping columns (one
+query per term and per pair of terms) and codes the groups in Python with the first pass's
+levels: what comes back has one row per level or observed pair of levels, never one per data
+row. Fitted values and residuals are relations that join the rows to tables of b, keyed by
+the same raw values. ``duckdb`` is imported on first use only.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..crossprod import CrossProducts, level_pattern_nested, off_block
+from ..crossprod import CrossProducts, off_block
 from ..errors import DataError
 from .poly import Poly, sql_double, sql_numeric
 from .spec import FACTOR, LOGICAL, NUMERIC, FirstPass, Needs, SourceSpec
