@@ -344,13 +344,31 @@ def off_block(li: np.ndarray, lj: np.ndarray, tiles: np.ndarray, shape: tuple[in
     return sp.csr_array((data, indices, indptr.astype(index_type)), shape=shape)
 
 
-def _sum_blocks(blocks: list[sp.sparray]) -> sp.csr_array:
-    """Sum of sparse blocks of one shape; entries stored in any of them stay stored."""
-    coo = [sp.coo_array(b) for b in blocks]
-    data = np.concatenate([c.data for c in coo])
-    rows = np.concatenate([c.row.astype(np.int64) for c in coo])
-    cols = np.concatenate([c.col.astype(np.int64) for c in coo])
-    return sp.coo_array((data, (rows, cols)), shape=blocks[0].shape).tocsr()
+def _add_blocks(a: sp.sparray, b: sp.sparray) -> sp.csr_array:
+    """a + b for sparse blocks of one shape; an entry stored in either stays stored.
+
+    scipy's sum drops entries that cancel to 0, so the pattern is summed as well (ones never
+    cancel); only when the two differ are the values spread onto the pattern."""
+    a, b = sp.csr_array(a), sp.csr_array(b)
+    total = a + b
+    pattern = _ones(a) + _ones(b)
+    if total.nnz == pattern.nnz:
+        return total
+    keys = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr)) * pattern.shape[1]
+    keys += pattern.indices
+    found = (np.repeat(np.arange(total.shape[0]), np.diff(total.indptr)) * total.shape[1]
+             + total.indices)
+    data = np.zeros(pattern.nnz)
+    data[np.searchsorted(keys, found)] = total.data
+    return sp.csr_array((data, pattern.indices, pattern.indptr), shape=pattern.shape)
+
+
+def _ones(block: sp.csr_array) -> sp.csr_array:
+    """The pattern of a CSR block (explicit zeros included) with every value 1."""
+    if not block.has_canonical_format:
+        block = block.copy()
+        block.sum_duplicates()
+    return sp.csr_array((np.ones(block.nnz), block.indices, block.indptr), shape=block.shape)
 
 
 def merge(parts: list[CrossProducts]) -> CrossProducts:
@@ -391,7 +409,7 @@ def merge(parts: list[CrossProducts]) -> CrossProducts:
 def _add_two(a: CrossProducts, b: CrossProducts) -> CrossProducts:
     return CrossProducts(
         dims=a.dims, diag=tuple(x + y for x, y in zip(a.diag, b.diag)),
-        off={key: _sum_blocks([a.off[key], b.off[key]]) for key in a.off},
+        off={key: _add_blocks(a.off[key], b.off[key]) for key in a.off},
         xz=tuple(x + y for x, y in zip(a.xz, b.xz)), xx=a.xx + b.xx, n=a.n + b.n, p=a.p,
         sum_log_w=a.sum_log_w + b.sum_log_w, nested={})
 
