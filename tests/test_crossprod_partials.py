@@ -125,3 +125,15 @@ def test_rank_from_gram_keeps_full_rank_and_poorly_scaled_columns():
     x = 1e4 + rng.normal(size=1000)            # intercept and x nearly collinear, not dependent
     X = np.column_stack([np.ones(1000), x, rng.normal(size=1000) * 1e-6])
     assert independent_from_gram(X.T @ X).tolist() == [0, 1, 2]
+
+
+def test_merged_sparse_blocks_keep_entries_that_cancel():
+    import scipy.sparse as sp
+
+    from mixedmodels.crossprod import _add_blocks
+
+    a = sp.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+    b = sp.csr_array(np.array([[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    total = _add_blocks(a, b)
+    assert total.nnz == 4 and total.has_canonical_format     # (0, 0) is stored, as a 0
+    np.testing.assert_array_equal(total.toarray(), [[0.0, 0.0, 2.0], [1.0, 3.0, 0.0]])
