@@ -29,7 +29,6 @@ FORMULA = "y ~ x + (x | g1) + (1 | g2)"
 N_G1, N_G2 = 10_000, 1_000
 FILE_ROWS = 1_000_000
 SEED = 20260401
-LOAD = os.getloadavg()
 
 
 def write_data(n: int, root: Path) -> Path:
@@ -71,7 +70,7 @@ def child(args: argparse.Namespace) -> dict:
 
     path = str(Path(args.path) / "*.parquet")
     before = _peak_rss_mb()
-    out: dict = {"engine": args.engine, "n": args.n}
+    out: dict = {"engine": args.engine, "n": args.n, "load_start": os.getloadavg()[0]}
     client = None
     t0 = time.perf_counter()
     if args.engine == "duckdb":
@@ -100,7 +99,8 @@ def child(args: argparse.Namespace) -> dict:
     out.update(getattr(m.design, "timings", {}))
     out.update(objective=m.objective, feval=m.optsum.feval, nobs=m.nobs,
                theta=list(map(float, m.theta)), beta=list(map(float, m.beta)),
-               rss_before_mb=before, peak_rss_mb=_peak_rss_mb(), summary=text)
+               rss_before_mb=before, peak_rss_mb=_peak_rss_mb(), summary=text,
+               load_end=os.getloadavg()[0])
     if client is not None:
         out["worker_peak_rss_mb"] = max(
             v for v in client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -138,19 +138,19 @@ def report(rows: list[dict]) -> str:
         "also the largest worker's. `rel. diff` = objective against the in-memory fit (pandas) "
         "of the same files.",
         "",
-        f"Load average (1 min) at the start and end of the run: {LOAD[0]:.1f}, "
-        f"{os.getloadavg()[0]:.1f} (other jobs share this machine: times above 2 x the "
-        "idle ones are possible).",
+        "`load` = the machine's 1-minute load average when the fit started and ended: other "
+        "jobs share these 2 cores, and at a load of 6 a fit gets about a third of the CPU "
+        "it would get alone. BLAS runs on one thread (the package's default).",
         "",
         "| engine | rows | pass 1 | pass 2 | optimizer | fit | summary | evals | objective | "
-        "rel. diff | peak RSS | worker peak |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "rel. diff | peak RSS | worker peak | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     memory = {r["n"]: r for r in rows if r["engine"] == "pandas" and "error" not in r}
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['engine']} | {r['n']:,} | failed: {r['error']} |"
-                         + " |" * 9)
+                         + " |" * 10)
             continue
         ref = memory.get(r["n"])
         diff = (f"{abs(r['objective'] / ref['objective'] - 1):.1e}"
@@ -160,7 +160,9 @@ def report(rows: list[dict]) -> str:
                             for k in ("first_pass", "second_pass", "optimizer"))
         lines.append(f"| {r['engine']} | {r['n']:,} | {phases} | {r['fit_s']:.1f} s | "
                      f"{r['summary_s']:.1f} s | {r['feval']} | {r['objective']:.4f} | {diff} | "
-                     f"{r['peak_rss_mb']:,.0f} MB | {worker} |")
+                     f"{r['peak_rss_mb']:,.0f} MB | {worker} | "
+                     f"{r.get('load_start', float('nan')):.1f} / "
+                     f"{r.get('load_end', float('nan')):.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-max", default="1e7",
                         help="largest size also fitted in memory (pandas)")
     parser.add_argument("--data-dir", default="/tmp/mixedmodels-scale")
-    parser.add_argument("--write-md", metavar="FILE")
+    parser.add_argument("--engines", default="duckdb,dask,pandas",
+                        help="which of duckdb, dask, pandas to run (dask only at --dask-sizes, "
+                             "pandas only up to --compare-max)")
+    parser.add_argument("--write-md", metavar="FILE",
+                        help="write the report there, and its rows next to it as JSON; rows of "
+                             "an earlier run in that JSON are kept unless rerun")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -181,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(args)))
         return 0
     root = Path(args.data_dir)
+    chosen = set(args.engines.split(","))
     rows = []
     dask_sizes = {_size(s) for s in args.dask_sizes.split(",") if s}
     for n in sorted(_size(s) for s in args.sizes.split(",")):
@@ -190,10 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         engines = ["duckdb"] + (["dask"] if n in dask_sizes else [])
         if n <= _size(args.compare_max):
             engines.append("pandas")
-        for engine in engines:
+        for engine in (e for e in engines if e in chosen):
             row = run_child(engine, n, path)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "summary"}), file=sys.stderr)
+    if args.write_md and Path(args.write_md).with_suffix(".json").exists():
+        done = {(r["engine"], r["n"]) for r in rows}
+        earlier = json.loads(Path(args.write_md).with_suffix(".json").read_text())
+        rows = [r for r in earlier if (r["engine"], r["n"]) not in done] + rows
+    order = {"duckdb": 0, "dask": 1, "pandas": 2}
+    rows.sort(key=lambda r: (r["n"], order.get(r["engine"], 3)))
     text = report(rows)
     print(text)
     if args.write_md:

@@ -127,3 +127,17 @@ def test_bad_values_and_glmer(client, frame):
         mm.glmer("y ~ x + (1 | g1)", ddf, family="poisson")
     with pytest.raises(DataError, match="unknown column 'nope'"):
         mm.lmer("y ~ nope + (1 | g1)", ddf)
+
+
+def test_ordered_factor_boolean_and_interaction_grouping(client):
+    data = make_frame(900, seed=5)
+    data["f"] = pd.Categorical(data["f"], categories=["lo", "mid", "hi"], ordered=True)
+    data["b"] = data.x > 0
+    formula = "y ~ f * x + b + (x | g2) + (1 | g1:g3)"
+    m0 = mm.lmer(formula, data)
+    m1 = mm.lmer(formula, dd.from_pandas(data, npartitions=3))
+    assert list(m1.fixef.index) == list(m0.fixef.index) == [
+        "(Intercept)", "f.L", "f.Q", "x", "bTRUE", "f.L:x", "f.Q:x"]
+    assert m1.ngroups == m0.ngroups
+    assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
+    assert_same_summary(str(m0.summary()), str(m1.summary()))
