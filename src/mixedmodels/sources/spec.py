@@ -36,7 +36,7 @@ class Needs:
     used : the columns the model reads (rows with a missing value in any are dropped);
     codings : coding key -> the columns whose (combined) levels it codes; numeric : columns
     used as numbers (checked for Inf); scale : columns under ``scale()``; weights : the
-    weights column or None.
+    weights column or None; factors : columns that enter a model matrix as factors.
     """
 
     used: list[str]
@@ -47,6 +47,7 @@ class Needs:
     kinds: dict[str, str]
     fixed_rhs: str = ""
     offsets: list[str] = field(default_factory=list)
+    factors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +160,8 @@ def _variable_needs(v, kinds: dict[str, str], where: str, needs: Needs) -> None:
         if kinds[cols[0]] == LOGICAL and v.bare:
             return
         needs.codings.setdefault(cols[0], (cols[0],))
+        if cols[0] not in needs.factors:
+            needs.factors.append(cols[0])
         return
     if _scale_column(v) is not None:
         col = _scale_column(v)
@@ -288,7 +291,8 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
     for key, columns in needs.codings.items():
         coding, per_column = _coding(key, columns, first.distinct[key])
         codings[key] = coding
-        if len(columns) == 1:
+        if columns[0] in needs.factors and len(columns) == 1:
+            # only factors of the model matrices need every level in the synthetic frame
             sample_levels[columns[0]] = per_column[columns[0]]
     for col, kind in needs.kinds.items():
         if kind == LOGICAL:
