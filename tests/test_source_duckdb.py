@@ -248,3 +248,21 @@ def test_ranova_profile_and_drop1_from_the_blocks(frame, files):
                                   small0.confint(method="profile"), rtol=1e-5, atol=1e-7)
     with pytest.raises(RowsNeededError, match="parametric bootstrap"):
         m1.confint(method="boot", nsim=3)
+
+
+def test_lme4s_checks_before_the_fit_as_in_memory(frame, tmp_path):
+    data = frame.assign(big=frame.x * 1e5, exact=2.0 + 3.0 * frame.x, huge=frame.y * 1e60)
+    data.to_parquet(tmp_path / "checks.parquet")
+    path = str(tmp_path / "checks.parquet")
+    for formula in ("y ~ big + (1 | g1)", "exact ~ x + (1 | g1)"):
+        m0, w0 = _fit(formula, data)
+        m1, w1 = _fit(formula, path)
+        assert w1 == w0 and w1, formula          # ScaleWarning; the exact fit's warning
+        assert m1.sigma == pytest.approx(m0.sigma, rel=1e-6, abs=1e-12)
+        assert_same_summary(str(m0.summary()), str(m1.summary()))
+    with pytest.raises(DataError, match="the response 'huge' is on too large a scale"):
+        mm.lmer("huge ~ x + (1 | g1)", path)
+    with pytest.raises(DataError, match="must name a column of the source"):
+        mm.lmer("y ~ x + (1 | g1)", path, weights=frame.w.to_numpy())
+    with pytest.raises(Exception, match="reml must be True"):
+        mm.lmer("y ~ x + (1 | g1)", path, reml="ML")

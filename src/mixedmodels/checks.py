@@ -144,7 +144,13 @@ def check_scale_x(X: np.ndarray, names: tuple[str, ...], tol: float = SCALE_X_TO
     ``tol`` from 1, or from another column's SD (columns of 0s and 1s do not count)."""
     if X.shape[0] < 2:
         return
-    sds = _continuous_sds(X)
+    check_scale_sds(_continuous_sds(X), names, tol)
+
+
+def check_scale_sds(sds: dict[int, float], names: tuple[str, ...], tol: float = SCALE_X_TOL
+                    ) -> None:
+    """``check_scale_x`` from the SDs (column index -> SD) of the continuous columns of X; a
+    fit from a source computes them where its rows are."""
     if not sds:
         return
     values = np.array(list(sds.values()))

@@ -21,7 +21,7 @@ from ..crossprod import CrossProductPlan, merge
 from ..errors import DataError
 from ..formula.rexpr import column_kind
 from .poly import Poly, numpy_numeric
-from .spec import FACTOR, FirstPass, Needs, SourceSpec
+from .spec import FACTOR, ColumnStats, FirstPass, Needs, SourceSpec
 
 
 def _kind(name: str, dtype) -> str:
@@ -179,11 +179,40 @@ def _blocks_partial(frame: pd.DataFrame, program: RowProgram, with_gram: bool):
         z = np.column_stack([program.value(p, rows, codes) for p in zs])
         part_terms.append(dataclasses.replace(t, refs=codes[key], z=z))
     A = CrossProductPlan(part_terms).fill(X, y, offset, w)
-    return A, (X.T @ X if with_gram else None)
+    yc = y - offset
+    mean = X.mean(axis=0) if m else np.zeros(X.shape[1])
+    stats = {"n": m, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),
+             "binary": np.all((X == 0) | (X == 1), axis=0),
+             "y_range": (float(yc.min()), float(yc.max())) if m else (np.inf, -np.inf)}
+    return A, (X.T @ X if with_gram else None), stats
+
+
+def _add_stats(a: dict, b: dict) -> dict:
+    """Column moments of two row sets together (Chan et al.'s pairwise update)."""
+    n = a["n"] + b["n"]
+    delta = b["mean"] - a["mean"]
+    return {"n": n, "mean": a["mean"] + delta * (b["n"] / n if n else 0.0),
+            "m2": a["m2"] + b["m2"] + delta**2 * (a["n"] * b["n"] / n if n else 0.0),
+            "binary": a["binary"] & b["binary"],
+            "y_range": (min(a["y_range"][0], b["y_range"][0]),
+                        max(a["y_range"][1], b["y_range"][1]))}
 
 
 def _add_blocks(a, b):
-    return merge([a[0], b[0]]), (None if a[1] is None else a[1] + b[1])
+    return (merge([a[0], b[0]]), (None if a[1] is None else a[1] + b[1]),
+            _add_stats(a[2], b[2]))
+
+
+def _residual_partial(frame: pd.DataFrame, program: RowProgram, keep: tuple,
+                      coef: np.ndarray) -> np.ndarray:
+    rows, codes = program.rows(frame)
+    yc = program.value(program.y - program.offset, rows, codes)
+    r = yc.copy()
+    for k, b in zip(keep, coef):
+        r -= b * program.value(program.x[k], rows, codes)
+    w = (rows[program.weights].to_numpy(dtype=float) if program.weights is not None
+         else np.ones(len(rows)))
+    return np.array([np.sum(w * r * r), np.sum(w * yc * yc)])
 
 
 class DaskSource:
@@ -251,12 +280,27 @@ class DaskSource:
         fn = delayed(_blocks_partial, pure=True)
         program = delayed(RowProgram.of(spec, self.categories))
         parts = [fn(p, program, spec.weights is not None) for p in self.frame.to_delayed()]
-        A, gram = self._compute(_tree(parts, _add_blocks))
+        A, gram, moments = self._compute(_tree(parts, _add_blocks))
         if A.n != spec.first.n:
             raise DataError(f"the second pass over {self.label} saw {A.n} complete rows and "
                             f"the first {spec.first.n}: the source changed between the passes")
         p = A.p
-        return A, (A.xx[:p, :p].copy() if gram is None else gram)
+        sd = np.sqrt(moments["m2"] / (moments["n"] - 1)) if moments["n"] > 1 \
+            else np.full(p, np.nan)
+        stats = ColumnStats(y_range=moments["y_range"], sd=sd, binary=moments["binary"])
+        return A, (A.xx[:p, :p].copy() if gram is None else gram), stats
+
+    def residual_ss(self, spec: SourceSpec, keep: np.ndarray, coef: np.ndarray
+                    ) -> tuple[float, float]:
+        """(sum of w (y - offset - X[:, keep] coef)^2, sum of w (y - offset)^2): one pass."""
+        from dask import delayed
+
+        fn = delayed(_residual_partial, pure=True)
+        program = delayed(RowProgram.of(spec, self.categories))
+        parts = [fn(p, program, tuple(int(k) for k in keep), np.asarray(coef))
+                 for p in self.frame.to_delayed()]
+        rss, yy = self._compute(_tree(parts, np.add))
+        return float(rss), float(yy)
 
     # ---- after the fit ----------------------------------------------------------------------
     def _estimates(self, result) -> tuple:

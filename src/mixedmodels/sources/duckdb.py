@@ -21,7 +21,7 @@ import pandas as pd
 from ..crossprod import CrossProducts, off_block
 from ..errors import DataError
 from .poly import Poly, sql_double, sql_numeric
-from .spec import FACTOR, LOGICAL, NUMERIC, FirstPass, Needs, SourceSpec
+from .spec import FACTOR, LOGICAL, NUMERIC, ColumnStats, FirstPass, Needs, SourceSpec
 
 VIEW = "mm_src"
 PARQUET = (".parquet", ".parq", ".pq")
@@ -315,7 +315,13 @@ class DuckDBSource:
                 # pairs are unique: j is nested in i when each level of j is in one pair
                 nested[(i, j)] = bool(np.bincount(gj, minlength=tj.n_levels).max(initial=0)
                                       <= 1)
-        items = ["count(*) AS n", "sum(ln(" + w + ")) AS slw" if w else "0.0 AS slw"]
+        items = ["count(*) AS n", "sum(ln(" + w + ")) AS slw" if w else "0.0 AS slw",
+                 f"min({self.render(V[p], codings)}) AS ymin",
+                 f"max({self.render(V[p], codings)}) AS ymax"]
+        for c in range(p):
+            value = self.render(V[c], codings)
+            items += [f"stddev_samp({value}) AS sd{c}",
+                      f"bool_and(({value}) = 0 OR ({value}) = 1) AS bin{c}"]
         pairs = [(a, b) for a in range(p + 1) for b in range(a + 1)]
         items += [f"sum({self._product(w, V[a], V[b], codings)}) AS v{a}_{b}" for a, b in pairs]
         if w is not None:
@@ -336,7 +342,22 @@ class DuckDBSource:
         A = CrossProducts(dims=tuple((t.n_levels, t.p) for t in terms), diag=tuple(diag),
                           off=off, xz=tuple(xz), xx=xx, n=n, p=p,
                           sum_log_w=float(out["slw"] or 0.0), nested=nested)
-        return A, gram
+        stats = ColumnStats(y_range=(float(out["ymin"]), float(out["ymax"])),
+                            sd=np.array([out[f"sd{c}"] for c in range(p)], dtype=float),
+                            binary=np.array([bool(out[f"bin{c}"]) for c in range(p)]))
+        return A, gram, stats
+
+    def residual_ss(self, spec: SourceSpec, keep: np.ndarray, coef: np.ndarray
+                    ) -> tuple[float, float]:
+        """(sum of w (y - offset - X[:, keep] coef)^2, sum of w (y - offset)^2): one pass."""
+        codings = spec.codings
+        yc = f"({self.render(spec.y - spec.offset, codings)})"
+        fit = " + ".join(f"{sql_double(b)} * ({self.render(spec.x[k], codings)})"
+                         for b, k in zip(coef, keep)) or "0.0"
+        w = "" if spec.weights is None else f"{self.column_sql(spec.weights)} * "
+        out = self.fetch(f"SELECT sum({w}pow({yc} - ({fit}), 2)) AS rss, sum({w}{yc} * {yc}) "
+                         f"AS yy FROM {self.rows_sql()}")
+        return float(out["rss"][0]), float(out["yy"][0])
 
 
 def _value_sql(value) -> str:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..checks import EXACT_FIT_TOL, check_response_scale, check_scale_sds
+from ..errors import DataError, warn_user
 from ..formula.bars import parse_formula
 from ..formula.design import DroppedRowsWarning, RankDeficiencyWarning
-from ..lmm import LinearMixedModel
+from ..lmm import LinearMixedModel, SingularFitWarning
 from .blocks import independent_from_gram
 from .result import SourceDesign, SourceLmerResult
 from .spec import analyse, build_spec
@@ -72,13 +72,19 @@ def open_source(data: Any, kind: str):
     return DaskSource(data)
 
 
-def fit_source(formula: str, engine, reml: bool = True, weights: str | None = None
+def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
                ) -> SourceLmerResult:
     """``lmer`` on a source: the two passes, the rank check on X'X, the fit on the blocks.
 
-    Warns as the in-memory fit does for rows dropped with missing values and for columns of
-    X dropped as linearly dependent.
+    Checks and warns as the in-memory ``lmer``: rows dropped for missing values, columns of X
+    dropped as linearly dependent, a response on a scale double precision cannot square,
+    predictors on very different scales, a response that X reproduces exactly, a singular fit.
     """
+    from ..api import SINGULAR_MESSAGE
+
+    if weights is not None and not isinstance(weights, str):
+        raise DataError(f"weights for a model fitted from {engine.engine} must name a column "
+                        f"of the source, not a {type(weights).__name__}")
     clock = [time.perf_counter()]
     mf = parse_formula(formula)
     needs = analyse(mf, engine.kinds(), weights)
@@ -86,36 +92,64 @@ def fit_source(formula: str, engine, reml: bool = True, weights: str | None = No
     first = engine.first_pass(needs)
     dropped = first.n_total - first.n
     if dropped and first.n:
-        warnings.warn(f"{dropped} row(s) dropped because of missing values "
-                      f"(missing per column: {first.missing})", DroppedRowsWarning,
-                      stacklevel=4)
+        warn_user(f"{dropped} row(s) dropped because of missing values "
+                  f"(missing per column: {first.missing})", DroppedRowsWarning)
     spec = build_spec(mf, needs, first)
     engine.fix_codes(spec)
     clock.append(time.perf_counter())
-    A_full, gram = engine.cross_products(spec)
+    A_full, gram, stats = engine.cross_products(spec)
     clock.append(time.perf_counter())
     _check_finite(spec, A_full)
     keep = independent_from_gram(gram)
     dropped_columns = tuple(n for i, n in enumerate(spec.x_names) if i not in set(keep.tolist()))
     if dropped_columns:
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
-                      f"{len(dropped_columns)} column(s) / coefficient(s): "
-                      f"{', '.join(dropped_columns)}", RankDeficiencyWarning, stacklevel=4)
+        warn_user(f"fixed-effect model matrix is rank deficient so dropping "
+                  f"{len(dropped_columns)} column(s) / coefficient(s): "
+                  f"{', '.join(dropped_columns)}", RankDeficiencyWarning)
+    x_names = tuple(spec.x_names[i] for i in keep)
+    check_response_scale(np.array(stats.y_range), np.zeros(2), mf.response)
+    check_scale_sds({j: float(stats.sd[k]) for j, k in enumerate(keep)
+                     if not stats.binary[k]}, x_names)
     A = A_full if keep.size == A_full.p else A_full.select_x(keep)
     model = LinearMixedModel(A, spec.terms, reml=reml)
-    optsum = model.fit()
+    exact = _fits_exactly(engine, spec, A, keep)
+    optsum = model.exact_fit() if exact else model.fit()
     clock.append(time.perf_counter())
     xtx = np.ascontiguousarray(gram[np.ix_(keep, keep)])
     xtx.flags.writeable = False
     keep.flags.writeable = False
     design = SourceDesign(
-        formula=mf, x_names=tuple(spec.x_names[i] for i in keep),
-        x_terms=tuple(spec.x_terms[i] for i in keep), x_spec=spec.x_spec, x_keep=keep,
-        dropped_columns=dropped_columns, offset_exprs=spec.offset_exprs,
-        has_weights=weights is not None, terms=spec.terms, n=first.n,
-        n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec,
+        formula=mf, x_names=x_names, x_terms=tuple(spec.x_terms[i] for i in keep),
+        x_spec=spec.x_spec, x_keep=keep, dropped_columns=dropped_columns,
+        offset_exprs=spec.offset_exprs, has_weights=weights is not None, terms=spec.terms,
+        n=first.n, n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec,
         timings=dict(zip(("first_pass", "second_pass", "optimizer"), np.diff(clock))))
-    return SourceLmerResult.from_model(model, design, optsum, formula=formula)
+    result = SourceLmerResult.from_model(model, design, optsum, formula=formula)
+    if exact:
+        warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
+                  f"'{mf.response}' exactly (residual SD 0); every variance component is "
+                  f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
+    elif result.is_singular:
+        warn_user(SINGULAR_MESSAGE, SingularFitWarning)
+    return result
+
+
+def _fits_exactly(engine, spec, A, keep: np.ndarray) -> bool:
+    """``checks.fits_exactly`` without the rows: X'X settles the usual case; otherwise one more
+    pass sums the squared residuals of the least-squares fit (no cancellation there)."""
+    p = A.p
+    if A.n <= p:
+        return True
+    xx = A.xx
+    try:
+        c = np.linalg.solve(np.linalg.cholesky(xx[:p, :p]), xx[:p, p]) if p else np.zeros(0)
+        if xx[p, p] - c @ c > 1e-8 * xx[p, p]:
+            return False
+        coef = np.linalg.solve(xx[:p, :p], xx[:p, p]) if p else np.zeros(0)
+    except np.linalg.LinAlgError:
+        coef = np.linalg.lstsq(xx[:p, :p], xx[:p, p], rcond=None)[0]
+    rss, yy = engine.residual_ss(spec, keep, coef)
+    return float(np.sqrt(max(rss, 0.0))) <= EXACT_FIT_TOL * float(np.sqrt(yy))
 
 
 def _check_finite(spec, A) -> None:

@@ -72,7 +72,7 @@ class SourceDesign:
         """The cross-products of the kept columns with every weight 1 (pbkrtest's covariance
         of a weighted fit): one more pass over the source."""
         spec = dataclasses.replace(self.spec, weights=None)
-        A, _ = self.source.cross_products(spec)
+        A = self.source.cross_products(spec)[0]
         return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
 
     def refit_blocks(self, terms) -> Any:
@@ -96,7 +96,7 @@ class SourceDesign:
             keys.append(self.spec.group_keys[j])
         spec = dataclasses.replace(self.spec, terms=tuple(terms), z=tuple(zs),
                                    group_keys=tuple(keys))
-        A, _ = self.source.cross_products(spec)
+        A = self.source.cross_products(spec)[0]
         return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
 
     def _rows(self, what: str):

@@ -68,6 +68,19 @@ class FirstPass:
 
 
 @dataclass
+class ColumnStats:
+    """What lme4's checks before the fit read off the rows, from the second pass.
+
+    y_range : (min, max) of the response minus the offset; sd : (p_full,) SD (n - 1) of each
+    column of X; binary : (p_full,) whether a column holds only 0s and 1s.
+    """
+
+    y_range: tuple[float, float]
+    sd: np.ndarray
+    binary: np.ndarray
+
+
+@dataclass
 class Coding:
     """Levels of one coding key in R's order: ``values`` row i (a frame with one column per
     source column) is level i, labelled ``labels[i]``; ``boolean`` codes FALSE 0 and TRUE 1
