@@ -191,11 +191,16 @@ def test_unreadable_paths(tmp_path):
     with pytest.raises(DataError, match=r"cannot read '.*bad\.parquet' as PARQUET"):
         mm.lmer("y ~ x + (1 | g)", str(tmp_path / "bad.parquet"))
     (tmp_path / "data.json").write_text("{}")
-    with pytest.raises(DataError, match="cannot tell the format"):
+    with pytest.raises(DataError, match="'.*data.json' is not a Parquet or CSV file"):
         mm.lmer("y ~ x + (1 | g)", str(tmp_path / "data.json"))
 
 
 def test_unsupported_sources_and_terms(frame, files):
+    with pytest.raises(DataError, match="a DuckDB relation, a path or glob of Parquet or CSV "
+                                        "files.*Dask DataFrame, not ndarray"):
+        mm.lmer("y ~ x + (1 | g1)", frame.to_numpy())
+    with pytest.raises(DataError, match="no file matches 'sleepstudy'.*datasets.load"):
+        mm.lmer("y ~ x + (1 | g1)", "sleepstudy")
     with pytest.raises(DataError, match="a DuckDB relation, a path or glob of Parquet or CSV "
                                         "files.*Dask DataFrame, not ndarray"):
         mm.lmer("y ~ x + (1 | g1)", frame.to_numpy())

@@ -386,14 +386,18 @@ def _lookup(coding) -> pd.Index:
 
 
 # ---- opening files ------------------------------------------------------------------------
+READ_FIRST = ("read other files first (pandas.read_csv, pandas.read_excel, ...) or load a "
+              "bundled dataset (mixedmodels.datasets.load(name))")
+
+
 def _format(path: str) -> str:
     lower = path.lower()
     if lower.endswith(PARQUET):
         return "parquet"
     if lower.endswith(CSV):
         return "csv"
-    raise DataError(f"cannot tell the format of '{path}': name Parquet files *.parquet and CSV "
-                    "files *.csv (or pass a DuckDB relation)")
+    raise DataError(f"data '{path}' is not a Parquet or CSV file (a path or glob of *.parquet or "
+                    f"*.csv files is read by DuckDB); {READ_FIRST}")
 
 
 def open_path(path: str | os.PathLike) -> DuckDBSource:
@@ -416,6 +420,10 @@ def open_path(path: str | os.PathLike) -> DuckDBSource:
     except duckdb.Error as err:
         raise DataError(f"cannot list the files of '{text}': {err}") from None
     if not files:
+        if not os.path.splitext(text)[1]:
+            raise DataError(f"no file matches '{text}' (a path or glob of Parquet or CSV files "
+                            f"is read by DuckDB); {READ_FIRST}")
+        _format(text)
         raise DataError(f"no file matches '{text}' (a path or glob of Parquet or CSV files)")
     formats = {_format(f) for f in files}
     if len(formats) > 1:

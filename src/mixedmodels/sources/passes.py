@@ -25,8 +25,8 @@ from .blocks import independent_from_gram
 from .result import SourceDesign, SourceLmerResult
 from .spec import analyse, build_spec
 
-SUPPORTED = ("a pandas or polars data frame, a DuckDB relation, a path or glob of Parquet or "
-             "CSV files (read by DuckDB), or a Dask DataFrame")
+SUPPORTED = ("a data frame (pandas, polars, ...), a DuckDB relation, a path or glob of Parquet "
+             "or CSV files (read by DuckDB), or a Dask DataFrame")
 
 
 def source_kind(data: Any) -> str:
