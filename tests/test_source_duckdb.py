@@ -271,3 +271,13 @@ def test_lme4s_checks_before_the_fit_as_in_memory(frame, tmp_path):
         mm.lmer("y ~ x + (1 | g1)", path, weights=frame.w.to_numpy())
     with pytest.raises(Exception, match="reml must be True"):
         mm.lmer("y ~ x + (1 | g1)", path, reml="ML")
+
+
+def test_structured_terms_and_residual_structures(frame, files):
+    path = str(files / "all.parquet")
+    for formula in ("y ~ x + diag(x | g1) + (1 | g2)", "y ~ x + us(x | g1)"):
+        m0, m1 = mm.lmer(formula, frame), mm.lmer(formula, path)
+        assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
+        assert_same_summary(str(m0.summary()), str(m1.summary()))
+    with pytest.raises(DataError, match="residual structures.*in-memory data frames only"):
+        mm.lmer("y ~ x + (1 | g1)", path, correlation=mm.corAR1("~ 1 | g1"))

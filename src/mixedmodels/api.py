@@ -54,6 +54,12 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
     if kind != "memory":
         from .sources.passes import fit_source, open_source
 
+        if correlation is not None or variance is not None:
+            from .errors import DataError
+
+            # TODO(#12): residual structures need per-group sequences of rows
+            raise DataError("correlation= and variance= (nlme's residual structures) fit from "
+                            "in-memory data frames only, not from a DuckDB or Dask source")
         return fit_source(formula, open_source(data, kind), reml=reml, weights=weights)
     mf = parse_formula(formula)
     if correlation is None and variance is None:

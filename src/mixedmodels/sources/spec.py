@@ -23,6 +23,7 @@ from ..formula import fixed as fx
 from ..formula.bars import MixedFormula
 from ..formula.contrasts import interaction_columns, level_codes, r_levels
 from ..formula.design import _check_terms, _used_columns, cbind_arguments
+from ..formula.structures import term_covariance
 from ..terms import ReTerm, order_terms
 from .poly import Poly, parse_numeric
 
@@ -328,7 +329,8 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
         terms.append(ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group),
                             levels=tuple(codings[key].labels), refs=np.empty(0, np.int32),
                             z=np.empty((0, len(z))), column_names=tuple(zmm.names),
-                            lhs_spec=zmm.spec, correlated=bar.correlated))
+                            lhs_spec=zmm.spec, correlated=bar.correlated,
+                            covariance=term_covariance(mf, bar, zmm.spec, tuple(zmm.names))))
         zs.append((tuple(z), key))
     ordered = order_terms(terms)
     index = [next(i for i, t in enumerate(terms) if t is o) for o in ordered]
