@@ -194,15 +194,35 @@ def _mixedmodels_evaluations(res, case: Case) -> dict:
     """One objective evaluation at the optimum: the LMM profiled criterion at theta
     (cross-products only), or the GLMM Laplace deviance at (theta, beta), which runs PIRLS at
     that point from the previous evaluation's modes, so at the optimum it is about one PIRLS
-    iteration over the n rows."""
+    iteration over the n rows.
+
+    Timed under the BLAS thread limit the fits run with (mixedmodels fits on one BLAS thread
+    unless MIXEDMODELS_BLAS_THREADS says otherwise): with OpenBLAS's default two threads on
+    a shared machine, one evaluation swings between 1x and 10x its one-thread time.
+    """
     import numpy as np
-    if not case.is_glmm:
-        evals, value = _time_evaluations(res.model.objective, np.asarray(res.theta, dtype=float))
-        return {"eval_s": evals, "eval_objective": value}
-    params = np.concatenate([res.theta, res.beta]).astype(float)
-    iterations = int(res.model.evaluate(params)[1].iterations)
-    evals, value = _time_evaluations(res.model.objective, params)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=int(os.environ.get("MIXEDMODELS_BLAS_THREADS", "1")),
+                           user_api="blas"):
+        if not case.is_glmm:
+            evals, value = _time_evaluations(res.model.objective,
+                                             np.asarray(res.theta, dtype=float))
+            return {"eval_s": evals, "eval_objective": value}
+        params = np.concatenate([res.theta, res.beta]).astype(float)
+        iterations = int(res.model.evaluate(params)[1].iterations)
+        evals, value = _time_evaluations(res.model.objective, params)
     return {"eval_s": evals, "eval_objective": value, "eval_pirls_iterations": iterations}
+
+
+def _at_lme4_optimum(res, optimum: dict) -> dict:
+    """mixedmodels' -2 log-likelihood at lme4's (theta, beta) of the same run: set beside
+    lme4's own value there, it separates where lme4 stopped from how the two programs
+    evaluate one point."""
+    try:
+        at = res.at_params(optimum["theta"], optimum["beta"])
+    except Exception as exc:  # noqa: BLE001 - a note in the report, not a failed case
+        return {"objective_at_lme4_error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"objective_at_lme4": float(at.objective)}
 
 
 def _warm_up(tool: str, mod, case: Case) -> None:
@@ -272,6 +292,9 @@ def worker(spec: dict) -> int:
         save()
         if tool == "mixedmodels":
             rec.update(_mixedmodels_evaluations(res, case))
+            if case.is_glmm and spec.get("lme4_optimum"):
+                save()
+                rec.update(_at_lme4_optimum(res, spec["lme4_optimum"]))
         rec["status"] = "ok"
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised for the log
         rec["status"] = "error"
@@ -328,7 +351,8 @@ def run_child(cmd: list[str], log: Path, timeout: float) -> dict:
         busy_s = (ticks1[0] - ticks0[0]) / hz
         background = max(0.0, (busy_s - usage.ru_utime - usage.ru_stime) / wall)
     return {"wall_s": wall, "exit": proc.returncode, "timed_out": timed_out,
-            "process_peak_mb": usage.ru_maxrss / 1024, "child_cpu_s": usage.ru_utime + usage.ru_stime,
+            "process_peak_mb": usage.ru_maxrss / 1024,
+            "child_cpu_s": usage.ru_utime + usage.ru_stime,
             "background_cores": background}
 
 
@@ -341,8 +365,10 @@ def tool_available(tool: str, rinfo: dict) -> tuple[bool, str]:
     return True, ""
 
 
-def run_one(case: Case, tool: str, repeats: int, timeout: float, work: Path, rinfo: dict) -> dict:
-    """Run one (case, tool) in a child process and return its record."""
+def run_one(case: Case, tool: str, repeats: int, timeout: float, work: Path, rinfo: dict,
+            lme4_optimum: dict | None = None) -> dict:
+    """Run one (case, tool) in a child process and return its record. lme4_optimum: lme4's
+    {"theta", "beta"} on this case, for mixedmodels to evaluate there (GLMMs)."""
     out = work / f"{case.name}.{tool}.json"
     log = work / f"{case.name}.{tool}.log"
     out.unlink(missing_ok=True)
@@ -352,6 +378,8 @@ def run_one(case: Case, tool: str, repeats: int, timeout: float, work: Path, rin
         cmd = [rinfo["rscript"], str(script)]
     else:
         spec = {"tool": tool, "case": case.name, "repeats": repeats, "out": str(out)}
+        if lme4_optimum and tool == "mixedmodels":
+            spec["lme4_optimum"] = lme4_optimum
         cmd = [sys.executable, str(RUN_PY), "--worker", json.dumps(spec)]
     child = run_child(cmd, log, timeout)
     try:
@@ -385,7 +413,8 @@ def machine_info(rinfo: dict) -> dict:
     except OSError:
         info["cpu"] = platform.processor()
     info["cores"] = os.cpu_count()
-    info["cores_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    info["cores_usable"] = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                            else None)
     try:
         mem = {ln.split(":")[0]: ln.split()[1] for ln in open("/proc/meminfo")}
         info["memory_gb"] = round(int(mem["MemTotal"]) / 2**20, 1)
@@ -410,7 +439,8 @@ def machine_info(rinfo: dict) -> dict:
         info["mixedmodels_commit"] = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+        dirty = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), "status",
+                                "--porcelain", "--", "src"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         info["mixedmodels_src_modified"] = bool(dirty)
     except (OSError, subprocess.TimeoutExpired):

@@ -269,6 +269,23 @@ def _glmm_section(by_case: dict, rinfo: dict, notes: list[str]) -> list[str]:
     L.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     L += rows
     L.append("")
+    at_lme4 = []
+    for case_name, tools in by_case.items():
+        mm, r4 = tools.get("mixedmodels") or {}, tools.get("lme4") or {}
+        at, own, theirs = mm.get("objective_at_lme4"), mm.get("objective"), r4.get("objective")
+        if None in (at, own, theirs):
+            continue
+        at_lme4.append(f"- {case_name}: at lme4's (theta, beta), mixedmodels' -2 logLik is "
+                       f"{at:.6f} and lme4's {theirs:.6f}: lme4 - mixedmodels = "
+                       f"{theirs - at:+.2g} (the two programs' values at one point); "
+                       f"mixedmodels' own optimum is {(at - own) / 2:.2g} higher in logLik "
+                       f"(how far short of it lme4's optimizer stopped)")
+    if at_lme4:
+        L.append("Where the optima differ: mixedmodels evaluated at lme4's optimum of the same "
+                 "run (`GlmerResult.at_params`):")
+        L.append("")
+        L += at_lme4
+        L.append("")
     tight = []
     for case_name, tools in by_case.items():
         case = CASE_BY_NAME[case_name]
@@ -304,7 +321,8 @@ def _eval_vs_n(by_case: dict) -> list[str]:
                      f"({fmt_s(mm_eval[big])} vs {fmt_s(base)}; design claim: about 1, the "
                      f"evaluation works on cross-products only)")
             if r_eval.get(big) and r_eval.get("slopes_1e5"):
-                L.append(f"- lme4 (devFunOnly) for contrast: {r_eval[big] / r_eval['slopes_1e5']:.2f}"
+                L.append(f"- lme4 (devFunOnly) for contrast: "
+                         f"{r_eval[big] / r_eval['slopes_1e5']:.2f}"
                          f" ({fmt_s(r_eval[big])} vs {fmt_s(r_eval['slopes_1e5'])})")
     if not base or not any(mm_eval.get(b) for b in ("slopes_1e6", "slopes_1e7")):
         L.append("- not available in this run (needs slopes_1e5 and slopes_1e6/1e7)")
@@ -330,8 +348,9 @@ def _glmm_eval_vs_n(by_case: dict) -> list[str]:
             evals[c, tool] = t
             its = r.get("eval_pirls_iterations")
             its_txt = f", {its} PIRLS iteration{'s' if its != 1 else ''}" if its else ""
-            what = ("`model.objective(theta, beta)`" if tool == "mixedmodels"
-                    else "stage-2 devFunOnly at (theta, beta)")
+            what = ("`model.objective(theta, beta)`, PIRLS from the last modes"
+                    if tool == "mixedmodels" else "stage-2 devFunOnly at (theta, beta), "
+                    "PIRLS from stage 1's linear predictor on every call")
             L.append(f"- {tool}, `y ~ x + (1|g1) + (1|g2)` Bernoulli, n = {c[-3:]}: one "
                      f"Laplace evaluation at the optimum {fmt_s(t)} ({what}{its_txt}; "
                      f"{t / by_case[c][tool]['n'] * 1e9:.0f} ns per row)")
@@ -344,6 +363,26 @@ def _glmm_eval_vs_n(by_case: dict) -> list[str]:
         L.append("- n = 1e6 not run (--quick or --cases): no ratio")
     L.append("")
     return L
+
+
+# Issue #9's memory target for the large GLMM: the fit's own extra peak under 3x the bytes of
+# the input columns.
+MEMORY_TARGETS = {"bernoulli_1e6": 3.0}
+
+
+def _memory_targets(by_case: dict) -> list[str]:
+    L = []
+    for c, limit in MEMORY_TARGETS.items():
+        r = (by_case.get(c) or {}).get("mixedmodels") or {}
+        inp, before, peak = r.get("input_mb"), r.get("rss_before_fit_mb"), r.get("peak_fit_mb")
+        if None in (inp, before, peak) or not inp:
+            continue
+        ratio = (peak - before) / inp
+        L.append(f"- {c} (target: the fit's memory under {limit:g}x the input columns): "
+                 f"mixedmodels' fit's extra peak {_fmt_mb(peak - before)} = {ratio:.1f}x the "
+                 f"{_fmt_mb(inp)} of columns (process peak {_fmt_mb(r.get('process_peak_mb'))}): "
+                 f"{'met' if ratio < limit else '**not met**'}")
+    return L + [""] if L else []
 
 
 def _memory(by_case: dict) -> list[str]:
@@ -365,7 +404,7 @@ def _memory(by_case: dict) -> list[str]:
             L.append(f"| {c} | {tool} | {_fmt_mb(inp)} | {_fmt_mb(before)} | {_fmt_mb(peak)} "
                      f"| {_fmt_mb(extra)} | {ratio} | {_fmt_mb(r.get('process_peak_mb'))} |")
     L.append("")
-    return L
+    return L + _memory_targets(by_case)
 
 
 def _setup(results: list[dict]) -> list[str]:
@@ -412,7 +451,8 @@ def _optimum_notes(by_case: dict) -> list[str]:
     notes = []
     for case_name, tools in by_case.items():
         objs = {t: r["objective"] for t, r in tools.items() if r.get("objective") is not None}
-        ref = next((r for r in tools.values() if r.get("agreement", {}).get("agree") == "ref"), None)
+        ref = next((r for r in tools.values()
+                    if r.get("agreement", {}).get("agree") == "ref"), None)
         if ref and objs:
             best = min(objs, key=objs.get)
             gap = ref["objective"] - objs[best]
@@ -438,10 +478,10 @@ def report(results: list[dict], info: dict, settings: dict, rinfo: dict) -> str:
         L.append("Wall times are medians over the repeats (each a whole fit from the data frame); "
                  "`fit CPU` = median CPU time of a fit (user + system, all threads); "
                  "`÷ mm` = that tool's median / mixedmodels' (above 1: mixedmodels is faster). "
-                 "`1 eval` = one objective evaluation at the optimum (median). `bg load` = cores kept "
-                 "busy by other processes meanwhile (of " + str(info.get("cores")) + "). `agree` = objective and "
-                 "fixed effects against the reference row (lme4, else the lme4 golden file, else "
-                 "mixedmodels, else the first tool with a result).")
+                 "`1 eval` = one objective evaluation at the optimum (median). `bg load` = cores "
+                 "kept busy by other processes meanwhile (of " + str(info.get("cores")) + "). "
+                 "`agree` = objective and fixed effects against the reference row (lme4, else "
+                 "the lme4 golden file, else mixedmodels, else the first tool with a result).")
         L.append("")
         L.append("| case | n | tool | fits | median fit | ÷ mm | fit CPU | feval | objective | "
                  "1 eval | data load | peak RSS in fit | bg load | agree |")
@@ -456,6 +496,9 @@ def report(results: list[dict], info: dict, settings: dict, rinfo: dict) -> str:
             notes.append(f"{r['case']} / {r['tool']}: {r['note']}")
         if r.get("extras_skipped"):
             notes.append(f"{r['case']} / {r['tool']}: {r['extras_skipped']}")
+        if r.get("objective_at_lme4_error"):
+            notes.append(f"{r['case']} / {r['tool']}: evaluation at lme4's optimum failed: "
+                         f"{r['objective_at_lme4_error']}")
     notes += _optimum_notes(by_case)
     if lmm_rows:
         L += _eval_vs_n(by_case)

@@ -131,7 +131,8 @@ LMER_PARTS = {
 
 GLMER_PARTS = {
     "@SETTINGS@": ".family <- @FAMILY@",
-    "@WARMUP@": "glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, family = binomial)",
+    "@WARMUP@": ("glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, "
+                 "family = binomial)"),
     "@FIT@": "glmer(.fit_formula, data = d, family = .family)",
     # -2 logLik: at nAGQ = 1 lme4's logLik is the Laplace value with the family's constants,
     # the scale every tool reports.
@@ -142,15 +143,18 @@ GLMER_PARTS = {
   rec$feval_stage2 <- m@optinfo$feval""",
     "@DEVFUN@": """  devf <- NULL
   if (median(.times) <= @EXTRAS_MAX_S@) {
-    m0 <- suppressWarnings(suppressMessages(glmer(.fit_formula, data = d, family = .family, nAGQ = 0L)))
+    m0 <- suppressWarnings(suppressMessages(
+      glmer(.fit_formula, data = d, family = .family, nAGQ = 0L)))
     rec$feval_stage1 <- m0@optinfo$feval
     rec$feval <- rec$feval_stage1 + rec$feval_stage2
     rm(m0)
     .save()
-    devf <- suppressWarnings(suppressMessages(glmer(.fit_formula, data = d, family = .family, devFunOnly = TRUE)))
+    devf <- suppressWarnings(suppressMessages(
+      glmer(.fit_formula, data = d, family = .family, devFunOnly = TRUE)))
     th <- c(unname(getME(m, "theta")), unname(fixef(m)))
   } else {
-    rec$extras_skipped <- "fit over @EXTRAS_MAX_S@ s: no stage-1 count (nAGQ = 0 refit) and no devfun timing"
+    rec$extras_skipped <- paste("fit over @EXTRAS_MAX_S@ s: no stage-1 count (nAGQ = 0 refit)",
+                                "and no devfun timing")
   }""",
 }
 
@@ -177,7 +181,8 @@ def _r_load_code(case: Case, has_data_table: bool) -> str:
                         for c in meta["columns"])
     csv = _r_str(str(path / "data.csv"))
     if has_data_table:
-        lines = [f"  d <- data.table::fread({csv}, colClasses = c({classes}), showProgress = FALSE)",
+        lines = [f"  d <- data.table::fread({csv}, colClasses = c({classes}), "
+                 "showProgress = FALSE)",
                  "  data.table::setDF(d)"]
     else:
         lines = [f"  d <- read.csv({csv}, colClasses = c({classes}))"]
