@@ -164,18 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     assign_agreement(cases, results)
     settings["total_s"] = time.perf_counter() - t_start
     info["loadavg_end"] = list(os.getloadavg())
-    text = report(results, info, settings, rinfo)
-    print(text)
     payload = json.dumps({"machine": info, "settings": settings, "data": data_prep,
                           "results": results}, indent=1, default=str)
     # latest.* is always this run; quick.* / full.* keep the last run of each kind (a run with
-    # --cases, --tools or --repeats is neither and writes latest.* only).
+    # --cases, --tools or --repeats is neither and writes latest.* only). The JSON is written
+    # first, so a failure in the report loses no measurement (--from-json renders it again).
     kinds = ["latest"]
     if not (args.cases or args.repeats or set(tools) != set(TOOLS)):
         kinds.append("quick" if args.quick else "full")
     for kind in kinds:
-        (out_dir / f"{kind}.md").write_text(text)
         (out_dir / f"{kind}.json").write_text(payload)
+    text = report(results, info, settings, rinfo)
+    print(text)
+    for kind in kinds:
+        (out_dir / f"{kind}.md").write_text(text)
     print(f"wrote {', '.join(str(out_dir / k) + '.md/.json' for k in kinds)}", file=sys.stderr)
     return 0
 
