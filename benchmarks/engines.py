@@ -37,6 +37,7 @@ RUN_PY = Path(__file__).resolve().parent / "run.py"
 # --- worker: one tool, one case, in this (fresh) process ----------------------------------
 
 def _proc_status_mb(key: str) -> float | None:
+    """A /proc/self/status memory line (VmRSS, VmHWM) in MB, or None off Linux."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -48,6 +49,7 @@ def _proc_status_mb(key: str) -> float | None:
 
 
 def _reset_peak_rss() -> bool:
+    """Reset the process's peak RSS (VmHWM), so the next peak is the fits' own."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
@@ -57,6 +59,7 @@ def _reset_peak_rss() -> bool:
 
 
 def _import_tool(tool: str):
+    """Import a Python tool (timed by the caller)."""
     if tool == "mixedmodels":
         import mixedmodels
         return mixedmodels
@@ -81,6 +84,7 @@ def source_hash(package_dir: Path) -> str:
 
 
 def _fit_lmm(tool: str, mod, formula: str, data, reml: bool):
+    """One linear mixed model fit by a Python tool, with its defaults."""
     if tool == "mixedmodels":
         return mod.lmer(formula, data, reml=reml)
     if tool == "glmm":
@@ -92,6 +96,7 @@ def _fit_lmm(tool: str, mod, formula: str, data, reml: bool):
 
 
 def _fit_glmm(tool: str, mod, case: Case, data):
+    """One GLMM fit (Laplace) by a Python tool, with the tool's formula for the case."""
     formula, weights = case.formula_for(tool), case.weights_for(tool)
     if tool == "mixedmodels":
         return mod.glmer(formula, data, family=case.family)
@@ -108,6 +113,7 @@ def _fit_glmm(tool: str, mod, case: Case, data):
 
 
 def _fit(tool: str, mod, case: Case, data):
+    """The case's timed fit by a Python tool."""
     if case.is_glmm:
         return _fit_glmm(tool, mod, case, data)
     return _fit_lmm(tool, mod, case.formula, data, case.reml)
@@ -137,6 +143,7 @@ def _glmm_theta(res) -> list[float]:
 
 
 def _call(x):
+    """mixedlm exposes some results as methods, some as attributes."""
     return x() if callable(x) else x
 
 
@@ -357,6 +364,7 @@ def run_child(cmd: list[str], log: Path, timeout: float) -> dict:
 
 
 def tool_available(tool: str, rinfo: dict) -> tuple[bool, str]:
+    """(True, "") when the tool can run here, else (False, why)."""
     if tool == "lme4":
         return (True, "") if rinfo.get("available") else (False, rinfo.get("reason", ""))
     import importlib.util

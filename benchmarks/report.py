@@ -106,11 +106,13 @@ def assign_agreement(cases: list[Case], results: list[dict]) -> None:
 # --- formatting -----------------------------------------------------------------------------
 
 def med(xs) -> float | None:
+    """Median of the values that are not None (None when there are none)."""
     xs = [x for x in (xs or []) if x is not None]
     return statistics.median(xs) if xs else None
 
 
 def fmt_s(x) -> str:
+    """Seconds with units and about three significant digits."""
     if x is None:
         return "–"
     if x < 0.01:
@@ -150,6 +152,7 @@ def _fmt_evals(r: dict) -> str:
 
 
 def _fmt_dloglik(r: dict, lme4: dict | None) -> str:
+    """The tool's log-likelihood minus lme4's, signed ("" on lme4's own row)."""
     if r.get("tool") == "lme4" or not lme4 or lme4.get("objective") is None \
             or r.get("objective") is None:
         return ""
@@ -159,6 +162,7 @@ def _fmt_dloglik(r: dict, lme4: dict | None) -> str:
 # --- the report -----------------------------------------------------------------------------
 
 def _header(info: dict, settings: dict, rinfo: dict, results: list[dict]) -> list[str]:
+    """Title, machine and versions, and the source-hash line (or its warning)."""
     L = [f"# mixedmodels benchmarks ({'quick' if settings['quick'] else 'full'} run)", ""]
     L.append(f"{info['date']} · {info.get('cpu')} · {info.get('cores')} cores · "
              f"{info.get('memory_gb')} GB · Python {info['python']} · numpy {info['numpy']} "
@@ -308,6 +312,7 @@ def _glmm_section(by_case: dict, rinfo: dict, notes: list[str]) -> list[str]:
 
 
 def _eval_vs_n(by_case: dict) -> list[str]:
+    """The LMM claim: one evaluation costs the same at every n (slopes cases)."""
     L = ["## One objective evaluation vs n", ""]
     mm_eval = {c: med(t["mixedmodels"].get("eval_s")) for c, t in by_case.items()
                if c.startswith("slopes_") and "mixedmodels" in t}
@@ -371,6 +376,7 @@ MEMORY_TARGETS = {"bernoulli_1e6": 3.0}
 
 
 def _memory_targets(by_case: dict) -> list[str]:
+    """Whether mixedmodels met ``MEMORY_TARGETS`` in this run."""
     L = []
     for c, limit in MEMORY_TARGETS.items():
         r = (by_case.get(c) or {}).get("mixedmodels") or {}
@@ -386,6 +392,7 @@ def _memory_targets(by_case: dict) -> list[str]:
 
 
 def _memory(by_case: dict) -> list[str]:
+    """Memory of every tool on the simulated cases."""
     big = [c for c in by_case if not CASE_BY_NAME[c].source == "bundled"]
     if not big:
         return []
@@ -428,6 +435,7 @@ def _setup(results: list[dict]) -> list[str]:
 
 
 def _golden(by_case: dict) -> list[str]:
+    """lme4's fit times here against those recorded in its golden files."""
     sanity = []
     for c, tools in by_case.items():
         case = CASE_BY_NAME[c]
@@ -448,6 +456,7 @@ def _golden(by_case: dict) -> list[str]:
 
 
 def _optimum_notes(by_case: dict) -> list[str]:
+    """A note for each case where another tool beat the reference's optimum."""
     notes = []
     for case_name, tools in by_case.items():
         objs = {t: r["objective"] for t, r in tools.items() if r.get("objective") is not None}

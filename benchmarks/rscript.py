@@ -160,10 +160,12 @@ GLMER_PARTS = {
 
 
 def _r_str(s: str) -> str:
+    """A Python string as an R string literal."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _r_load_code(case: Case, has_data_table: bool) -> str:
+    """R code that reads the case's data into ``d`` with the Python side's factor levels."""
     if case.source == "bundled":
         data_dir = bundled_data_dir()
         levels = json.loads((data_dir / "factor_levels.json").read_text()).get(case.dataset, {})
