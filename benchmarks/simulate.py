@@ -1,12 +1,14 @@
 """Seeded simulators for the benchmark's large cases, and an on-disk cache of their data.
 
-Two designs, both drawn with ``numpy.random.default_rng(seed)`` so a given set of parameters
+Three designs, all drawn with ``numpy.random.default_rng(seed)`` so a given set of parameters
 always gives the same frame:
 
 - ``sim_slopes``: ``y ~ x + (x | g1) + (1 | g2)``: a correlated random intercept and slope on
   ``g1`` (default 1,000 levels) and a random intercept on ``g2`` (default 200 levels), crossed.
 - ``sim_crossed``: ``y ~ 1 + (1 | u) + (1 | i)``: users x items with skewed activity and
   popularity (default 20,000 users, 2,000 items, 2 million rows), ratings-like responses.
+- ``sim_bernoulli``: ``y ~ x + (1 | g1) + (1 | g2)`` with a 0/1 response through the logit link:
+  random intercepts on ``g1`` (default 1,000 levels) and ``g2`` (default 200 levels), crossed.
 
 Frames are memory-lean: grouping factors are pandas Categoricals whose codes come from int32
 arrays (labels 1..K, in that order), numeric columns are float64. Every level occurs at least
@@ -17,7 +19,7 @@ parameters and ``GENERATOR_VERSION``: one ``.npy`` per column (what the Python t
 and fast) and ``data.csv`` (what R reads; the codes are written as their labels 1..K).
 ``load_cached(kind, **params)`` reads the ``.npy`` columns back into the same frame.
 
-Run as a script to pre-build the cache:  python benchmarks/simulate.py slopes 1000000
+Run as a script to pre-build the cache:  python benchmarks/simulate.py bernoulli 1000000
 """
 from __future__ import annotations
 
@@ -48,6 +50,12 @@ CROSSED_SD_I = 0.8                 # between items
 CROSSED_SIGMA = 1.0
 CROSSED_USER_SKEW = 1.0            # lognormal sigma of user activity
 CROSSED_ITEM_ZIPF = 0.8            # item popularity ~ rank^-0.8
+
+# True parameters of sim_bernoulli (logit scale). The intercept is below 0 so that about a
+# third of the rows are 1: a common, not a balanced, outcome.
+BERNOULLI_BETA = (-0.8, 0.6)       # intercept, slope of x
+BERNOULLI_SD_G1 = 0.8              # SD of g1's random intercepts
+BERNOULLI_SD_G2 = 0.4              # SD of g2's random intercepts
 
 
 def _codes_covering(rng: np.random.Generator, n: int, k: int, p: np.ndarray | None = None
@@ -107,6 +115,29 @@ def _crossed_columns(n: int, n_u: int, n_i: int, seed: int) -> dict[str, np.ndar
     return {"y": y, "u": u, "i": i}
 
 
+def _bernoulli_columns(n: int, n_g1: int, n_g2: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    g1 = _codes_covering(rng, n, n_g1)
+    g2 = _codes_covering(rng, n, n_g2)
+    x = rng.standard_normal(n)
+    b1 = BERNOULLI_SD_G1 * rng.standard_normal(n_g1)
+    b2 = BERNOULLI_SD_G2 * rng.standard_normal(n_g2)
+    # eta in place, then y = 1{U < plogis(eta)} written over it: two n-length float64 arrays
+    # at most besides the columns.
+    eta = x * BERNOULLI_BETA[1]
+    eta += BERNOULLI_BETA[0]
+    eta += b1[g1]
+    eta += b2[g2]
+    np.negative(eta, out=eta)
+    np.exp(eta, out=eta)
+    eta += 1.0
+    np.reciprocal(eta, out=eta)           # now the success probabilities
+    # y is float64 (not bool): every tool reads a numeric 0/1 response the same way, and R
+    # reads it back as a double column.
+    y = (rng.random(n) < eta).astype(np.float64)
+    return {"y": y, "x": x, "g1": g1, "g2": g2}
+
+
 def _frame(columns: dict[str, np.ndarray], levels: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame({name: (_factor(col, levels[name]) if name in levels else col)
                          for name, col in columns.items()}, copy=False)
@@ -135,6 +166,17 @@ def sim_crossed(n: int = 2_000_000, n_u: int = 20_000, n_i: int = 2_000, seed: i
     return _frame(_crossed_columns(n, n_u, n_i, seed), {"u": n_u, "i": n_i})
 
 
+def sim_bernoulli(n: int, n_g1: int = 1000, n_g2: int = 200, seed: int = 3) -> pd.DataFrame:
+    """Simulated 0/1 data for the binomial GLMM ``y ~ x + (1 | g1) + (1 | g2)``.
+
+    Columns: y (float64, 0 or 1), x (float64); g1, g2 (Categorical, labels 1..n_g1 and
+    1..n_g2). x ~ N(0, 1); g1 and g2 drawn independently and uniformly (crossed);
+    P(y = 1) = plogis(eta) with eta = ``BERNOULLI_BETA`` . (1, x) + b1[g1] + b2[g2], random
+    intercepts with SDs ``BERNOULLI_SD_G1`` and ``BERNOULLI_SD_G2``.
+    """
+    return _frame(_bernoulli_columns(n, n_g1, n_g2, seed), {"g1": n_g1, "g2": n_g2})
+
+
 # --- cache ----------------------------------------------------------------------------------
 
 KINDS = {
@@ -142,6 +184,8 @@ KINDS = {
                ("g1", "n_g1"), ("g2", "n_g2")),
     "crossed": (_crossed_columns, {"n": 2_000_000, "n_u": 20_000, "n_i": 2_000, "seed": 2},
                 ("u", "n_u"), ("i", "n_i")),
+    "bernoulli": (_bernoulli_columns, {"n": None, "n_g1": 1000, "n_g2": 200, "seed": 3},
+                  ("g1", "n_g1"), ("g2", "n_g2")),
 }
 
 
