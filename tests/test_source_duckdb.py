@@ -92,6 +92,7 @@ def test_inference_from_the_blocks(frame, files):
     np.testing.assert_allclose(m1.vcov, m0.vcov, rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::mixedmodels.lmm.SingularFitWarning")
 def test_likelihood_ratio_test_between_fits_on_one_source(frame, files, tmp_path):
     path = str(files / "all.parquet")
     small0, big0 = (mm.lmer(f, frame, reml=False) for f in
