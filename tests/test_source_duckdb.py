@@ -282,3 +282,18 @@ def test_structured_terms_and_residual_structures(frame, files):
         assert_same_summary(str(m0.summary()), str(m1.summary()))
     with pytest.raises(DataError, match="residual structures.*in-memory data frames only"):
         mm.lmer("y ~ x + (1 | g1)", path, correlation=mm.corAR1("~ 1 | g1"))
+
+
+def test_levels_in_rs_order_under_another_collation(frame):
+    # a case-insensitive collation sorts 's00_1' before 'S01_0'; R's C order does not
+    data = frame.assign(g1=np.where(frame.id % 3 == 0, frame.g1.str.upper(), frame.g1)
+                        + "_" + (frame.id % 3).astype(str))
+    con = duckdb.connect()
+    con.execute("SET default_collation = 'nocase'")
+    con.register("frame_view", data)
+    m0 = mm.lmer("y ~ x + (1 | g1)", data)
+    m1 = mm.lmer("y ~ x + (1 | g1)", con.sql("SELECT * FROM frame_view"))
+    assert m1.terms[0].levels == m0.terms[0].levels
+    pd.testing.assert_frame_equal(m1.ranef(), m0.ranef(), rtol=1e-6, atol=1e-8)
+    got = m1.fitted().df().set_index("id").sort_index()["fitted"]
+    np.testing.assert_allclose(got, m0.fitted(), rtol=1e-8, atol=1e-10)
