@@ -363,7 +363,8 @@ def _glmm_eval_vs_n(by_case: dict) -> list[str]:
         a, b = evals.get(("bernoulli_1e5", tool)), evals.get(("bernoulli_1e6", tool))
         if a and b:
             L.append(f"- {tool}: n = 1e6 / n = 1e5 = **{b / a:.1f}** (PIRLS works on every "
-                     "row: about 10 expected, the random-effects part is the same size)")
+                     "row, O(n), plus a fixed cost for the random-effect levels, the same "
+                     "1,200 at both n: at most 10)")
     if len(names) < 2:
         L.append("- n = 1e6 not run (--quick or --cases): no ratio")
     L.append("")

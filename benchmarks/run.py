@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,12 +59,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _prepare_data(case: Case, data_prep: dict) -> None:
-    """Simulate and cache a simulated case's data before its first process (not timed)."""
+    """Simulate and cache a simulated case's data before its first process (not timed).
+
+    The data are built in a process of their own: a child's ru_maxrss starts from its parent's
+    memory at exec, so data built in this process would raise every later child's peak.
+    """
     if case.source == "bundled":
         return
     t = time.perf_counter()
-    fresh = not (simulate.cache_path(case.source, **case.params) / "meta.json").exists()
-    path = simulate.cached(case.source, **case.params)
+    path = simulate.cache_path(case.source, **case.params)
+    fresh = not (path / "meta.json").exists()
+    if fresh:
+        params = dict(case.params)
+        cmd = [sys.executable, str(HERE / "simulate.py"), case.source, str(params.pop("n"))]
+        subprocess.run(cmd + [f"{k}={v}" for k, v in params.items()], check=True,
+                       stdout=subprocess.DEVNULL)
     data_prep[case.name] = {"path": str(path), "built_now": fresh,
                             "seconds": time.perf_counter() - t}
     print(f"[data] {case.name}: {'simulated + written' if fresh else 'cached'} "

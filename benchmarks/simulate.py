@@ -19,7 +19,7 @@ parameters and ``GENERATOR_VERSION``: one ``.npy`` per column (what the Python t
 and fast) and ``data.csv`` (what R reads; the codes are written as their labels 1..K).
 ``load_cached(kind, **params)`` reads the ``.npy`` columns back into the same frame.
 
-Run as a script to pre-build the cache:  python benchmarks/simulate.py bernoulli 1000000
+Run as a script to pre-build the cache:  python benchmarks/simulate.py KIND N [name=value ...]
 """
 from __future__ import annotations
 
@@ -267,8 +267,11 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__.strip().splitlines()[-1])
         return 2
-    kind, n = argv[0], int(float(argv[1]))
-    print(cached(kind, n=n))
+    kind, params = argv[0], {"n": int(float(argv[1]))}
+    for extra in argv[2:]:
+        name, value = extra.split("=", 1)
+        params[name] = int(float(value))
+    print(cached(kind, **params))
     return 0
 
 
