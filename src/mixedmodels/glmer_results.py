@@ -18,8 +18,7 @@ from ._threads import with_blas_threads
 from .errors import warn_user
 from .formula.design import Design
 from .glmm import GeneralizedLinearMixedModel, GlmmFit
-from .results_common import (coef_frames, frozen, ngroups, ranef_by_group, ranef_frame,
-                             readonly, varcorr_frame)
+from .results_common import RandomEffectsTables, frozen, readonly, varcorr_frame
 
 
 class VcovWarning(UserWarning):
@@ -30,7 +29,7 @@ RESIDUAL_TYPES = ("deviance", "pearson", "response", "working", "quantile")
 
 
 @dataclass(frozen=True, eq=False)
-class GlmerResult:
+class GlmerResult(RandomEffectsTables):
     """A fitted generalized linear mixed model (immutable).
 
     Shapes: n rows, p fixed effects, term j with l_j levels and p_j columns. ``b[j]`` is
@@ -159,9 +158,6 @@ class GlmerResult:
     def theta_names(self) -> list[str]:
         return [name for t in self.terms for name in t.theta_names()]
 
-    @property
-    def ngroups(self) -> dict[str, int]:
-        return ngroups(self.terms)
 
     @property
     def family_name(self) -> str:
@@ -252,42 +248,6 @@ class GlmerResult:
         L = ws.factor
         return tuple(frozen(self.sigma**2 * np.matmul(T, np.matmul(L.cond_var_tiles(j), T.T)))
                      for j, T in enumerate(ws.templates(self.theta)))
-
-    def ranef(self, as_dict: bool = False) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects on the link scale (lme4's ``ranef``).
-
-        Parameters
-        ----------
-        as_dict : False (default) for the long table of
-            ``as.data.frame(ranef(m, condVar=TRUE))``: columns grpvar, term, grp, condval,
-            condsd, one row per (term column, level), levels in R's order. True for lme4's
-            ``ranef(m)`` layout: a dict grouping factor -> DataFrame (l, columns) with the
-            levels as index (named by the factor) and one column per term column, e.g.
-            ``m.ranef(as_dict=True)["herd"]``. The conditional SDs in that layout come from
-            ``ranef_condsd()``; the full conditional covariance matrices per level from
-            ``cond_var``.
-
-        Returns
-        -------
-        DataFrame, or dict[str, DataFrame] with as_dict=True (a new object on each call).
-        """
-        if as_dict:
-            return ranef_by_group(self.terms, lambda j, c: self.b[j][:, c])
-        return ranef_frame(self.terms, self.b, self.cond_var)
-
-    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
-        """Conditional SDs of the random effects in the layout of ``ranef(as_dict=True)``.
-
-        lme4: ``sqrt`` of the diagonal of ``attr(ranef(m, condVar = TRUE)$g, "postVar")``,
-        one frame per grouping factor g (levels x term columns), on the link scale, from the
-        working weights at the conditional modes. With ``ranef(as_dict=True)`` this gives
-        approximate intervals ``re[g] +- 1.96 * sd[g]``.
-        """
-        return ranef_by_group(self.terms, lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
-
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per grouping factor, a frame (levels x coefficients) of fixef + ranef (link scale)."""
-        return coef_frames(self.terms, self.fixef, self.b)
 
     def icc(self) -> pd.Series:
         """Latent-scale ICC of each grouping factor's random intercept for binomial models:

@@ -31,7 +31,7 @@ from .formula.design import Design
 from .lmm import LinearMixedModel
 from .objective import profiled_objective, sigma_hat
 from .optimize import OptSummary
-from .results_common import coef_frames, ngroups, ranef_by_group, ranef_frame, varcorr_frame
+from .results_common import RandomEffectsTables, varcorr_frame
 from .terms import ReTerm
 
 
@@ -68,7 +68,7 @@ def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LmerResult:
+class LmerResult(RandomEffectsTables):
     """A fitted linear mixed model (immutable, read-only arrays).
 
     Shapes: p fixed effects, k terms, term j with l_j levels and p_j columns.
@@ -218,10 +218,6 @@ class LmerResult:
     def se(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.design.x_names))
 
-    @property
-    def ngroups(self) -> dict[str, int]:
-        """Grouping factor -> number of levels (lme4's ``ngrps``)."""
-        return ngroups(self.terms)
 
     @property
     def theta_names(self) -> list[str]:
@@ -268,41 +264,6 @@ class LmerResult:
         include a 0. Test for it with ``isna()``.
         """
         return varcorr_frame(self.terms, self.covariance_matrices(), self.sigma)
-
-    def ranef(self, as_dict: bool = False) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects (lme4's ``ranef``).
-
-        Parameters
-        ----------
-        as_dict : False (default) for the long table of
-            ``as.data.frame(ranef(m, condVar=TRUE))``: columns grpvar, term, grp, condval,
-            condsd, one row per (term column, level), levels in R's order. True for lme4's
-            ``ranef(m)`` layout: a dict grouping factor -> DataFrame (l, columns) with the
-            levels as index (named by the factor) and one column per term column, e.g.
-            ``m.ranef(as_dict=True)["Subject"]``. The conditional SDs in that layout (lme4's
-            ``attr(, "postVar")``, square-rooted) come from ``ranef_condsd()``; the full
-            conditional covariance matrices per level from ``cond_var``.
-
-        Returns
-        -------
-        DataFrame, or dict[str, DataFrame] with as_dict=True (a new object on each call).
-        """
-        if as_dict:
-            return ranef_by_group(self.terms, lambda j, c: self.b[j][:, c])
-        return ranef_frame(self.terms, self.b, self.cond_var)
-
-    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
-        """Conditional SDs of the random effects in the layout of ``ranef(as_dict=True)``.
-
-        lme4: ``sqrt`` of the diagonal of ``attr(ranef(m, condVar = TRUE)$g, "postVar")``,
-        one frame per grouping factor g (levels x term columns). With ``ranef(as_dict=True)``
-        this gives intervals ``re[g] +- 1.96 * sd[g]``.
-        """
-        return ranef_by_group(self.terms, lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
-
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
-        return coef_frames(self.terms, self.fixef, self.b)
 
     def icc(self) -> pd.Series:
         """Share of the total variance due to each grouping factor's random intercept.

@@ -135,3 +135,50 @@ def frozen(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=float, copy=True)
     out.flags.writeable = False
     return out
+
+
+class RandomEffectsTables:
+    """The random-effects tables lmer and glmer results share (lme4's ``ngrps``, ``ranef``,
+    ``coef``), read off ``terms``, ``b`` (per term (l_j, p_j)), ``cond_var`` (per term
+    (l_j, p_j, p_j)) and ``fixef``, which each result class provides. Values are on the
+    linear-predictor scale (the link scale of a GLMM)."""
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Grouping factor -> number of levels (lme4's ``ngrps``)."""
+        return ngroups(self.terms)
+
+    def ranef(self, as_dict: bool = False) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects (lme4's ``ranef``).
+
+        Parameters
+        ----------
+        as_dict : False (default) for the long table of
+            ``as.data.frame(ranef(m, condVar=TRUE))``: columns grpvar, term, grp, condval,
+            condsd, one row per (term column, level), levels in R's order. True for lme4's
+            ``ranef(m)`` layout: a dict grouping factor -> DataFrame (l, columns) with the
+            levels as index (named by the factor) and one column per term column, e.g.
+            ``m.ranef(as_dict=True)["Subject"]``. The conditional SDs in that layout (lme4's
+            ``attr(, "postVar")``, square-rooted) come from ``ranef_condsd()``; the full
+            conditional covariance matrices per level from ``cond_var``.
+
+        Returns
+        -------
+        DataFrame, or dict[str, DataFrame] with as_dict=True (a new object on each call).
+        """
+        if as_dict:
+            return ranef_by_group(self.terms, lambda j, c: self.b[j][:, c])
+        return ranef_frame(self.terms, self.b, self.cond_var)
+
+    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
+        """Conditional SDs of the random effects in the layout of ``ranef(as_dict=True)``.
+
+        lme4: ``sqrt`` of the diagonal of ``attr(ranef(m, condVar = TRUE)$g, "postVar")``,
+        one frame per grouping factor g (levels x term columns). With ``ranef(as_dict=True)``
+        this gives (approximate, for a GLMM) intervals ``re[g] +- 1.96 * sd[g]``.
+        """
+        return ranef_by_group(self.terms, lambda j, c: np.sqrt(self.cond_var[j][:, c, c]))
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per grouping factor, a frame (levels x coefficients) of fixef + ranef."""
+        return coef_frames(self.terms, self.fixef, self.b)
