@@ -187,6 +187,19 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_options(parser, family_help: str) -> None:
+    """--ml, --family, --link and --nagq, shared by ``fit`` and ``report``."""
+    parser.add_argument("--ml", action="store_true",
+                        help="maximum likelihood instead of REML (lmer only)")
+    # No choices= for --family and --link: the library's own message lists what it knows.
+    parser.add_argument("--family", metavar="NAME", help=family_help)
+    parser.add_argument("--link", metavar="NAME",
+                        help="link function (default: the family's, e.g. logit for binomial)")
+    parser.add_argument("--nagq", type=int, metavar="N",
+                        help="glmer's nAGQ: 1 Laplace (default), 0, or N > 1 adaptive "
+                             "Gauss-Hermite nodes (one random-effects term only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixedmodels",
                                      description="Linear and generalized linear mixed-effects "
@@ -200,19 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data", required=True,
                      help="bundled dataset name (see `mixedmodels datasets`), CSV/Parquet path, "
                           "or a quoted glob ('events/*.parquet') that lmer reads through DuckDB")
-    fit.add_argument("--ml", action="store_true",
-                     help="maximum likelihood instead of REML (lmer only)")
     fit.add_argument("--weights", metavar="COL",
                      help="column of prior weights (binomial: the numbers of trials)")
-    # No choices= for --family and --link: the library's own message lists what it knows.
-    fit.add_argument("--family", metavar="NAME",
-                     help="fit a GLMM with glmer: binomial, poisson, Gamma, inverse.gaussian, "
-                          "gaussian, or negative.binomial (nb: glmer.nb, shape estimated)")
-    fit.add_argument("--link", metavar="NAME",
-                     help="link function (default: the family's, e.g. logit for binomial)")
-    fit.add_argument("--nagq", type=int, metavar="N",
-                     help="glmer's nAGQ: 1 Laplace (default), 0, or N > 1 adaptive "
-                          "Gauss-Hermite nodes (one random-effects term only)")
+    _model_options(fit, "fit a GLMM with glmer: binomial, poisson, Gamma, inverse.gaussian, "
+                        "gaussian, or negative.binomial (nb: glmer.nb, shape estimated)")
     fit.set_defaults(func=_fit)
     report = sub.add_parser("report", help="fit a model and write a self-contained HTML report")
     report.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
@@ -220,19 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bundled dataset name or CSV/Parquet path")
     report.add_argument("--out", default="report.html", metavar="FILE",
                         help="HTML file to write (default: report.html)")
-    report.add_argument("--ml", action="store_true",
-                        help="maximum likelihood instead of REML (lmer only)")
     report.add_argument("--x", metavar="COL",
                         help="numeric column for the x axis of the data and model-line figures "
                              "(default: the first numeric fixed-effect variable)")
-    report.add_argument("--family", metavar="NAME",
-                        help="report on a GLMM fitted with glmer: binomial, poisson, Gamma, "
-                             "inverse.gaussian, or negative.binomial (glmer.nb)")
-    report.add_argument("--link", metavar="NAME",
-                        help="link function (default: the family's, e.g. logit for binomial)")
-    report.add_argument("--nagq", type=int, metavar="N",
-                        help="glmer's nAGQ: 1 Laplace (default), 0, or N > 1 adaptive "
-                             "Gauss-Hermite nodes (one random-effects term only)")
+    _model_options(report, "report on a GLMM fitted with glmer: binomial, poisson, Gamma, "
+                           "inverse.gaussian, or negative.binomial (glmer.nb)")
     report.add_argument("--seed", type=int, default=1, metavar="N",
                         help="seed of a GLMM's simulated (DHARMa) residuals (default: 1)")
     report.set_defaults(func=_report)
