@@ -291,6 +291,9 @@ class BlockedCholesky:
                 # s_c = theta_1^2 / (theta_1^2 a_c + 1), the weights of the pair downdates.
                 s0 = (templates[0][0, 0] * self.diag[0].inv[:, 0, 0]) ** 2
             for i in range(j + 1, k):
+                if self.off_dense[(i, j)] and not sp.issparse(self.A_off[(i, j)]):
+                    self.off[(i, j)] = self._dense_off(i, j, templates, s0)
+                    continue
                 S_ij = scale_off(self.A_off[(i, j)], templates[i], templates[j], A.dims[i][0],
                                  l_j)
                 if self.off_dense[(i, j)]:
@@ -349,6 +352,24 @@ class BlockedCholesky:
     def _rdiv_t(self, S, j: int):
         """S @ L_jj^{-T} for a block-diagonal L_jj (j < trail)."""
         return self.diag[j].rdiv_t(S)
+
+    def _dense_off(self, i: int, j: int, templates, s0) -> np.ndarray:
+        """L_ij (q_i, q_j) for a dense A_ij and j < trail: the same arithmetic as
+        ``scale_off``, the downdates and ``_rdiv_t``, but into one new array, a band of
+        rows at a time. A crossed pair block can hold 1e7 level pairs (160 MB dense); the
+        whole-block temporaries of the plain path (scaled copy, dense copy, quotient) would
+        triple the optimizer's memory."""
+        A_ij = self.A_off[(i, j)]
+        Ti, Tj = templates[i], templates[j]
+        out = np.empty_like(A_ij)
+        step = _band_rows(A_ij.shape, Ti.shape[0])
+        for r0 in range(0, A_ij.shape[0], step):
+            out[r0:r0 + step] = scale_dense(A_ij[r0:r0 + step], Ti, Tj)
+        for m in range(j):
+            self._downdate(out, i, j, m, templates, s0)
+        for r0 in range(0, out.shape[0], step):
+            out[r0:r0 + step] = self._rdiv_t(out[r0:r0 + step], j)
+        return out
 
     # ---- read-offs (algorithm.md §3) -------------------------------------------------
     def ldL2(self) -> float:
@@ -458,3 +479,14 @@ class BlockedCholesky:
                 acc += np.einsum("rla,rlb->lab", Y, Y)
             out[start:stop] = acc
         return out
+
+
+# Entries per band of ``BlockedCholesky._dense_off`` (8 MB of float64 temporaries a band).
+BAND_ENTRIES = 1 << 20
+
+
+def _band_rows(shape: tuple[int, int], p_i: int) -> int:
+    """Rows per band of a (q_i, q_j) block: about BAND_ENTRIES entries, whole tiles of p_i
+    rows (``scale_dense`` multiplies p_i rows at a time)."""
+    rows = max(1, BAND_ENTRIES // max(shape[1], 1))
+    return max(p_i, rows - rows % p_i)

@@ -12,7 +12,10 @@ the same raw values. ``duckdb`` is imported on first use only.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,12 @@ from .poly import Poly, sql_double, sql_numeric
 from .spec import FACTOR, LOGICAL, NUMERIC, ColumnStats, FirstPass, Needs, SourceSpec
 
 VIEW = "mm_src"
+# DuckDB's memory limit on the connections opened for a path (its default is 80 % of RAM).
+# The hash tables of the pair blocks' GROUP BY at 1e8 rows would take about 1.3 GB; bounded,
+# they spill to a private temporary directory and the process stays near 0.8 GB (the
+# benchmark in benchmarks/scale.py). Pass a relation of your own connection for other
+# settings.
+PATH_MEMORY_LIMIT = "512MB"
 PARQUET = (".parquet", ".parq", ".pq")
 CSV = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz")
 _NUMERIC_IDS = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
@@ -414,7 +423,8 @@ def open_path(path: str | os.PathLike) -> DuckDBSource:
     text = os.fspath(path)
     if os.path.isdir(text):
         text = os.path.join(text, "*.parquet")
-    con = duckdb.connect()
+    spill = tempfile.mkdtemp(prefix="mixedmodels-duckdb-")
+    con = duckdb.connect(config={"memory_limit": PATH_MEMORY_LIMIT, "temp_directory": spill})
     try:
         files = sorted(r[0] for r in con.execute("SELECT file FROM glob(?)", [text]).fetchall())
     except duckdb.Error as err:
@@ -442,6 +452,7 @@ def open_path(path: str | os.PathLike) -> DuckDBSource:
     label = text if len(files) > 1 or any(ch in text for ch in "*?[") else files[0]
     source = DuckDBSource(relation, label, schemas)
     source.connection = con        # keep the connection alive as long as the source
+    weakref.finalize(source, shutil.rmtree, spill, ignore_errors=True)
     return source
 
 
