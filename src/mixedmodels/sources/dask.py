@@ -317,6 +317,24 @@ class DaskSource:
         return self.frame.map_partitions(_row_values, program, kept, beta, b, residuals, 1.0,
                                          meta=pd.Series(dtype=float, name=name))
 
+    def predict(self, result, plan, training: bool):
+        """A Dask Series "prediction" of the rows ``result`` used (``training``) or of every
+        row of this frame, aligned with the partitions (see ``dask_predict``)."""
+        from .dask_predict import predict_series
+
+        used = tuple(result.design.spec.used) if training else None
+        return predict_series(self, plan, self.frame, used)
+
+    def write_predictions(self, result, path: str, plan, training: bool) -> None:
+        """Those rows and their predictions written as a directory of Parquet files."""
+        from .dask_predict import rows_frame
+        from .newdata import prediction_plan
+
+        spec = result.design.spec
+        full = prediction_plan(result, None, False) if training else None
+        rows_frame(self, plan, self.frame, full, spec.y if training else None,
+                   tuple(spec.used) if training else None).to_parquet(path)
+
     def residual_reader(self, result) -> "_ResidualReader":
         program, kept, beta, b = self._estimates(result)
         return _ResidualReader(self, (program, kept, beta, b, "pearson", result.sigma))

@@ -143,13 +143,61 @@ class SourceLmerResult(LmerResult):
 
     def predict(self, newdata: Any = None, re_form: Any = None,
                 allow_new_levels: bool = False):
-        """The fitted values (``newdata`` None); predictions on new data need the in-memory
-        model: fit it from a data frame."""
-        if newdata is None and re_form is None:
-            return self.fitted()
-        raise RowsNeededError(
-            f"predict() with new data or re_form is not available for a model fitted from "
-            f"{self.source.engine} ({self.source.label}) yet; use fitted() for the rows used")
+        """Predictions X beta + offset (+ Z b for the random effects ``re_form`` keeps), with
+        the in-memory ``predict``'s rules (``predict.predict``), lazily where rows live.
+
+        newdata : None for the rows used by the fit; a DuckDB relation or a path / glob of
+            Parquet or CSV files (a DuckDB relation of its columns and ``prediction`` comes
+            back), a Dask DataFrame (a Dask Series "prediction" aligned with its
+            partitions), or a pandas / polars frame (the in-memory ``predict``'s Series
+            "predicted", m values).
+        re_form : None (every term), "~0" / NaN (population level) or a formula of some terms.
+        allow_new_levels : an unseen or missing grouping level contributes zero when True; an
+            error naming the term and a few levels otherwise. An unseen level of a
+            fixed-effects factor is always an error; a missing value in a column of X, the
+            offset or a kept term's z gives NaN.
+        """
+        from ..predict import predict
+        from .newdata import prediction_plan
+        from .passes import open_source, source_kind
+
+        kind = None if newdata is None else source_kind(newdata)
+        if kind == "memory":
+            return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        plan = prediction_plan(self, re_form, allow_new_levels)
+        if newdata is None:
+            return self.source.predict(self, plan, training=True)
+        return _open_newdata(newdata, kind, open_source).predict(self, plan, training=False)
+
+    def write_predictions(self, path: Any, newdata: Any = None, re_form: Any = None,
+                          allow_new_levels: bool = False) -> str:
+        """Write rows and their predictions to Parquet where the rows live; returns ``path``.
+
+        newdata None: the rows the fit used, with their columns, ``prediction`` (for
+        ``re_form``), ``fitted`` (every random effect) and ``residual`` (response minus
+        fitted); else the rows of ``newdata`` (as ``predict`` takes it, data frames
+        excepted) with their columns and ``prediction``. DuckDB writes one Parquet file
+        (``COPY ... TO path``), Dask a directory of them (``to_parquet``); nothing of length
+        n comes to the client.
+        """
+        import os
+
+        from .newdata import prediction_plan
+        from .passes import open_source, source_kind
+
+        text = os.fspath(path)
+        plan = prediction_plan(self, re_form, allow_new_levels)
+        if newdata is None:
+            self.source.write_predictions(self, text, plan, training=True)
+            return text
+        kind = source_kind(newdata)
+        if kind == "memory":
+            raise RowsNeededError("write_predictions() takes new data as a DuckDB relation, a "
+                                  "path of Parquet or CSV files or a Dask DataFrame; for a data "
+                                  "frame use predict(newdata) and write the result yourself")
+        _open_newdata(newdata, kind, open_source).write_predictions(self, text, plan,
+                                                                    training=False)
+        return text
 
     def hatvalues(self):
         self._needs_rows("hatvalues()")
@@ -176,6 +224,15 @@ class SourceLmerResult(LmerResult):
         the summary prints them; exact, from a few passes over the rows."""
         return exact_quantiles(self.source.residual_reader(self), self.nobs,
                                [0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+def _open_newdata(newdata: Any, kind: str, open_source):
+    """The engine object over new data (its label says it is newdata)."""
+    if kind == "duckdb":
+        from .duckdb import DuckDBSource
+
+        return DuckDBSource(newdata, "newdata (a DuckDB relation)")
+    return open_source(newdata, kind)
 
 
 # ---- exact quantiles in a few passes -----------------------------------------------------

@@ -103,7 +103,8 @@ class SourceSpec:
     x : (p_full,) polynomials of X's columns before the rank check, named ``x_names`` with
     R term labels ``x_terms``; terms : the random-effects terms in fitting order (levels and
     names, no rows); z : per term its (p_i,) polynomials; group_keys : per term its coding
-    key; y, offset : polynomials; weights : the weights column or None.
+    key; y, offset : polynomials; weights : the weights column or None; kinds : the used
+    columns' kinds.
     """
 
     formula: MixedFormula
@@ -121,6 +122,7 @@ class SourceSpec:
     codings: dict[str, Coding]
     first: FirstPass
     used: list[str]
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def numeric_atoms(self) -> list[str]:
         """The expressions behind every numeric atom, for the engines to evaluate."""
@@ -129,13 +131,21 @@ class SourceSpec:
 
 
 def _sample(kinds: dict[str, str], levels: dict[str, tuple[list, list[str], bool]],
-            n: int) -> pd.DataFrame:
+            n: int, scale: dict[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """A synthetic frame with the used columns: numbers, booleans and, for factor columns,
-    every level (``levels``: column -> (raw values, labels, ordered)) at least once."""
+    every level (``levels``: column -> (raw values, labels, ordered)) at least once.
+
+    A column of ``scale`` (column -> (mean, SD)) gets that mean and SD, so the ``scale()``
+    state the model matrices keep (and the in-memory ``predict`` reads) is the training one.
+    """
     rng = np.random.default_rng(0)
     out = {}
     for name, kind in kinds.items():
-        if name in levels:
+        if scale and name in scale and kind == NUMERIC:
+            draws = rng.normal(size=n)
+            mean, sd = scale[name]
+            out[name] = mean + sd * (draws - draws.mean()) / draws.std(ddof=1)
+        elif name in levels:
             raw, labels, ordered = levels[name]
             reps = np.arange(n) % len(raw)
             if kind == FACTOR:
@@ -314,7 +324,7 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
                                             labels=["FALSE", "TRUE"], boolean=True)
     kinds = needs.kinds
     rows = max([6] + [len(v[0]) for v in sample_levels.values()])
-    sample = _sample(kinds, sample_levels, rows)
+    sample = _sample(kinds, sample_levels, rows, first.scale)
     xmm = fx.model_matrix(needs.fixed_rhs, sample)
     x = _symbolic_columns(xmm, codings, first, kinds, "fixed effects")
     terms, zs = [], []
@@ -343,4 +353,5 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
         x_spec=xmm.spec, y=_response_poly(mf, kinds), offset=offset,
         offset_exprs=tuple(needs.offsets), weights=needs.weights, terms=tuple(ordered),
         z=tuple(zs[i][0] for i in index), group_keys=tuple(zs[i][1] for i in index),
-        codings=codings, first=first, used=needs.used)
+        codings=codings, first=first, used=needs.used,
+        kinds=dict(needs.kinds))
