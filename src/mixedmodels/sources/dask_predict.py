@@ -132,7 +132,7 @@ def _predict_partition(frame: pd.DataFrame, plan: PredictPlan, used: tuple | Non
                        ) -> pd.Series:
     """A partition's predictions, indexed as its rows (its complete rows when ``used``)."""
     if used is not None:
-        frame = frame.loc[_complete(frame, list(used))]
+        frame = frame.loc[_complete(frame, list(used[0]), used[1])]
     return pd.Series(_eta(frame, plan), index=frame.index, name="prediction")
 
 
@@ -141,7 +141,7 @@ def _rows_partition(frame: pd.DataFrame, plan: PredictPlan, full: PredictPlan | 
     """A partition's rows with ``prediction`` (and, for the training rows, ``fitted`` and
     ``residual``)."""
     if used is not None:
-        frame = frame.loc[_complete(frame, list(used))]
+        frame = frame.loc[_complete(frame, list(used[0]), used[1])]
     out = frame.assign(prediction=_eta(frame, plan))
     if full is not None:
         fitted = _eta(frame, full)
@@ -151,7 +151,7 @@ def _rows_partition(frame: pd.DataFrame, plan: PredictPlan, full: PredictPlan | 
 
 def predict_series(source, plan: PredictPlan, frame, used: tuple | None):
     """A Dask Series named "prediction", aligned with ``frame``'s partitions (its complete
-    rows when ``used``, the columns of the training rows)."""
+    rows when ``used``: (the training's used columns, its NaN expressions))."""
     if used is None:
         check_columns(plan, frame.columns)
         check_levels(frame, plan, source._compute)

@@ -132,9 +132,17 @@ class DuckDBSource:
     def first_pass(self, needs: Needs) -> FirstPass:
         """Counts, missing values, scale() statistics and the level tables (one query for the
         numbers, one per coding for its distinct levels)."""
-        self._complete = " AND ".join(f"NOT {self._missing(c)}" for c in needs.used) or "TRUE"
+        present = " AND ".join(f"NOT {self._missing(c)}" for c in needs.used) or "TRUE"
+        # a row is dropped, as in memory, where an expression gives NaN on present values;
+        # each expression counts the rows that no earlier one dropped
+        kept, items = present, []
+        for i, expr in enumerate(needs.nan_exprs):
+            nan = f"isnan({sql_numeric(expr, self.column_sql)})"
+            items.append(f"count(*) FILTER (WHERE {kept} AND {nan}) AS nan_{i}")
+            kept = f"{kept} AND NOT {nan}"
+        self._complete = kept
         done = f"FILTER (WHERE {self._complete})"
-        items = ["count(*) AS n_total", f"count(*) {done} AS n"]
+        items += ["count(*) AS n_total", f"count(*) {done} AS n"]
         items += [f"count(*) FILTER (WHERE {self._missing(c)}) AS miss_{i}"
                   for i, c in enumerate(needs.used)]
         for i, c in enumerate(needs.scale):
@@ -165,7 +173,9 @@ class DuckDBSource:
                      if row[f"miss_{i}"]},
             distinct=distinct,
             scale={c: (float(row[f"mean_{i}"]), float(row[f"sd_{i}"]))
-                   for i, c in enumerate(needs.scale)})
+                   for i, c in enumerate(needs.scale)},
+            nan_rows={e: int(row[f"nan_{i}"]) for i, e in enumerate(needs.nan_exprs)
+                      if row[f"nan_{i}"]})
 
     def _level_table(self, cols: tuple[str, ...]) -> pd.DataFrame:
         """The distinct combinations of ``cols`` on the complete rows, named as the source's
