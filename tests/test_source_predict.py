@@ -188,3 +188,19 @@ def test_temporary_tables_do_not_pile_up(frame, new):
     del models, rel, pred
     gc.collect()
     assert tables() == []
+
+
+@pytest.mark.parametrize("where", ["parquet", "dask"])
+def test_bootstrap_says_how_to_bring_the_rows_into_memory(frame, files, where):
+    from mixedmodels.sources.result import RowsNeededError
+
+    source = str(files / "train.parquet") if where == "parquet" \
+        else dd.from_pandas(frame, npartitions=3)
+    m1 = _fit("y ~ x + (1 | g1)", source)
+    how = r"\.df\(\).*read_parquet" if where == "parquet" else r"ddf\.compute\(\)"
+    with pytest.raises(RowsNeededError, match=r"parametric bootstrap \(bootstrap\(\)\) needs "
+                                              rf"the data in memory.*{how}.*mm\.lmer\("):
+        m1.bootstrap(5)
+    with pytest.raises(RowsNeededError, match=r"parametric bootstrap \(confint\(method='boot'"
+                                              rf"\)\).*{how}.*\.confint\("):
+        m1.confint(method="boot")

@@ -207,7 +207,19 @@ class SourceLmerResult(LmerResult):
 
     def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
                   progress: bool | None = None):
-        self._needs_rows("the parametric bootstrap")
+        self._needs_memory_for_bootstrap("bootstrap()")
+
+    def _needs_memory_for_bootstrap(self, what: str):
+        """The parametric bootstrap simulates and refits every row: say how to bring them."""
+        read = {"DuckDB": "relation.df() (e.g. con.sql('SELECT ...').df()) or "
+                          "pandas.read_parquet(path)",
+                "Dask": "ddf.compute()"}.get(self.source.engine, "a data frame")
+        raise RowsNeededError(
+            f"the parametric bootstrap ({what}) needs the data in memory: it simulates a "
+            "response for every row and refits the model to each, and this model was fitted "
+            f"from {self.source.engine} ({self.source.label}). Read the rows into a data "
+            f"frame with {read} and fit from the frame: "
+            f"mm.lmer({self.formula!r}, frame).{what.split('(')[0]}(...)")
 
     def influence(self, progress: bool | None = None):
         self._needs_rows("influence()")
@@ -216,7 +228,7 @@ class SourceLmerResult(LmerResult):
         """As ``LmerResult.confint``; "wald" and "profile" read the blocks, "boot" needs the
         rows in memory."""
         if method == "boot":
-            self._needs_rows("the parametric bootstrap (confint(method='boot'))")
+            self._needs_memory_for_bootstrap("confint(method='boot')")
         return super().confint(method=method, level=level, **kwargs)
 
     def scaled_residual_quantiles(self) -> list[float]:
