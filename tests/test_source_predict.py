@@ -87,6 +87,10 @@ def test_predictions_as_in_memory(frame, new, files, formula, where):
         want = m0.predict(new, re_form=re_form, allow_new_levels=True).to_numpy()
         same = m1.predict(new, re_form=re_form, allow_new_levels=True)
         assert isinstance(same, pd.Series) and same.index.equals(new.index)
+        if where == "dask":
+            polars = pytest.importorskip("polars")
+            _close(m1.predict(polars.from_pandas(new), re_form=re_form,
+                              allow_new_levels=True).to_numpy(), same.to_numpy(), 1e-15)
         for kind, data in newdata.items():
             got = _values(m1.predict(data, re_form=re_form, allow_new_levels=True))
             # the same model on every engine: round-off; against the in-memory fit: its

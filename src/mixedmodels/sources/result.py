@@ -3,8 +3,9 @@
 ``SourceDesign`` stands where an in-memory fit keeps its ``Design``: the names, terms, counts
 and the source, but no row-level arrays; asking it for ``y``, ``X``, ``weights`` or the row
 labels raises ``RowsNeededError``. ``SourceLmerResult`` is an ``LmerResult`` whose row-level
-outputs run where the data live: ``fitted()`` and ``residuals()`` return a lazy result of
-the engine (a DuckDB relation, a Dask Series), the summary's residual quantiles take a few
+outputs run where the data live: ``fitted()``, ``residuals()`` and ``predict()`` return a
+lazy result of the engine (a DuckDB relation, a Dask Series), ``write_predictions()`` writes
+Parquet there, the summary's residual quantiles take a few
 passes over the residuals, and what needs every row in client memory (leverages, simulation,
 the parametric bootstrap, influence) says so.
 """
