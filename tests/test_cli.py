@@ -73,3 +73,43 @@ def test_fit_reads_a_glob_of_parquet_files_through_duckdb(tmp_path, capsys):
     assert from_files.replace(f"Data: {pattern}", "Data: sleepstudy") == in_memory
     assert main(["fit", formula, "--data", str(tmp_path / "none" / "*.parquet")]) == 2
     assert "no file matches" in capsys.readouterr().err
+
+
+def test_fit_engine_option_for_files_and_directories(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    pytest.importorskip("pyarrow")
+    from mixedmodels.cli import build_parser, fit_engine
+
+    sleep = datasets.load("sleepstudy")
+    (tmp_path / "dir").mkdir()
+    for k, part in enumerate((sleep.iloc[:90], sleep.iloc[90:])):
+        part.to_parquet(tmp_path / "dir" / f"part{k}.parquet")
+    sleep.to_parquet(tmp_path / "sleep.parquet")
+    formula = "Reaction ~ Days + (Days | Subject)"
+    single, folder = str(tmp_path / "sleep.parquet"), str(tmp_path / "dir")
+
+    def engine(*argv):
+        return fit_engine(build_parser().parse_args(["fit", formula, *argv]))
+
+    assert engine("--data", single) == "memory"
+    assert engine("--data", folder) == "duckdb"
+    assert engine("--data", str(tmp_path / "dir" / "*.parquet")) == "duckdb"
+    assert engine("--data", folder, "--family", "poisson") == "memory"
+    assert engine("--data", single, "--engine", "duckdb") == "duckdb"
+    assert main(["fit", formula, "--data", single]) == 0
+    in_memory = capsys.readouterr().out
+    assert main(["fit", formula, "--data", single, "--engine", "duckdb"]) == 0
+    assert capsys.readouterr().out == in_memory
+    assert main(["fit", formula, "--data", folder]) == 0
+    assert capsys.readouterr().out.replace(f"Data: {folder}", "Data: sleep") == in_memory
+    assert main(["fit", formula, "--data", folder, "--engine", "memory"]) == 0
+    assert capsys.readouterr().out.replace(f"Data: {folder}", "Data: sleep") == in_memory
+    assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", single, "--engine",
+                 "duckdb", "--family", "poisson"]) == 2
+    assert "--engine duckdb fits lmer only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fit", formula, "--data", single, "--engine", "spark"])
+    assert "invalid choice: 'spark'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    assert "--engine {memory,duckdb}" in capsys.readouterr().out

@@ -120,7 +120,7 @@ def test_fitted_and_residuals_stream_as_relations(frame, files):
                                atol=1e-9)
     assert m1.predict().df().shape[0] == m0.nobs
     for call in (m1.hatvalues, m1.simulate, lambda: m1.bootstrap(2), m1.influence,
-                 lambda: m1.predict(frame), lambda: m1.design.X):
+                 lambda: m1.design.X):
         with pytest.raises(RowsNeededError, match="DuckDB"):
             call()
 

@@ -2,8 +2,9 @@
 
 ``fit`` runs ``lmer``, or ``glmer`` (``glmer_nb`` for a negative binomial) given ``--family``;
 ``report`` does the same and writes a self-contained HTML report of the fit. ``lmer`` reads a
-glob of Parquet or CSV files (``--data 'events/*.parquet'``) through DuckDB, so the rows never
-need to fit in memory; a single file is read into memory.
+glob of Parquet or CSV files (``--data 'events/*.parquet'``) or a directory of Parquet files
+through DuckDB, so the rows never need to fit in memory; a single file is read into memory
+unless ``--engine duckdb`` says otherwise.
 
 ``mixedmodels datasets`` lists the bundled datasets, ``mixedmodels --version`` prints the
 version.
@@ -43,6 +44,24 @@ def is_glob(source: str) -> bool:
     return any(ch in source for ch in "*?[")
 
 
+def _parquet_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory holding Parquet files (as Dask and Spark write them)."""
+    return path.is_dir() and any(path.glob("*.parquet"))
+
+
+def fit_engine(args: argparse.Namespace) -> str:
+    """"duckdb" or "memory" for ``fit``: ``--engine`` if given, else DuckDB for a glob or a
+    directory of Parquet files fitted by lmer, memory otherwise (a single file, a bundled
+    dataset, any glmer)."""
+    if args.engine is None:
+        many = is_glob(args.data) or _parquet_directory(Path(args.data))
+        return "duckdb" if many and args.family is None else "memory"
+    if args.engine == "duckdb" and args.family is not None:
+        raise MixedModelsError("--engine duckdb fits lmer only: glmer reads the rows at every "
+                               "step; drop --engine (or give --engine memory)")
+    return args.engine
+
+
 def read_data(source: str):
     """A bundled dataset name, or a path to a CSV, TSV or Parquet file, as a pandas DataFrame.
 
@@ -56,15 +75,15 @@ def read_data(source: str):
     from .errors import DataError
 
     path = Path(source)
-    if is_glob(source):
+    if is_glob(source) or _parquet_directory(path):
         # glmer and the report need the rows: DuckDB reads the files into one frame
         from .sources.duckdb import open_path
 
         return open_path(source).relation.df()
     kind, suffix = _file_format(path)
     if path.is_dir():
-        raise DataError(f"--data {source} is a directory; give a CSV, TSV or Parquet file, "
-                        f"or a glob of them in quotes ('{source}/*.parquet')")
+        raise DataError(f"--data {source} is a directory without Parquet files; give a CSV, "
+                        f"TSV or Parquet file, or a glob of them in quotes ('{source}/*.csv')")
     if kind is None and suffix:
         hint = f" ({_HINTS[suffix]})" if suffix in _HINTS else ""
         raise DataError(f"--data {source}: unsupported file type '{suffix}'{hint}; give a CSV "
@@ -118,8 +137,8 @@ def _fit_model(args: argparse.Namespace, data):
 
 
 def _fit(args: argparse.Namespace) -> int:
-    # lmer takes a glob as a DuckDB source (two passes, no rows in memory); glmer needs a frame
-    data = args.data if args.family is None and is_glob(args.data) else read_data(args.data)
+    # DuckDB: two passes over the files, no rows in memory (lmer only); else a data frame
+    data = args.data if fit_engine(args) == "duckdb" else read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = _fit_model(args, data)
@@ -215,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "or a quoted glob ('events/*.parquet') that lmer reads through DuckDB")
     fit.add_argument("--weights", metavar="COL",
                      help="column of prior weights (binomial: the numbers of trials)")
+    fit.add_argument("--engine", choices=("memory", "duckdb"),
+                     help="where lmer reads the rows: 'memory' reads them into a data frame, "
+                          "'duckdb' fits in two passes over the files without loading them "
+                          "(Parquet or CSV; lmer only). Default: duckdb for a glob or a "
+                          "directory of Parquet files, memory for a single file or a dataset")
     _model_options(fit, "fit a GLMM with glmer: binomial, poisson, Gamma, inverse.gaussian, "
                         "gaussian, or negative.binomial (nb: glmer.nb, shape estimated)")
     fit.set_defaults(func=_fit)

@@ -42,18 +42,33 @@ def _tree(parts: list, combine):
     return parts[0]
 
 
-def _complete(frame: pd.DataFrame, used: list[str]) -> np.ndarray:
-    return ~frame[used].isna().any(axis=1).to_numpy()
+def _nan_drops(frame: pd.DataFrame, present: np.ndarray, nan_exprs) -> tuple[np.ndarray, dict]:
+    """(rows kept (m,) bool, expression -> rows it drops): as in memory, a row whose values
+    are present is dropped where an expression gives NaN, counted by the first such one."""
+    kept, counts = present.copy(), {}
+    for expr in nan_exprs:
+        made = np.isnan(numpy_numeric(
+            expr, lambda c: frame[c].to_numpy(dtype=float, na_value=np.nan))) & kept
+        counts[expr] = int(made.sum())
+        kept &= ~made
+    return kept, counts
+
+
+def _complete(frame: pd.DataFrame, used: list[str], nan_exprs=()) -> np.ndarray:
+    """(m,) the rows a fit uses: no used column missing, no expression NaN."""
+    present = ~frame[used].isna().any(axis=1).to_numpy()
+    return _nan_drops(frame, present, nan_exprs)[0] if nan_exprs else present
 
 
 # ---- pass 1 ----------------------------------------------------------------------------------
 def _first_partial(frame: pd.DataFrame, needs: Needs, categories: dict) -> dict:
     """Counts, missing values, distinct levels and moments of one partition."""
-    keep = _complete(frame, needs.used)
+    keep, nan_rows = _nan_drops(frame, _complete(frame, needs.used), needs.nan_exprs)
     rows = frame.loc[keep]
     out = {"n_total": len(frame), "n": int(keep.sum()),
            "missing": {c: int(frame[c].isna().sum()) for c in needs.used},
-           "distinct": {}, "moments": {}, "inf": {}, "w_neg": 0, "w_zero": 0}
+           "distinct": {}, "moments": {}, "inf": {}, "w_neg": 0, "w_zero": 0,
+           "nan_rows": nan_rows}
     for key, cols in needs.codings.items():
         out["distinct"][key] = _aligned(rows.loc[:, list(cols)], categories).drop_duplicates()
     for c in needs.scale:
@@ -87,7 +102,8 @@ def _add_first(a: dict, b: dict) -> dict:
            "distinct": {k: pd.concat([a["distinct"][k], b["distinct"][k]]).drop_duplicates()
                         for k in a["distinct"]},
            "moments": {}, "inf": {c: a["inf"][c] + b["inf"][c] for c in a["inf"]},
-           "w_neg": a["w_neg"] + b["w_neg"], "w_zero": a["w_zero"] + b["w_zero"]}
+           "w_neg": a["w_neg"] + b["w_neg"], "w_zero": a["w_zero"] + b["w_zero"],
+           "nan_rows": {e: a["nan_rows"][e] + b["nan_rows"][e] for e in a["nan_rows"]}}
     for c, (na, ma, sa) in a["moments"].items():
         nb, mb, sb = b["moments"][c]
         n = na + nb
@@ -103,7 +119,8 @@ def _add_first(a: dict, b: dict) -> dict:
 class RowProgram:
     """What a worker needs to turn a partition into arrays (small and picklable).
 
-    used : columns read; x, y, offset : polynomials; weights : column or None; z, group_keys
+    used : columns read; nan_exprs : expressions whose NaN drops a row; x, y, offset :
+    polynomials; weights : column or None; z, group_keys
     : per term; lookups : coding key -> (columns, level values as an Index / MultiIndex);
     booleans : coding key -> column; categories : as ``DaskSource.categories``; terms : the
     terms without their formula specs (levels, names).
@@ -120,6 +137,7 @@ class RowProgram:
     booleans: dict
     categories: dict
     terms: tuple
+    nan_exprs: tuple = ()
 
     @classmethod
     def of(cls, spec: SourceSpec, categories: dict) -> "RowProgram":
@@ -135,11 +153,13 @@ class RowProgram:
         return cls(used=tuple(spec.used), x=tuple(spec.x), y=spec.y, offset=spec.offset,
                    weights=spec.weights, z=tuple(spec.z), group_keys=tuple(spec.group_keys),
                    lookups=lookups, booleans=booleans, categories=categories,
-                   terms=tuple(dataclasses.replace(t, lhs_spec=None) for t in spec.terms))
+                   terms=tuple(dataclasses.replace(t, lhs_spec=None) for t in spec.terms),
+                   nan_exprs=tuple(spec.nan_exprs))
 
     def rows(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         """The complete rows of a partition and each coding's codes (m,) on them."""
-        rows = _aligned(frame.loc[_complete(frame, list(self.used)), list(self.used)],
+        rows = _aligned(frame.loc[_complete(frame, list(self.used), self.nan_exprs),
+                                  list(self.used)],
                         self.categories)
         codes = {}
         for key, (cols, index) in self.lookups.items():
@@ -268,7 +288,8 @@ class DaskSource:
                          missing={c: k for c, k in total["missing"].items() if k},
                          distinct={k: v.reset_index(drop=True)
                                    for k, v in total["distinct"].items()},
-                         scale=scale)
+                         scale=scale,
+                         nan_rows={e: k for e, k in total["nan_rows"].items() if k})
 
     def fix_codes(self, spec: SourceSpec) -> None:
         """Codes come from R's order directly (``RowProgram``): nothing to fix."""
@@ -316,6 +337,25 @@ class DaskSource:
         name = "fitted" if residuals is None else "residual"
         return self.frame.map_partitions(_row_values, program, kept, beta, b, residuals, 1.0,
                                          meta=pd.Series(dtype=float, name=name))
+
+    def predict(self, result, plan, training: bool):
+        """A Dask Series "prediction" of the rows ``result`` used (``training``) or of every
+        row of this frame, aligned with the partitions (see ``dask_predict``)."""
+        from .dask_predict import predict_series
+
+        spec = result.design.spec
+        used = (tuple(spec.used), spec.nan_exprs) if training else None
+        return predict_series(self, plan, self.frame, used)
+
+    def write_predictions(self, result, path: str, plan, training: bool) -> None:
+        """Those rows and their predictions written as a directory of Parquet files."""
+        from .dask_predict import rows_frame
+        from .newdata import prediction_plan
+
+        spec = result.design.spec
+        full = prediction_plan(result, None, False) if training else None
+        rows_frame(self, plan, self.frame, full, spec.y if training else None,
+                   (tuple(spec.used), spec.nan_exprs) if training else None).to_parquet(path)
 
     def residual_reader(self, result) -> "_ResidualReader":
         program, kept, beta, b = self._estimates(result)

@@ -1,13 +1,13 @@
 """DuckDB as a source: a relation, or a path / glob of Parquet or CSV files.
 
 Both passes run as SQL where the data live. The first pass counts rows and missing values,
-takes ``scale()`` statistics and stores the distinct levels of every factor in temporary
-tables of the relation's connection, numbered in R's order. The second computes every
-cross-product block as ``GROUP BY`` sums on the raw values of the grouping columns (one
-query per term and per pair of terms) and codes the groups in Python with the first pass's
-levels: what comes back has one row per level or observed pair of levels, never one per data
-row. Fitted values and residuals are relations that join the rows to tables of b, keyed by
-the same raw values. ``duckdb`` is imported on first use only.
+takes ``scale()`` statistics and fetches the distinct levels of every factor (nothing is
+stored in the connection). The second computes every cross-product block as ``GROUP BY``
+sums on the raw values of the grouping columns (one query per term and per pair of terms)
+and codes the groups in Python with the first pass's levels: what comes back has one row
+per level or observed pair of levels, never one per data row. Fitted values, residuals and
+predictions are relations that join the rows to temporary tables of b, keyed by the same
+raw values (``duckdb_predict.py``). ``duckdb`` is imported on first use only.
 """
 from __future__ import annotations
 
@@ -88,7 +88,6 @@ class DuckDBSource:
         self.prefix = f"mm_{uuid.uuid4().hex[:10]}"
         self._types = {c: str(t.id) for c, t in zip(relation.columns, relation.types)}
         self._complete = "TRUE"
-        self._codes: dict[str, str] = {}     # coding key -> temp table of (columns, code)
 
     # ---- running SQL --------------------------------------------------------------------
     def sql(self, text: str):
@@ -142,9 +141,17 @@ class DuckDBSource:
     def first_pass(self, needs: Needs) -> FirstPass:
         """Counts, missing values, scale() statistics and the level tables (one query for the
         numbers, one per coding for its distinct levels)."""
-        self._complete = " AND ".join(f"NOT {self._missing(c)}" for c in needs.used) or "TRUE"
+        present = " AND ".join(f"NOT {self._missing(c)}" for c in needs.used) or "TRUE"
+        # a row is dropped, as in memory, where an expression gives NaN on present values;
+        # each expression counts the rows that no earlier one dropped
+        kept, items = present, []
+        for i, expr in enumerate(needs.nan_exprs):
+            nan = f"isnan({sql_numeric(expr, self.column_sql)})"
+            items.append(f"count(*) FILTER (WHERE {kept} AND {nan}) AS nan_{i}")
+            kept = f"{kept} AND NOT {nan}"
+        self._complete = kept
         done = f"FILTER (WHERE {self._complete})"
-        items = ["count(*) AS n_total", f"count(*) {done} AS n"]
+        items += ["count(*) AS n_total", f"count(*) {done} AS n"]
         items += [f"count(*) FILTER (WHERE {self._missing(c)}) AS miss_{i}"
                   for i, c in enumerate(needs.used)]
         for i, c in enumerate(needs.scale):
@@ -168,30 +175,23 @@ class DuckDBSource:
                 if row[key]:
                     raise DataError(f"weights column '{needs.weights}' has {row[key]} {what} "
                                     f"value(s) in {self.label}; weights must be positive")
-        distinct = {}
-        for k, (key, cols) in enumerate(needs.codings.items()):
-            distinct[key] = self._level_table(key, cols, k)
+        distinct = {key: self._level_table(cols) for key, cols in needs.codings.items()}
         return FirstPass(
             n_total=int(row["n_total"]), n=int(row["n"]),
             missing={c: int(row[f"miss_{i}"]) for i, c in enumerate(needs.used)
                      if row[f"miss_{i}"]},
             distinct=distinct,
             scale={c: (float(row[f"mean_{i}"]), float(row[f"sd_{i}"]))
-                   for i, c in enumerate(needs.scale)})
+                   for i, c in enumerate(needs.scale)},
+            nan_rows={e: int(row[f"nan_{i}"]) for i, e in enumerate(needs.nan_exprs)
+                      if row[f"nan_{i}"]})
 
-    def _level_table(self, key: str, cols: tuple[str, ...], k: int) -> pd.DataFrame:
-        """Store the distinct combinations of ``cols`` on the complete rows (as columns v0,
-        v1, ...) with codes in DuckDB's order; returns them in that order, named as the
-        source's columns (``fix_codes`` puts R's order in)."""
-        table = f"{self.prefix}_lv{k}"
+    def _level_table(self, cols: tuple[str, ...]) -> pd.DataFrame:
+        """The distinct combinations of ``cols`` on the complete rows, named as the source's
+        columns, in no particular order (``spec._coding`` puts R's order in). Nothing is
+        stored in the connection: the groups of pass 2 are coded in Python."""
         names = ", ".join(quote(c) for c in cols)
-        renamed = ", ".join(f"{quote(c)} AS v{m}" for m, c in enumerate(cols))
-        self.sql(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {renamed}, "
-                 f"(row_number() OVER (ORDER BY {names}) - 1)::INTEGER AS mm_code FROM "
-                 f"(SELECT DISTINCT {names} FROM {VIEW} WHERE {self._complete})")
-        self._codes[key] = table
-        values = ", ".join(f"v{m} AS {quote(c)}" for m, c in enumerate(cols))
-        frame = self.sql(f"SELECT {values} FROM {table} ORDER BY mm_code").df()
+        frame = self.sql(f"SELECT DISTINCT {names} FROM {VIEW} WHERE {self._complete}").df()
         for c in cols:
             # an ENUM arrives as an ordered Categorical; R would see an unordered factor
             if isinstance(frame[c].dtype, pd.CategoricalDtype):
@@ -199,28 +199,34 @@ class DuckDBSource:
         return frame
 
     def fix_codes(self, spec: SourceSpec) -> None:
-        """Renumber a level table whose DuckDB order is not R's (a collation, say)."""
-        for key, coding in spec.codings.items():
-            order = coding.order
-            if coding.boolean or key not in self._codes or np.array_equal(
-                    order, np.arange(order.size)):
-                continue
-            table = self._codes[key]
-            new_code = np.empty_like(order)
-            new_code[order] = np.arange(order.size)
-            mapping = "[" + ", ".join(str(int(i)) for i in new_code) + "]"
-            cols = ", ".join(f"v{m}" for m in range(len(coding.columns)))
-            self.sql(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, "
-                     f"({mapping})[mm_code + 1]::INTEGER AS mm_code FROM {table}")
+        """Nothing to fix: no level is stored in the connection (pass 2 codes the groups with
+        R's order in Python)."""
 
     # ---- after the fit -------------------------------------------------------------------
     def fitted(self, result, residuals: str | None = None):
         """A relation of the source's columns and ``fitted`` (or ``residual`` of the given
         type) for every row used by ``result``."""
-        return _fitted_relation(self, result, residuals)
+        from .duckdb_predict import fitted_relation
 
-    def residual_reader(self, result) -> "_ResidualReader":
-        return _residual_reader(self, result)
+        return fitted_relation(self, result, residuals)
+
+    def residual_reader(self, result):
+        from .duckdb_predict import residual_reader
+
+        return residual_reader(self, result)
+
+    def predict(self, result, plan, training: bool):
+        """A relation of the rows' columns and ``prediction``: the rows ``result`` used
+        (``training``) or every row of this source (see ``duckdb_predict``)."""
+        from .duckdb_predict import predict_relation
+
+        return predict_relation(result, self, plan, None if training else self)
+
+    def write_predictions(self, result, path: str, plan, training: bool) -> None:
+        """Those rows and their predictions written to the Parquet file ``path``."""
+        from .duckdb_predict import write_predictions
+
+        write_predictions(result, self, path, plan, None if training else self)
 
     # ---- pass 2 ---------------------------------------------------------------------------
     def atom_sql(self, atom: tuple, codings: dict) -> str:
@@ -255,8 +261,8 @@ class DuckDBSource:
     def _grouped(self, spec: SourceSpec, keys: list[str], items: list[str]
                  ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """Sums ``items`` grouped by the raw columns of the codings ``keys``; returns each
-        coding's codes (m,) of the groups and the sums (m,) by name. The groups come sorted
-        by their raw values, which is level order unless ``fix_codes`` had to renumber."""
+        coding's codes (m,) of the groups (R's level order, ``_lookup``) and the sums (m,) by
+        name."""
         cols = [c for key in keys for c in spec.codings[key].columns]
         heads = [f"{quote(c)} AS k{m}" for m, c in enumerate(cols)]
         group = ", ".join(f"k{m}" for m in range(len(cols)))
@@ -454,97 +460,3 @@ def open_path(path: str | os.PathLike) -> DuckDBSource:
     source.connection = con        # keep the connection alive as long as the source
     weakref.finalize(source, shutil.rmtree, spill, ignore_errors=True)
     return source
-
-
-# ---- after the fit: rows streamed ------------------------------------------------------------
-class _ResidualReader:
-    """The scaled Pearson residuals of a fit as SQL, for ``result.exact_quantiles``."""
-
-    def __init__(self, source: "DuckDBSource", rows: str, value: str):
-        self.source, self.rows, self.value = source, rows, value
-
-    def _scan(self) -> str:
-        return f"(SELECT {self.value} AS r FROM {self.rows})"
-
-    def histogram(self, lo: float, hi: float, bins: int) -> dict:
-        lo_sql, hi_sql = sql_double(lo), sql_double(hi)
-        if bins == 1:
-            inside = f"FILTER (WHERE r >= {lo_sql} AND r <= {hi_sql})"
-            out = self.source.fetch(
-                f"SELECT count(*) FILTER (WHERE r < {lo_sql}) AS below, count(*) {inside} AS c, "
-                f"min(r) {inside} AS lo, max(r) {inside} AS hi FROM {self._scan()}")
-            row = {k: v[0] for k, v in out.items()}
-            return {-1: (int(row["below"]), 0.0, 0.0),
-                    0: (int(row["c"]), float(row["lo"]), float(row["hi"]))}
-        scale = sql_double(bins / (hi - lo))
-        out = self.source.fetch(
-            f"SELECT CASE WHEN r < {lo_sql} THEN -1 WHEN r > {hi_sql} THEN {bins} ELSE "
-            f"least(CAST(floor((r - {lo_sql}) * {scale}) AS BIGINT), {bins - 1}) END AS bin, "
-            f"count(*) AS c, min(r) AS lo, max(r) AS hi FROM {self._scan()} GROUP BY bin")
-        return {int(b): (int(c), float(lo_), float(hi_))
-                for b, c, lo_, hi_ in zip(out["bin"], out["c"], out["lo"], out["hi"])
-                if b < bins}
-
-    def values(self, lo: float, hi: float) -> np.ndarray:
-        out = self.source.fetch(f"SELECT r FROM {self._scan()} WHERE r >= {sql_double(lo)} "
-                                f"AND r <= {sql_double(hi)}")
-        return out["r"]
-
-
-def _fitted_sql(source: DuckDBSource, result) -> tuple[str, str]:
-    """(FROM clause, SQL of X beta + offset + Z b) for a fit from ``source``.
-
-    Each term's b is a temporary table keyed by the raw values of its grouping columns (the
-    first pass's level table joined to the codes), so a row needs one join per term."""
-    spec = result.design.spec
-    tables = getattr(result, "_duckdb_b_tables", None)
-    if tables is None:
-        tables = []
-        for j, (t, b) in enumerate(zip(result.terms, result.b)):
-            coding = spec.codings[spec.group_keys[j]]
-            name = f"{source.prefix}_b{j}_{uuid.uuid4().hex[:8]}"
-            raw = ", ".join(f"lv.v{m}" for m in range(len(coding.columns)))
-            values = ", ".join(f"unnest({_double_list(b[:, a])}) AS b{a}" for a in range(t.p))
-            picked = ", ".join(f"bb.b{a}" for a in range(t.p))
-            source.sql(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {raw}, {picked} FROM "
-                       f"{source._codes[spec.group_keys[j]]} AS lv JOIN (SELECT "
-                       f"unnest(range({t.n_levels}))::INTEGER AS mm_code, {values}) AS bb "
-                       f"USING (mm_code)")
-            tables.append(name)
-        object.__setattr__(result, "_duckdb_b_tables", tables)
-    joins = []
-    for j, name in enumerate(tables):
-        columns = spec.codings[spec.group_keys[j]].columns
-        on = " AND ".join(f"s.{quote(c)} = bt{j}.v{m}" for m, c in enumerate(columns))
-        joins.append(f"JOIN {name} AS bt{j} ON {on}")
-    codings = spec.codings
-    kept = [spec.x[i] for i in result.design.x_keep]
-    parts = [f"{sql_double(beta)} * ({source.render(x, codings)})"
-             for beta, x in zip(result.beta, kept)]
-    if spec.offset.terms:
-        parts.append(f"({source.render(spec.offset, codings)})")
-    for j, t in enumerate(result.terms):
-        parts += [f"({source.render(spec.z[j][a], codings)}) * bt{j}.b{a}" for a in range(t.p)]
-    return source.rows_sql(" ".join(joins)), " + ".join(parts) or "0.0"
-
-
-def _fitted_relation(source: DuckDBSource, result, residuals: str | None):
-    """A relation of the source's columns and ``fitted`` (or ``residual``) per row used."""
-    spec = result.design.spec
-    rows, value = _fitted_sql(source, result)
-    if residuals is not None:
-        value = f"({source.render(spec.y, spec.codings)}) - ({value})"
-        if residuals == "pearson" and spec.weights is not None:
-            value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
-    name = "fitted" if residuals is None else "residual"
-    return source.sql(f"SELECT s.*, {value} AS {name} FROM {rows}")
-
-
-def _residual_reader(source: DuckDBSource, result) -> _ResidualReader:
-    spec = result.design.spec
-    rows, value = _fitted_sql(source, result)
-    value = f"({source.render(spec.y, spec.codings)}) - ({value})"
-    if spec.weights is not None:
-        value = f"sqrt({source.column_sql(spec.weights)}) * ({value})"
-    return _ResidualReader(source, rows, f"({value}) / {sql_double(result.sigma)}")
-

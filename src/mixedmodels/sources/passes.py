@@ -92,8 +92,12 @@ def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
     first = engine.first_pass(needs)
     dropped = first.n_total - first.n
     if dropped and first.n:
+        # the in-memory message (formula.design._model_frame), word for word
+        parts = [f"missing per column: {first.missing}"] if first.missing else []
+        parts += [f"{k} where {expr} is NaN (R: 'NaNs produced')"
+                  for expr, k in first.nan_rows.items()]
         warn_user(f"{dropped} row(s) dropped because of missing values "
-                  f"(missing per column: {first.missing})", DroppedRowsWarning)
+                  f"({'; '.join(parts)})", DroppedRowsWarning)
     spec = build_spec(mf, needs, first)
     engine.fix_codes(spec)
     clock.append(time.perf_counter())

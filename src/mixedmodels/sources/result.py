@@ -3,8 +3,9 @@
 ``SourceDesign`` stands where an in-memory fit keeps its ``Design``: the names, terms, counts
 and the source, but no row-level arrays; asking it for ``y``, ``X``, ``weights`` or the row
 labels raises ``RowsNeededError``. ``SourceLmerResult`` is an ``LmerResult`` whose row-level
-outputs run where the data live: ``fitted()`` and ``residuals()`` return a lazy result of
-the engine (a DuckDB relation, a Dask Series), the summary's residual quantiles take a few
+outputs run where the data live: ``fitted()``, ``residuals()`` and ``predict()`` return a
+lazy result of the engine (a DuckDB relation, a Dask Series), ``write_predictions()`` writes
+Parquet there, the summary's residual quantiles take a few
 passes over the residuals, and what needs every row in client memory (leverages, simulation,
 the parametric bootstrap, influence) says so.
 """
@@ -143,13 +144,61 @@ class SourceLmerResult(LmerResult):
 
     def predict(self, newdata: Any = None, re_form: Any = None,
                 allow_new_levels: bool = False):
-        """The fitted values (``newdata`` None); predictions on new data need the in-memory
-        model: fit it from a data frame."""
-        if newdata is None and re_form is None:
-            return self.fitted()
-        raise RowsNeededError(
-            f"predict() with new data or re_form is not available for a model fitted from "
-            f"{self.source.engine} ({self.source.label}) yet; use fitted() for the rows used")
+        """Predictions X beta + offset (+ Z b for the random effects ``re_form`` keeps), with
+        the in-memory ``predict``'s rules (``predict.predict``), lazily where rows live.
+
+        newdata : None for the rows used by the fit; a DuckDB relation or a path / glob of
+            Parquet or CSV files (a DuckDB relation of its columns and ``prediction`` comes
+            back), a Dask DataFrame (a Dask Series "prediction" aligned with its
+            partitions), or a pandas / polars frame (the in-memory ``predict``'s Series
+            "predicted", m values).
+        re_form : None (every term), "~0" / NaN (population level) or a formula of some terms.
+        allow_new_levels : an unseen or missing grouping level contributes zero when True; an
+            error naming the term and a few levels otherwise. An unseen level of a
+            fixed-effects factor is always an error; a missing value in a column of X, the
+            offset or a kept term's z gives NaN.
+        """
+        from ..predict import predict
+        from .newdata import prediction_plan
+        from .passes import open_source, source_kind
+
+        kind = None if newdata is None else source_kind(newdata)
+        if kind == "memory":
+            return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        plan = prediction_plan(self, re_form, allow_new_levels)
+        if newdata is None:
+            return self.source.predict(self, plan, training=True)
+        return _open_newdata(newdata, kind, open_source).predict(self, plan, training=False)
+
+    def write_predictions(self, path: Any, newdata: Any = None, re_form: Any = None,
+                          allow_new_levels: bool = False) -> str:
+        """Write rows and their predictions to Parquet where the rows live; returns ``path``.
+
+        newdata None: the rows the fit used, with their columns, ``prediction`` (for
+        ``re_form``), ``fitted`` (every random effect) and ``residual`` (response minus
+        fitted); else the rows of ``newdata`` (as ``predict`` takes it, data frames
+        excepted) with their columns and ``prediction``. DuckDB writes one Parquet file
+        (``COPY ... TO path``), Dask a directory of them (``to_parquet``); nothing of length
+        n comes to the client.
+        """
+        import os
+
+        from .newdata import prediction_plan
+        from .passes import open_source, source_kind
+
+        text = os.fspath(path)
+        plan = prediction_plan(self, re_form, allow_new_levels)
+        if newdata is None:
+            self.source.write_predictions(self, text, plan, training=True)
+            return text
+        kind = source_kind(newdata)
+        if kind == "memory":
+            raise RowsNeededError("write_predictions() takes new data as a DuckDB relation, a "
+                                  "path of Parquet or CSV files or a Dask DataFrame; for a data "
+                                  "frame use predict(newdata) and write the result yourself")
+        _open_newdata(newdata, kind, open_source).write_predictions(self, text, plan,
+                                                                    training=False)
+        return text
 
     def hatvalues(self):
         self._needs_rows("hatvalues()")
@@ -159,7 +208,19 @@ class SourceLmerResult(LmerResult):
 
     def bootstrap(self, nsim: int, func: Any = None, seed: Any = None, n_jobs: int = 1,
                   progress: bool | None = None):
-        self._needs_rows("the parametric bootstrap")
+        self._needs_memory_for_bootstrap("bootstrap()")
+
+    def _needs_memory_for_bootstrap(self, what: str):
+        """The parametric bootstrap simulates and refits every row: say how to bring them."""
+        read = {"DuckDB": "relation.df() (e.g. con.sql('SELECT ...').df()) or "
+                          "pandas.read_parquet(path)",
+                "Dask": "ddf.compute()"}.get(self.source.engine, "a data frame")
+        raise RowsNeededError(
+            f"the parametric bootstrap ({what}) needs the data in memory: it simulates a "
+            "response for every row and refits the model to each, and this model was fitted "
+            f"from {self.source.engine} ({self.source.label}). Read the rows into a data "
+            f"frame with {read} and fit from the frame: "
+            f"mm.lmer({self.formula!r}, frame).{what.split('(')[0]}(...)")
 
     def influence(self, progress: bool | None = None):
         self._needs_rows("influence()")
@@ -168,7 +229,7 @@ class SourceLmerResult(LmerResult):
         """As ``LmerResult.confint``; "wald" and "profile" read the blocks, "boot" needs the
         rows in memory."""
         if method == "boot":
-            self._needs_rows("the parametric bootstrap (confint(method='boot'))")
+            self._needs_memory_for_bootstrap("confint(method='boot')")
         return super().confint(method=method, level=level, **kwargs)
 
     def scaled_residual_quantiles(self) -> list[float]:
@@ -176,6 +237,15 @@ class SourceLmerResult(LmerResult):
         the summary prints them; exact, from a few passes over the rows."""
         return exact_quantiles(self.source.residual_reader(self), self.nobs,
                                [0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+def _open_newdata(newdata: Any, kind: str, open_source):
+    """The engine object over new data (its label says it is newdata)."""
+    if kind == "duckdb":
+        from .duckdb import DuckDBSource
+
+        return DuckDBSource(newdata, "newdata (a DuckDB relation)")
+    return open_source(newdata, kind)
 
 
 # ---- exact quantiles in a few passes -----------------------------------------------------

@@ -21,8 +21,8 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from ..formula import fixed as fx
 from ..formula.bars import MixedFormula
-from ..formula.contrasts import interaction_columns, level_codes, r_levels
-from ..formula.design import _check_terms, _used_columns, cbind_arguments
+from ..formula.contrasts import interaction_columns, level_codes, r_levels, r_tokens
+from ..formula.design import _check_terms, _expressions, _used_columns, cbind_arguments
 from ..formula.structures import term_covariance
 from ..terms import ReTerm, order_terms
 from .poly import Poly, parse_numeric
@@ -49,6 +49,7 @@ class Needs:
     fixed_rhs: str = ""
     offsets: list[str] = field(default_factory=list)
     factors: list[str] = field(default_factory=list)
+    nan_exprs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -58,7 +59,9 @@ class FirstPass:
     n_total : rows of the source; n : rows without a missing value in a used column;
     missing : column -> rows where it is missing (over all rows, columns with any only);
     distinct : coding key -> the distinct combinations of its columns on the complete rows
-    (one row each, any order); scale : column -> (mean, SD with n - 1) on the complete rows.
+    (one row each, any order); scale : column -> (mean, SD with n - 1) on the complete rows;
+    nan_rows : expression -> rows it drops (NaN there, no column missing, not dropped by an
+    earlier expression; only expressions that drop some), as the in-memory warning counts.
     """
 
     n_total: int
@@ -66,6 +69,7 @@ class FirstPass:
     missing: dict[str, int]
     distinct: dict[str, pd.DataFrame]
     scale: dict[str, tuple[float, float]]
+    nan_rows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +107,8 @@ class SourceSpec:
     x : (p_full,) polynomials of X's columns before the rank check, named ``x_names`` with
     R term labels ``x_terms``; terms : the random-effects terms in fitting order (levels and
     names, no rows); z : per term its (p_i,) polynomials; group_keys : per term its coding
-    key; y, offset : polynomials; weights : the weights column or None.
+    key; y, offset : polynomials; weights : the weights column or None; kinds : the used
+    columns' kinds; nan_exprs : as ``Needs``.
     """
 
     formula: MixedFormula
@@ -121,6 +126,8 @@ class SourceSpec:
     codings: dict[str, Coding]
     first: FirstPass
     used: list[str]
+    kinds: dict[str, str] = field(default_factory=dict)
+    nan_exprs: tuple[str, ...] = ()
 
     def numeric_atoms(self) -> list[str]:
         """The expressions behind every numeric atom, for the engines to evaluate."""
@@ -129,13 +136,21 @@ class SourceSpec:
 
 
 def _sample(kinds: dict[str, str], levels: dict[str, tuple[list, list[str], bool]],
-            n: int) -> pd.DataFrame:
+            n: int, scale: dict[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """A synthetic frame with the used columns: numbers, booleans and, for factor columns,
-    every level (``levels``: column -> (raw values, labels, ordered)) at least once."""
+    every level (``levels``: column -> (raw values, labels, ordered)) at least once.
+
+    A column of ``scale`` (column -> (mean, SD)) gets that mean and SD, so the ``scale()``
+    state the model matrices keep (and the in-memory ``predict`` reads) is the training one.
+    """
     rng = np.random.default_rng(0)
     out = {}
     for name, kind in kinds.items():
-        if name in levels:
+        if scale and name in scale and kind == NUMERIC:
+            draws = rng.normal(size=n)
+            mean, sd = scale[name]
+            out[name] = mean + sd * (draws - draws.mean()) / draws.std(ddof=1)
+        elif name in levels:
             raw, labels, ordered = levels[name]
             reps = np.arange(n) % len(raw)
             if kind == FACTOR:
@@ -219,7 +234,25 @@ def analyse(mf: MixedFormula, kinds: dict[str, str], weights: str | None) -> Nee
         parse_numeric(expr, used_kinds, f"offset({expr})")
     if weights is not None and used_kinds[weights] != NUMERIC:
         raise DataError(f"weights column '{weights}' is not numeric")
+    needs.nan_exprs = _nan_expressions(mf, fixed_rhs, offsets, used_kinds)
     return needs
+
+
+def _nan_expressions(mf: MixedFormula, fixed_rhs: str, offsets: list[str],
+                     kinds: dict[str, str]) -> list[str]:
+    """The formula's expressions that can give NaN on a complete row, as the in-memory
+    ``_model_frame`` evaluates them; those a source cannot evaluate as numbers (``scale()``,
+    ``factor()``) cannot give NaN where their columns have none and are skipped."""
+    out = []
+    for expr in dict.fromkeys(_expressions(mf, fixed_rhs, offsets)):
+        if len([kind for kind, _ in r_tokens(expr) if kind != "ws"]) < 2:
+            continue
+        try:
+            parse_numeric(expr, kinds, expr)
+        except FormulaError:
+            continue
+        out.append(expr)
+    return out
 
 
 def _response_poly(mf: MixedFormula, kinds: dict[str, str]) -> Poly:
@@ -314,7 +347,7 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
                                             labels=["FALSE", "TRUE"], boolean=True)
     kinds = needs.kinds
     rows = max([6] + [len(v[0]) for v in sample_levels.values()])
-    sample = _sample(kinds, sample_levels, rows)
+    sample = _sample(kinds, sample_levels, rows, first.scale)
     xmm = fx.model_matrix(needs.fixed_rhs, sample)
     x = _symbolic_columns(xmm, codings, first, kinds, "fixed effects")
     terms, zs = [], []
@@ -343,4 +376,5 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
         x_spec=xmm.spec, y=_response_poly(mf, kinds), offset=offset,
         offset_exprs=tuple(needs.offsets), weights=needs.weights, terms=tuple(ordered),
         z=tuple(zs[i][0] for i in index), group_keys=tuple(zs[i][1] for i in index),
-        codings=codings, first=first, used=needs.used)
+        codings=codings, first=first, used=needs.used,
+        kinds=dict(needs.kinds), nan_exprs=tuple(needs.nan_exprs))
