@@ -249,3 +249,15 @@ def test_summary_header_names_the_df_method(sleepstudy):
     assert "residual df (n - p)" in str(m.summary(ddf="residual"))
     plain = str(m.summary(ddf=None))
     assert "['lmerMod']" in plain and "Pr(>|t|)" not in plain
+
+
+def test_predict_gives_nan_for_missing_values_in_expressions(sleepstudy):
+    """A missing value under factor() gives NA as in R (na.pass), not the reference level;
+    so does a missing slope variable of a random-effects term."""
+    m = mm.lmer("Reaction ~ factor(Days) + (Days | Subject)", sleepstudy)
+    new = pd.DataFrame({"Days": [1.0, np.nan, 0.0], "Subject": ["308", "308", "309"]})
+    pred = m.predict(new)
+    assert np.isnan(pred[1]) and np.isfinite(pred[[0, 2]]).all()
+    assert np.isnan(m.predict(new, re_form="~0")[1])
+    full = m.predict(sleepstudy.iloc[[1, 10]].reset_index(drop=True))
+    np.testing.assert_allclose(full, m.fitted().iloc[[1, 10]].to_numpy(), rtol=1e-12)

@@ -143,6 +143,8 @@ def predict(result, newdata: Any = None, re_form: Any = None,
         for expr in d.offset_exprs:
             offset = offset + np.asarray(fx.evaluate(expr, frame), dtype=float)
     eta = X @ result.beta + offset
+    if frame is not None:
+        eta[d.x_spec.missing_rows(frame)] = np.nan
     for j, (t, bj) in enumerate(zip(result.terms, result.b)):
         if j not in selected:
             continue
@@ -162,4 +164,5 @@ def predict(result, newdata: Any = None, re_form: Any = None,
         z = t.lhs_spec.build(frame)[:, cols]
         contrib = np.einsum("np,np->n", z, bj[np.where(unseen, 0, codes)][:, cols])
         eta = eta + np.where(unseen, 0.0, contrib)
+        eta[t.lhs_spec.missing_rows(frame)] = np.nan
     return pd.Series(eta, index=row_labels, name="predicted")

@@ -375,6 +375,17 @@ class MatrixSpec:
         values, _, _ = self._assemble(data, [v.evaluate(data) for v in self._variables])
         return values
 
+    def missing_rows(self, data: pd.DataFrame) -> np.ndarray:
+        """(m,) bool: rows of ``data`` with a missing value in a column this matrix reads
+        (R's na.pass then gives NA; a factor() expression would otherwise code NA as the
+        reference level)."""
+        missing = np.zeros(len(data), dtype=bool)
+        for var in self._variables:
+            for name in var.columns:
+                if name in data.columns:
+                    missing |= data[name].isna().to_numpy()
+        return missing
+
     def _assemble(
         self, data: pd.DataFrame, full: list[np.ndarray]
     ) -> tuple[np.ndarray, list[str], list[str]]:

@@ -292,6 +292,9 @@ class BlockedCholesky:
                 s0 = (templates[0][0, 0] * self.diag[0].inv[:, 0, 0]) ** 2
             for i in range(j + 1, k):
                 if self.off_dense[(i, j)] and not sp.issparse(self.A_off[(i, j)]):
+                    # Let go of the previous theta's block first: the new one is allocated
+                    # while the old is freed (unless someone still holds it, who keeps it).
+                    self.off[(i, j)] = None
                     self.off[(i, j)] = self._dense_off(i, j, templates, s0)
                     continue
                 S_ij = scale_off(self.A_off[(i, j)], templates[i], templates[j], A.dims[i][0],

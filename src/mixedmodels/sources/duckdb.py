@@ -261,28 +261,63 @@ class DuckDBSource:
     def _grouped(self, spec: SourceSpec, keys: list[str], items: list[str]
                  ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """Sums ``items`` grouped by the raw columns of the codings ``keys``; returns each
-        coding's codes (m,) of the groups (R's level order, ``_lookup``) and the sums (m,) by
-        name."""
+        coding's codes (m,) int32 of the groups (R's level order, ``_lookup``) and the sums
+        (m,) by name.
+
+        A pair block can have 1e7 groups: they come back in batches (``batches``), each coded
+        on arrival, so neither DuckDB's materialized result nor the raw key columns are held
+        whole; the parts are joined one column at a time."""
         cols = [c for key in keys for c in spec.codings[key].columns]
         heads = [f"{quote(c)} AS k{m}" for m, c in enumerate(cols)]
         group = ", ".join(f"k{m}" for m in range(len(cols)))
-        out = self.fetch(f"SELECT {', '.join(heads + items)} FROM {self.rows_sql()} "
-                         f"GROUP BY {group} ORDER BY {group}")
-        codes, m = [], 0
-        for key in keys:
-            coding = spec.codings[key]
-            width = len(coding.columns)
-            probe = _plain(pd.DataFrame({c: out[f"k{m + k}"]
-                                         for k, c in enumerate(coding.columns)}))
-            codes.append(_lookup(coding).get_indexer(
-                pd.MultiIndex.from_frame(probe) if width > 1 else probe.iloc[:, 0]))
-            if codes[-1].size and codes[-1].min() < 0:
-                raise DataError(f"a level of {', '.join(coding.columns)} was not seen in the "
-                                f"first pass over {self.label}: the source changed between "
-                                "the passes")
-            m += width
-        return codes, {c: np.asarray(v, dtype=float) for c, v in out.items()
-                       if not c.startswith("k")}
+        text = (f"SELECT {', '.join(heads + items)} FROM {self.rows_sql()} "
+                f"GROUP BY {group} ORDER BY {group}")
+        code_parts: list[list[np.ndarray]] = [[] for _ in keys]
+        sum_parts: dict[str, list[np.ndarray]] = {}
+        for out in self.batches(text):
+            m = 0
+            for k, key in enumerate(keys):
+                coding = spec.codings[key]
+                width = len(coding.columns)
+                probe = _plain(pd.DataFrame({c: np.asarray(out[f"k{m + h}"])
+                                             for h, c in enumerate(coding.columns)}))
+                codes = _lookup(coding).get_indexer(
+                    pd.MultiIndex.from_frame(probe) if width > 1 else probe.iloc[:, 0])
+                if codes.size and codes.min() < 0:
+                    raise DataError(f"a level of {', '.join(coding.columns)} was not seen in "
+                                    f"the first pass over {self.label}: the source changed "
+                                    "between the passes")
+                code_parts[k].append(codes.astype(np.int32))
+                m += width
+            for c, v in out.items():
+                if not c.startswith("k"):
+                    sum_parts.setdefault(c, []).append(np.asarray(v, dtype=float))
+        codes = [_join(parts, np.int32) for parts in code_parts]
+        return codes, {c: _join(sum_parts.pop(c), float) for c in list(sum_parts)}
+
+    def batches(self, text: str, rows: int = 1 << 20):
+        """The result of ``text`` as dicts of columns of at most ``rows`` rows each, streamed
+        through Arrow when pyarrow is installed (one dict of everything otherwise). Every
+        column of the query is present in each dict, also when the result is empty."""
+        import duckdb
+
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            yield self.fetch(text)
+            return
+        try:
+            reader = self.sql(text).to_arrow_reader(rows)
+            empty = True
+            for batch in reader:
+                empty = False
+                frame = batch.to_pandas()
+                yield {c: frame[c].to_numpy() if not isinstance(
+                    frame[c].dtype, pd.CategoricalDtype) else frame[c] for c in frame.columns}
+            if empty:
+                yield {name: np.empty(0) for name in reader.schema.names}
+        except duckdb.Error as err:
+            raise DataError(f"DuckDB could not read {self.label}: {err}") from None
 
     def cross_products(self, spec: SourceSpec) -> tuple[CrossProducts, np.ndarray]:
         """Pass 2: ``CrossProducts`` for every column of X (before the rank check) and the
@@ -325,8 +360,9 @@ class DuckDBSource:
                 tiles = np.empty((gi.size, ti.p, tj.p))
                 for a in range(ti.p):
                     for b in range(tj.p):
-                        tiles[:, a, b] = out[f"o{a}_{b}"]
+                        tiles[:, a, b] = out.pop(f"o{a}_{b}")
                 off[(i, j)] = off_block(gi, gj, tiles, (ti.q, tj.q))
+                del tiles
                 # pairs are unique: j is nested in i when each level of j is in one pair
                 nested[(i, j)] = bool(np.bincount(gj, minlength=tj.n_levels).max(initial=0)
                                       <= 1)
@@ -384,6 +420,13 @@ def _value_sql(value) -> str:
     if isinstance(value, (float, np.floating)):
         return sql_double(float(value))
     return _string(str(value))
+
+
+def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
+    """The parts end to end (one part: itself, no copy)."""
+    if len(parts) == 1:
+        return np.asarray(parts[0], dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype)
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
