@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError, warn_user
 from ..model_info import ModelInfo
+from ..rank import independent_columns
 from ..terms import ReTerm, TermSpec, order_terms, specs
 from . import fixed as fx
 from .bars import MixedFormula
@@ -159,10 +160,6 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
     return used
 
 
-# |R_jj| / ||x_j|| above which the Cholesky shortcut of ``independent_columns`` decides.
-RANK_SAFE = 1e-3
-
-
 def cbind_arguments(response: str, formula: str | None = None) -> list[str] | None:
     """The argument texts of a response written ``cbind(a, b, ...)``, else None.
 
@@ -300,43 +297,6 @@ def _response(mf: MixedFormula, data: pd.DataFrame, frame: pd.DataFrame, complet
     y = evaluate(mf.response, frame)
     check_finite(f"response '{mf.response}'", y, row_index)
     return y, None, None
-
-
-def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) -> np.ndarray:
-    """Indices of the columns of X kept by R's rank check (later dependent columns dropped).
-
-    An unpivoted QR: column j depends on earlier ones when ``|R_jj| < tol * ||x_j||``
-    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``).
-
-    The usual full-rank X is settled without a QR: the Cholesky factor of the scaled X'X has
-    the diagonal |R_jj| / ||x_j||, and when every entry clears RANK_SAFE (far above tol and
-    above the round-off of X'X, about n eps) the QR could not drop a column. Otherwise R is
-    built ``chunk`` rows at a time (the R of [R_so_far; next rows] is the R of all rows so
-    far), so the check needs no copy of a tall X; the column norms are those of R's columns.
-    """
-    n, p = X.shape
-    if p == 0:
-        return np.arange(0)
-    gram = X.T @ X
-    norms = np.sqrt(np.diag(gram))
-    if np.all(norms > 0):
-        try:
-            ratios = np.diag(np.linalg.cholesky(gram / np.outer(norms, norms)))
-        except np.linalg.LinAlgError:
-            ratios = np.zeros(p)
-        if ratios.min() > RANK_SAFE:
-            return np.arange(p)
-    from scipy.linalg import qr
-
-    R = np.zeros((0, p))
-    for start in range(0, n, chunk):
-        R = qr(np.vstack([R, X[start:start + chunk]]), mode="r")[0][:p]
-    norms = np.linalg.norm(R, axis=0)
-    diag = np.abs(np.diag(R))
-    keep = np.zeros(p, dtype=bool)
-    keep[:diag.size] = diag > tol * np.where(norms[:diag.size] > 0, norms[:diag.size], 1.0)
-    keep &= norms > 0
-    return np.flatnonzero(keep)
 
 
 def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,

@@ -21,7 +21,7 @@ from ..errors import DataError, warn_user
 from ..formula.bars import parse_formula
 from ..formula.design import DroppedRowsWarning, RankDeficiencyWarning
 from ..lmm import LinearMixedModel, SingularFitWarning
-from .blocks import independent_from_gram
+from ..rank import independent_from_gram
 from .result import SourceInfo, SourceLmerResult
 from .spec import analyse, build_spec
 
