@@ -96,7 +96,7 @@ def child(args: argparse.Namespace) -> dict:
         t2 = time.perf_counter()
         text = str(m.summary(ddf=None))
         out["summary_s"] = time.perf_counter() - t2
-    out.update(getattr(m.design, "timings", {}))
+    out.update(getattr(m.info, "timings", {}))
     out.update(objective=m.objective, feval=m.optsum.feval, nobs=m.nobs,
                theta=list(map(float, m.theta)), beta=list(map(float, m.beta)),
                rss_before_mb=before, peak_rss_mb=_peak_rss_mb(), summary=text,

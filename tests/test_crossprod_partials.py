@@ -10,7 +10,7 @@ from mixedmodels.crossprod import CrossProducts, from_chunks, from_design, merge
 from mixedmodels.formula.bars import parse_formula
 from mixedmodels.formula.design import build_design, independent_columns
 from mixedmodels.lmm import LinearMixedModel
-from mixedmodels.sources.blocks import independent_from_gram
+from mixedmodels.rank import full_rank_from_gram, independent_from_gram
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:
@@ -125,6 +125,18 @@ def test_rank_from_gram_keeps_full_rank_and_poorly_scaled_columns():
     x = 1e4 + rng.normal(size=1000)            # intercept and x nearly collinear, not dependent
     X = np.column_stack([np.ones(1000), x, rng.normal(size=1000) * 1e-6])
     assert independent_from_gram(X.T @ X).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("eps, full", [(1e-1, True), (1e-5, False), (0.0, False)])
+def test_both_rank_checks_share_the_full_rank_shortcut(eps, full):
+    """Well conditioned X'X settles full rank for both paths; otherwise each applies its own
+    rule (the QR of X in memory, the Cholesky of X'X for a source), which agree here."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(500, 3))
+    X[:, 2] = X[:, 0] + eps * rng.normal(size=500)
+    assert full_rank_from_gram(X.T @ X) is full
+    kept = [0, 1, 2] if eps > 0 else [0, 1]
+    assert independent_from_gram(X.T @ X).tolist() == independent_columns(X).tolist() == kept
 
 
 def test_merged_sparse_blocks_keep_entries_that_cancel():

@@ -102,7 +102,7 @@ def test_residuals_layout(poisson_fit, poisson_sim):
     sim = poisson_sim
     n = poisson_fit.nobs
     assert isinstance(sim, SimulatedResiduals)
-    assert sim.residuals.index.equals(poisson_fit.design.row_index)
+    assert sim.residuals.index.equals(poisson_fit.rows.row_index)
     assert sim.residuals.between(0, 1).all()
     assert sim.simulated.shape == (n, 250) and sim.nsim == 250
     np.testing.assert_array_equal(sim.observed, poisson_fit.y)

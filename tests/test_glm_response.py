@@ -149,7 +149,7 @@ def test_cbind_gives_proportion_and_trials(counts):
     np.testing.assert_array_equal(d.trials, trials.to_numpy())
     np.testing.assert_allclose(d.y, expected.to_numpy(), rtol=0, atol=1e-15)
     assert d.y[4] == 0 and d.trials[4] == 0
-    assert d.response_levels is None and d.n == 6
+    assert d.info.response_levels is None and d.n == 6
 
 
 def test_cbind_of_two_columns_and_named_arguments(counts):
@@ -168,7 +168,7 @@ def test_cbind_on_cbpp():
     d = design("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
     np.testing.assert_allclose(d.y, (cbpp["incidence"] / cbpp["size"]).to_numpy(), rtol=1e-15)
     np.testing.assert_array_equal(d.trials, cbpp["size"].to_numpy(dtype=float))
-    assert d.n == 56 and d.x_names == ("(Intercept)", "period2", "period3", "period4")
+    assert d.n == 56 and d.info.x_names == ("(Intercept)", "period2", "period3", "period4")
     # the proportion response of lmer fits on the same rows
     assert np.array_equal(design("incidence / size ~ period + (1 | herd)", cbpp, glm=False).y, d.y)
 
@@ -240,7 +240,7 @@ def test_boolean_column_response(counts, glm):
     data = counts.assign(hit=counts["k"] > 1)
     d = design("hit ~ x + (1 | g)", data, glm=glm)
     np.testing.assert_array_equal(d.y, data["hit"].astype(float).to_numpy())
-    assert d.trials is None and d.response_levels is None
+    assert d.trials is None and d.info.response_levels is None
 
 
 @pytest.mark.parametrize("response", ["I(k > 1)", "k > 1", "(k > 1) & (g != 'c')", "!(k <= 1)"])
@@ -264,7 +264,7 @@ def test_insteval_style_binary_response():
 
 def test_lmer_fits_a_zero_one_response(sleepstudy):
     m = mm.lmer("I(Reaction > 300) ~ Days + (1 | Subject)", sleepstudy)
-    np.testing.assert_array_equal(m.design.y, (sleepstudy["Reaction"] > 300).astype(float))
+    np.testing.assert_array_equal(m.rows.y, (sleepstudy["Reaction"] > 300).astype(float))
 
 
 # --- factor responses --------------------------------------------------------------------
@@ -274,20 +274,20 @@ def test_two_level_text_response_first_level_is_failure(counts):
     data = counts.assign(ok=["yes", "No", "yes", "yes", "No", "No"])
     d = design("ok ~ x + (1 | g)", data)
     np.testing.assert_array_equal(d.y, (data["ok"] != "No").astype(float).to_numpy())
-    assert d.response_levels == ("No", "yes") and d.trials is None
+    assert d.info.response_levels == ("No", "yes") and d.trials is None
 
 
 def test_categorical_response_keeps_category_order(counts):
     ok = pd.Categorical(["yes", "no", "yes", "yes", "no", "no"], categories=["yes", "no"])
     d = design("ok ~ x + (1 | g)", counts.assign(ok=ok))
     np.testing.assert_array_equal(d.y, (pd.Series(ok) != "yes").astype(float).to_numpy())
-    assert d.response_levels == ("yes", "no")
+    assert d.info.response_levels == ("yes", "no")
 
 
 def test_unused_first_category_is_dropped(counts):
     ok = pd.Categorical(["b", "c", "b", "c", "c", "b"], categories=["a", "b", "c"])
     d = design("ok ~ x + (1 | g)", counts.assign(ok=ok))
-    assert d.response_levels == ("b", "c")
+    assert d.info.response_levels == ("b", "c")
     np.testing.assert_array_equal(d.y, (pd.Series(ok) == "c").astype(float).to_numpy())
 
 
@@ -295,14 +295,14 @@ def test_three_levels_first_against_the_rest(counts):
     data = counts.assign(ans=["maybe", "no", "yes", "no", "yes", "maybe"])
     d = design("ans ~ x + (1 | g)", data)
     # sorted levels: maybe, no, yes
-    assert d.response_levels == ("maybe", "not maybe")
+    assert d.info.response_levels == ("maybe", "not maybe")
     np.testing.assert_array_equal(d.y, (data["ans"] != "maybe").astype(float).to_numpy())
 
 
 def test_factor_of_numbers_response(counts):
     d = design("factor(k) ~ x + (1 | g)", counts)
     np.testing.assert_array_equal(d.y, (counts["k"] != 0).astype(float).to_numpy())
-    assert d.response_levels == ("0", "not 0")
+    assert d.info.response_levels == ("0", "not 0")
 
 
 def test_levels_are_taken_before_rows_are_dropped(counts):
@@ -312,7 +312,7 @@ def test_levels_are_taken_before_rows_are_dropped(counts):
                          x=[np.nan, 1.0, 1.5, 2.0, 2.5, 3.0])
     with pytest.warns(DroppedRowsWarning, match="1 row"):
         d = design("ok ~ x + (1 | g)", data)
-    assert d.response_levels == ("a", "not a")
+    assert d.info.response_levels == ("a", "not a")
     np.testing.assert_array_equal(d.y, np.ones(5))
 
 
@@ -322,7 +322,7 @@ def test_factor_response_drops_missing_rows(counts):
         d = design("ok ~ x + (1 | g)", data)
     kept = data.drop(index="r1")
     np.testing.assert_array_equal(d.y, (kept["ok"] == "yes").astype(float).to_numpy())
-    assert d.response_levels == ("no", "yes")
+    assert d.info.response_levels == ("no", "yes")
 
 
 def test_factor_response_without_glm_mentions_glmer(counts):
@@ -344,4 +344,4 @@ def test_glm_numeric_response_is_unchanged(counts):
         warnings.simplefilter("error")
         d = design("k ~ x + (1 | g)", counts)
     np.testing.assert_array_equal(d.y, counts["k"].to_numpy(dtype=float))
-    assert d.trials is None and d.response_levels is None
+    assert d.trials is None and d.info.response_levels is None

@@ -66,7 +66,7 @@ def test_our_objective_matches_a_dense_oracle(case_id):
     case, m = _fit(case_id)
     at = _at(m, case["default"])
     ws = m.model.ws
-    expected, _ = dense_laplace(m.design, at.family, ws.y, ws.prior_weights, ws.n_trials,
+    expected, _ = dense_laplace(m.rows, at.family, ws.y, ws.prior_weights, ws.n_trials,
                                 np.array(at.theta), np.array(at.beta))
     assert at.objective == pytest.approx(expected, rel=1e-11, abs=1e-8)
 

@@ -71,7 +71,7 @@ def test_logical_and_factor_responses(sleep):
     by_factor = mm.glmer("speed ~ Days + (1|Subject)", as_factor)  # first level "fast" = 0
     for other in (by_bool, by_factor):
         np.testing.assert_allclose(other.fixef, by_expression.fixef, rtol=1e-8)
-    assert by_factor.design.response_levels == ("fast", "slow")
+    assert by_factor.info.response_levels == ("fast", "slow")
 
 
 def test_gaussian_identity_is_lmer_with_a_warning(sleep):
@@ -93,8 +93,8 @@ def test_family_objects_and_names_agree(cbpp, cbpp_fit):
 def test_offset_enters_the_linear_predictor(cbpp):
     m = mm.glmer("incidence ~ period + offset(log(size)) + (1|herd)", cbpp, family="poisson")
     eta = m.linear_predictor().to_numpy()
-    zb = np.concatenate(m.b).ravel()[m.terms[0].refs]
-    expected = m.design.X @ m.beta + np.log(cbpp["size"].to_numpy()) + zb
+    zb = np.concatenate(m.b).ravel()[m.rows.terms[0].refs]
+    expected = m.rows.X @ m.beta + np.log(cbpp["size"].to_numpy()) + zb
     np.testing.assert_allclose(eta, expected, rtol=1e-12)
 
 

@@ -188,11 +188,11 @@ def dense_pbkrtest(result, weights: str = "pbkrtest") -> dict:
     covariance (column-major, as ``VarCorr(m)[[i]][lower.tri(, diag = TRUE)]``), then sigma^2 with
     G = I (pbkrtest) or W^{-1} (``weights="model"``). Phi is the fit's vcov.
     """
-    design = result.design
+    design = result.rows
     X = design.X
     n = X.shape[0]
     G, gamma = [], []
-    for t, S in zip(result.terms, result.covariance_matrices()):
+    for t, S in zip(design.terms, result.covariance_matrices()):
         Z = dense_z(t.refs, t.z, t.n_levels)
         for b in range(t.p):
             for a in range(b, t.p):
@@ -277,7 +277,7 @@ ORACLE_CASES = ["sleepstudy_reml", "ergostool_reml", "penicillin_crossed", "past
 @pytest.mark.parametrize("weights", ["pbkrtest", "model"])
 def test_blocked_kenward_roger_matches_dense_pbkrtest(name, weights):
     result = _oracle_fit(name)
-    if weights == "model" and not result.design.has_weights:
+    if weights == "model" and not result.info.has_weights:
         pytest.skip("the two weight conventions coincide without prior weights")
     oracle = dense_pbkrtest(result, weights)
     info = kr.kenward_roger_info(result, weights=weights)
@@ -424,7 +424,7 @@ def _type2_by_definition(result, term: str, containing: list[str]) -> np.ndarray
     """The type II hypothesis of a term contained in others, from its definition: the effect of
     T's columns X_T after the unrelated columns X_U, ``X_T' M_U [X_T X_C] beta = 0`` with
     M_U = I - P_U and X_C the columns of the terms containing T (zero on X_U)."""
-    X = result.design.X
+    X = result.rows.X
     columns = ftests._term_columns(result)
     T, C = columns[term], [j for t in containing for j in columns[t]]
     U = [j for j in range(X.shape[1]) if j not in T + C]

@@ -316,17 +316,17 @@ def test_simulate_reproducible_and_centred():
     sims = simulate(m, nsim=400, seed=7)
     assert sims.shape == (m.nobs, 400)
     assert list(sims.columns[[0, 1, -1]]) == ["sim_1", "sim_2", "sim_400"]
-    pd.testing.assert_index_equal(sims.index, m.design.row_index)
+    pd.testing.assert_index_equal(sims.index, m.rows.row_index)
     pd.testing.assert_frame_equal(sims, simulate(m, nsim=400, seed=7))
     pd.testing.assert_frame_equal(sims, m.simulate(nsim=400, seed=7))
     assert not np.array_equal(sims, simulate(m, nsim=400, seed=8))
     y = sims.to_numpy()
     # Row means estimate X beta; the marginal variance of row r is
     # sigma^2 (z_r T T' z_r' + 1/w_r), so each mean is within 5 of its standard errors.
-    t = m.terms[0]
+    t = m.rows.terms[0]
     T = m.model.templates(m.theta)[0]
     var = m.sigma**2 * (np.einsum("np,pq,nq->n", t.z, T @ T.T, t.z) + 1.0)
-    z = (y.mean(axis=1) - m.design.X @ m.beta) / np.sqrt(var / y.shape[1])
+    z = (y.mean(axis=1) - m.rows.X @ m.beta) / np.sqrt(var / y.shape[1])
     assert np.max(np.abs(z)) < 5
 
 

@@ -61,9 +61,9 @@ def dense_hat(result) -> tuple[np.ndarray, np.ndarray]:
     equations); H_marginal maps y to X beta + Z b with the GLS beta and b = Sigma Z' V^{-1}
     (y - X beta), V = W^{-1} + Z Lambda Lambda' Z' (no PLS at all). Both have lme4's diagonal.
     """
-    d = result.design
+    d = result.rows
     Zs, Lams = [], []
-    for t, T in zip(result.terms, result.model.templates(result.theta)):
+    for t, T in zip(d.terms, result.model.templates(result.theta)):
         Zs.append(dense_z(t.refs, t.z, t.n_levels))
         Lams.append(np.kron(np.eye(t.n_levels), T))
     Z = np.hstack(Zs)
@@ -115,7 +115,7 @@ def test_hatvalues_dense_oracle(name, layout, monkeypatch):
     np.testing.assert_allclose(h.to_numpy(), np.diag(H_pls), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(h.sum(), np.trace(H_marginal), rtol=1e-10)
     # The fitted values are H y (checks the dense H itself against the fit).
-    np.testing.assert_allclose(H_pls @ m.design.y, m.fitted(), rtol=1e-7)
+    np.testing.assert_allclose(H_pls @ m.rows.y, m.fitted(), rtol=1e-7)
 
 
 def test_hatvalues_chunks_and_index(monkeypatch):
@@ -155,8 +155,8 @@ def test_cooks_distance_match_lme4(case):
 
 def _tight_refit_beta(result, r: int) -> np.ndarray:
     """beta without row r, optimized far past lme4's stopping rule."""
-    d = result.design
-    A_r = without_row(result.model.A, result.terms, d.X, d.y, d.offset, d.weights, r)
+    d = result.rows
+    A_r = without_row(result.model.A, d.terms, d.X, d.y, d.offset, d.weights, r)
     model = LinearMixedModel(A_r, result.terms, reml=result.reml)
     s = optimize.minimize_theta(model.objective, result.theta, model.theta_lower,
                                 xtol_abs=1e-12, ftol_abs=1e-14, xtol_rel=1e-12)
@@ -196,12 +196,12 @@ def test_deleted_row_refit_equals_fresh_lmer(case, row):
     """Row r's refit from downdated cross-products equals mm.lmer on the data without row r."""
     result, infl = _fit(case), _influence(case)
     data = mm.datasets.load(CASES[case])
-    label = result.design.row_index[row]
+    label = result.rows.row_index[row]
     fresh = mm.lmer(REFERENCE[case]["formula"], data.drop(index=label))
     _assert_same_fit(infl, label, fresh)
     # The downdated blocks are the grouped sums over the other rows.
-    d = result.design
-    A_r = without_row(result.model.A, result.terms, d.X, d.y, d.offset, d.weights, row)
+    d = result.rows
+    A_r = without_row(result.model.A, d.terms, d.X, d.y, d.offset, d.weights, row)
     A_fresh = fresh.model.A
     assert (A_r.n, A_r.sum_log_w) == (A_fresh.n, A_fresh.sum_log_w)
     for a, b in zip(A_r.diag + A_r.xz + (A_r.xx,), A_fresh.diag + A_fresh.xz + (A_fresh.xx,)):
@@ -216,9 +216,9 @@ def test_deleting_a_levels_only_row_equals_dropping_the_level():
     extra = pd.DataFrame({"Reaction": [300.0], "Days": [3], "Subject": ["999"]})
     data = pd.concat([sleep, extra.astype({"Days": sleep["Days"].dtype})], ignore_index=True)
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
-    r = m.design.n - 1
-    d = m.design
-    A_r = without_row(m.model.A, m.terms, d.X, d.y, d.offset, d.weights, r)
+    r = m.rows.n - 1
+    d = m.rows
+    A_r = without_row(m.model.A, d.terms, d.X, d.y, d.offset, d.weights, r)
     model = LinearMixedModel(A_r, m.terms, reml=True)
     optsum = model.fit(theta0=m.theta)
     fresh = mm.lmer("Reaction ~ Days + (Days | Subject)", sleep)
@@ -228,11 +228,11 @@ def test_deleting_a_levels_only_row_equals_dropping_the_level():
 
 def test_influence_frames_and_helpers():
     result, infl = _fit("sleepstudy_reml"), _influence("sleepstudy_reml")
-    n, p = result.design.n, result.beta.size
+    n, p = result.rows.n, result.beta.size
     assert infl.fixed_effects.shape == infl.fixed_se.shape == (n, p)
     assert infl.theta.shape == (n, result.theta.size)
     assert list(infl.fixed_effects.columns) == ["(Intercept)", "Days"]
-    assert infl.fixed_effects.index.equals(result.design.row_index)
+    assert infl.fixed_effects.index.equals(result.rows.row_index)
     np.testing.assert_allclose(infl.dfbeta().to_numpy(), infl.fixed_effects.to_numpy()
                                - result.beta[None, :])
     np.testing.assert_allclose(infl.dfbetas().to_numpy(),

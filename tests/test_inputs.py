@@ -51,7 +51,7 @@ def test_weights_as_column_array_list_and_series_agree_with_lme4(sleep):
             mm.lmer(FORMULA, sleep, weights=pd.Series(w, index=sleep.index))]
     for m in fits:
         np.testing.assert_allclose(m.fixef, R_WEIGHTED, rtol=1e-6)
-        assert m.design.has_weights
+        assert m.info.has_weights
 
 
 def test_weights_series_is_matched_by_row_label(sleep):
@@ -60,7 +60,7 @@ def test_weights_series_is_matched_by_row_label(sleep):
     shuffled = w.sample(frac=1.0, random_state=1)
     m = mm.lmer(FORMULA, labelled, weights=shuffled)
     np.testing.assert_allclose(m.fixef, R_WEIGHTED, rtol=1e-6)
-    np.testing.assert_array_equal(m.design.weights, w.to_numpy())
+    np.testing.assert_array_equal(m.rows.weights, w.to_numpy())
 
 
 def test_missing_weight_drops_the_row_as_r_does(sleep):
@@ -69,7 +69,7 @@ def test_missing_weight_drops_the_row_as_r_does(sleep):
     w[7] = np.nan
     with pytest.warns(DroppedRowsWarning, match=r"1 row.*\(weights\)"):
         m = mm.lmer(FORMULA, sleep, weights=w)
-    assert m.nobs == 179 and 7 not in m.design.row_index
+    assert m.nobs == 179 and 7 not in m.rows.row_index
 
 
 @pytest.mark.parametrize("weights, words", [
@@ -220,8 +220,8 @@ def test_log_of_negative_response_drops_rows_as_lme4(sleep):
     y[[3, 99]] = [-1.0, -5.0]
     with pytest.warns(DroppedRowsWarning, match=r"2 row.*2 where log\(y\) is NaN"):
         m = mm.lmer("log(y) ~ Days + (1 | Subject)", sleep.assign(y=y))
-    assert m.nobs == 178 and m.design.n_dropped_rows == 2
-    assert 3 not in m.design.row_index and 99 not in m.design.row_index
+    assert m.nobs == 178 and m.info.n_dropped_rows == 2
+    assert 3 not in m.rows.row_index and 99 not in m.rows.row_index
     np.testing.assert_allclose(m.fixef, [5.5305064788265, 0.0334417822999], rtol=1e-6)
 
 

@@ -62,7 +62,7 @@ def test_missing_values_dropped_and_reported(sleepstudy):
     data["unused"] = np.nan
     with pytest.warns(DroppedRowsWarning, match="3 row"):
         m = mm.lmer(FORMULA, data)
-    assert m.nobs == 177 and m.design.n_dropped_rows == 3
+    assert m.nobs == 177 and m.info.n_dropped_rows == 3
     complete = data.drop(index=[3, 7, 50])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -128,7 +128,7 @@ def test_rank_deficient_columns_dropped_with_message(sleepstudy):
     with pytest.warns(RankDeficiencyWarning, match="dropping 1 column"):
         m = mm.lmer("Reaction ~ Days + Days2 + (Days | Subject)", data)
     assert list(m.fixef.index) == ["(Intercept)", "Days"]
-    assert m.design.dropped_columns == ("Days2",)
+    assert m.info.dropped_columns == ("Days2",)
     ref = mm.lmer(FORMULA, sleepstudy)
     np.testing.assert_allclose(m.fixef, ref.fixef, rtol=1e-9)
 

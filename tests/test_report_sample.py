@@ -47,7 +47,7 @@ def dyestuff2_with_gaps() -> pd.DataFrame:
 def kept() -> pd.Index:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mm.lmer(FORMULA, dyestuff2_with_gaps()).design.row_index
+        return mm.lmer(FORMULA, dyestuff2_with_gaps()).rows.row_index
 
 
 def _spy(monkeypatch, module, name: str, seen: dict, position: int = 0,

@@ -210,7 +210,7 @@ def _dense_R(m, theta, times: np.ndarray) -> np.ndarray:
     phi^|t_i - t_j| (AR(1) over positions, CAR(1)) or rho (compound symmetry) within a group,
     SD multipliers lambda and prior weights w."""
     layout, n = m.residual_structure, m.nobs
-    w = np.asarray(m.design.weights, dtype=float)
+    w = np.asarray(m.rows.weights, dtype=float)
     lam = m.model.row_sd_scale(theta)
     value = layout.correlation_value(theta[m.model.n_re])
     group = layout.cor.group
@@ -266,8 +266,8 @@ def test_objective_equals_dense_likelihood(structure, precomputed, monkeypatch):
         for level in np.unique(g):
             rows = np.flatnonzero(g == level)
             times[rows] = np.arange(rows.size)
-    d = m.design
-    Z = dense_z(m.terms[0].refs, np.asarray(m.terms[0].z), m.terms[0].n_levels)
+    d = m.rows
+    Z = dense_z(d.terms[0].refs, np.asarray(d.terms[0].z), d.terms[0].n_levels)
     for shift in (0.0, 0.3):
         theta = np.array(m.theta) + shift
         value = m.model.objective(theta)

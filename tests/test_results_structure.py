@@ -61,7 +61,7 @@ def sleep_fit():
 
 
 def _as_subclass(fit) -> _MyResult:
-    return _MyResult.from_model(fit.model, fit.design, fit.optsum, fit.formula)
+    return _MyResult.from_model(fit.model, fit.info, fit.row_data, fit.optsum, fit.formula)
 
 
 def test_refits_and_at_theta_keep_the_fit_class(sleep_fit):
@@ -143,11 +143,12 @@ def test_derivatives_read_off_the_fit_equal_a_new_factorization():
 # ---- deep freeze ----------------------------------------------------------------------------
 def _held_arrays(fit) -> dict[str, np.ndarray]:
     arrays = {"theta": fit.theta, "beta": fit.beta, "RX_inv": fit.RX_inv,
-              "design.y": fit.design.y, "design.X": fit.design.X, "x_keep": fit.design.x_keep,
+              "rows.y": fit.rows.y, "rows.X": fit.rows.X, "x_keep": fit.info.x_keep,
               "optsum.theta": fit.optsum.theta, "optsum.theta0": fit.optsum.theta0}
-    for j, t in enumerate(fit.terms):
+    for j, t in enumerate(fit.rows.terms):
         arrays.update({f"u[{j}]": fit.u[j], f"b[{j}]": fit.b[j], f"cond_var[{j}]":
-                       fit.cond_var[j], f"terms[{j}].refs": t.refs, f"terms[{j}].z": t.z})
+                       fit.cond_var[j], f"rows.terms[{j}].refs": t.refs,
+                       f"rows.terms[{j}].z": t.z})
     return arrays
 
 
@@ -258,7 +259,7 @@ def test_predict_is_indexed_like_newdata(labelled_fit):
                                rtol=1e-12)
     population = fit.predict(re_form="~0")
     pd.testing.assert_index_equal(population.index, complete.index)
-    X = fit.design.X
+    X = fit.rows.X
     np.testing.assert_allclose(population.to_numpy(), X @ fit.beta, rtol=1e-12)
     pd.testing.assert_series_equal(fit.predict(), fit.fitted().rename("predicted"))
 

@@ -115,7 +115,7 @@ def test_the_row_program_travels_to_workers(client, frame):
     from mixedmodels.sources.dask import RowProgram
 
     m = mm.lmer("y ~ scale(x2) + f + (x | g1)", dd.from_pandas(frame, npartitions=2))
-    program = RowProgram.of(m.design.spec, m.source.categories)
+    program = RowProgram.of(m.info.spec, m.source.categories)
     assert pickle.loads(pickle.dumps(program)).terms[0].levels == m.terms[0].levels
 
 

@@ -120,7 +120,7 @@ def test_fitted_and_residuals_stream_as_relations(frame, files):
                                atol=1e-9)
     assert m1.predict().df().shape[0] == m0.nobs
     for call in (m1.hatvalues, m1.simulate, lambda: m1.bootstrap(2), m1.influence,
-                 lambda: m1.design.X):
+                 lambda: m1.rows.X):
         with pytest.raises(RowsNeededError, match="DuckDB"):
             call()
 
@@ -160,7 +160,7 @@ def test_rank_deficient_columns_dropped_as_in_memory(frame, tmp_path):
     m0, w0 = _fit(formula, data)
     m1, w1 = _fit(formula, str(tmp_path / "rank.parquet"))
     assert w1 == w0 and any(RankDeficiencyWarning.__name__ in w for w in w1)
-    assert m1.design.dropped_columns == m0.design.dropped_columns == ("x3",)
+    assert m1.info.dropped_columns == m0.info.dropped_columns == ("x3",)
     assert_same_summary(str(m0.summary()), str(m1.summary()))
 
 

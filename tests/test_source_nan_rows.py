@@ -45,7 +45,7 @@ def test_nan_rows_dropped_and_counted_as_in_memory(data, tmp_path, where):
     m1, w1 = _fit(FORMULA, source)
     assert any("where log(yp) is NaN" in w and "where sqrt(x2c) is NaN" in w for w in w0)
     assert w1 == w0
-    assert m1.nobs == m0.nobs and m1.design.n_dropped_rows == m0.design.n_dropped_rows
+    assert m1.nobs == m0.nobs and m1.info.n_dropped_rows == m0.info.n_dropped_rows
     assert m1.objective == pytest.approx(m0.objective, rel=1e-9)
     assert_same_summary(str(m0.summary()), str(m1.summary()))
     fitted = m1.predict()

@@ -89,7 +89,7 @@ def fake_result(case_id: str, quantiles=QUANTILES, **overrides) -> SimpleNamespa
         varcorr=lambda: vc.copy(), ngroups=dict(c["ngrps"]),
         residuals=lambda type="pearson": sigma * np.asarray(quantiles, float),
         is_singular=bool(c["isSingular"]), optsum=SimpleNamespace(warnings=[]),
-        design=SimpleNamespace(n_dropped_rows=0, dropped_columns=()),
+        info=SimpleNamespace(n_dropped_rows=0, dropped_columns=()),
     )
     attrs.update(overrides)
     return SimpleNamespace(**attrs)
@@ -305,7 +305,7 @@ def test_notes_singular_warnings_rank_deficiency_and_missing_rows():
         "sleepstudy_reml", is_singular=True,
         optsum=SimpleNamespace(warnings=["Model failed to converge with max|grad| = 0.0031 "
                                          "(tol = 0.002, component 1)"]),
-        design=SimpleNamespace(n_dropped_rows=3, dropped_columns=("x2",)))
+        info=SimpleNamespace(n_dropped_rows=3, dropped_columns=("x2",)))
     lines = str(Summary(result)).split("\n")
     i = lines.index("Number of obs: 180, groups:  Subject, 18")
     assert lines[i + 1] == "(3 observations deleted due to missingness)"
@@ -315,7 +315,7 @@ def test_notes_singular_warnings_rank_deficiency_and_missing_rows():
         "boundary (singular) fit: see is_singular in help(mixedmodels.LmerResult)",
         "Model failed to converge with max|grad| = 0.0031 (tol = 0.002, component 1)"]
     two = fake_result("sleepstudy_reml",
-                      design=SimpleNamespace(n_dropped_rows=0, dropped_columns=("a", "b")))
+                      info=SimpleNamespace(n_dropped_rows=0, dropped_columns=("a", "b")))
     assert str(Summary(two)).split("\n")[-1] == (
         "fixed-effect model matrix is rank deficient so dropping 2 columns / coefficients")
 

@@ -65,7 +65,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
     if correlation is None and variance is None:
         design = build_design(mf, data, weights=weights)
         check_response_scale(design.y, design.offset, mf.response)
-        check_scale_x(design.X, design.x_names)
+        check_scale_x(design.X, design.info.x_names)
         A = from_design(design.terms, design.X, design.y, design.offset, design.weights)
         model = LinearMixedModel(A, design.terms, reml=reml)
     else:
@@ -73,11 +73,11 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
 
         design, model = residual_model(mf, data, reml, weights, correlation, variance)
         check_response_scale(design.y, design.offset, mf.response)
-        check_scale_x(design.X, design.x_names)
+        check_scale_x(design.X, design.info.x_names)
         A = model.A
     exact = fits_exactly(design.X, design.y, design.offset, design.weights, A.xx)
     optsum = model.exact_fit() if exact else model.fit()
-    result = LmerResult.from_model(model, design, optsum, formula=formula)
+    result = LmerResult.from_model(model, design.info, design, optsum, formula=formula)
     if exact:
         warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
                   f"'{mf.response}' exactly (residual SD 0); every variance component is "
@@ -165,7 +165,7 @@ def glmer(formula: str, data: Any, family: Any = "binomial", link: str | None = 
     ws = GlmmWorkspace.from_design(design, fam)
     model = GeneralizedLinearMixedModel(ws, nagq=nagq)
     fit = _fit_or_explain(model, formula, fam)
-    result = GlmerResult.from_fit(model, design, fit, formula)
+    result = GlmerResult.from_fit(model, design.info, design, fit, formula)
     warn_fit(fit, result.is_singular)
     check_separation(fam, fit.state, ws.y)
     result.warn_vcov()
@@ -190,7 +190,7 @@ def glmer_nb(formula: str, data: Any, weights: Any = None, nagq: int = 1,
 
     _refuse_source(data, "glmer_nb")
     design = _glmm_design(formula, data, weights)
-    if design.trials is not None or design.response_levels is not None:
+    if design.trials is not None or design.info.response_levels is not None:
         raise FormulaError("glmer_nb models counts; a cbind(successes, failures) or factor "
                            "response is binomial: use glmer(..., family='binomial')",
                            formula=formula)
@@ -206,7 +206,7 @@ def glmer_nb(formula: str, data: Any, weights: Any = None, nagq: int = 1,
     ws = GlmmWorkspace.from_design(design, family_at(shape))
     model = GeneralizedLinearMixedModel(ws, nagq=nagq, family_at=family_at, nb_theta=shape)
     fit = _fit_or_explain(model, formula, ws.family, theta0=start.theta)
-    result = GlmerResult.from_fit(model, design, fit, formula)
+    result = GlmerResult.from_fit(model, design.info, design, fit, formula)
     warn_fit(fit, result.is_singular)
     result.warn_vcov()
     return result

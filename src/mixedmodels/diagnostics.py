@@ -331,7 +331,7 @@ def simulated_residuals(result: Any, nsim: int = 250, seed: Any = None, *,
         counts = np.ones_like(observed)
     fitted = result.family.link.linkinv(population_means(result))
     residuals = pd.Series(pit_residuals(observed, simulated, rng),
-                          index=result.design.row_index, name="quantile residuals")
+                          index=result.rows.row_index, name="quantile residuals")
     return SimulatedResiduals(residuals=residuals, observed=observed, simulated=simulated,
                               fitted=np.asarray(fitted, dtype=float), counts=counts,
                               nsim=nsim, conditional=bool(conditional), result=result)

@@ -65,3 +65,7 @@ def user_stacklevel() -> int:
 def warn_user(message: str | Warning, category: type[Warning]) -> None:
     """``warnings.warn`` pointing at the first line outside ``mixedmodels`` (the user's)."""
     warnings.warn(message, category, stacklevel=user_stacklevel())
+
+
+class RowsNeededError(MixedModelsError):
+    """An output that needs the rows in client memory, asked of a fit from a source."""

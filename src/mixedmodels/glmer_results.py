@@ -1,5 +1,8 @@
 """The frozen result of a ``glmer`` fit: estimates, lme4's tables and row-level outputs.
 
+As ``LmerResult``, it holds the row-free description of its design (``info``) and the rows
+it was fitted on (``rows``).
+
 Everything a user reads is computed once at the optimum (``GlmerResult.from_fit``); the
 conditional variances are computed on first use after one PIRLS run at this result's
 (theta, beta), so later evaluations of the shared workspace (profiles, refits) cannot move them.
@@ -18,7 +21,9 @@ from ._threads import with_blas_threads
 from .errors import warn_user
 from .formula.design import Design
 from .glmm import GeneralizedLinearMixedModel, GlmmFit
+from .model_info import ModelInfo
 from .results_common import RandomEffectsTables, frozen, readonly, varcorr_frame
+from .terms import specs
 
 
 class VcovWarning(UserWarning):
@@ -35,13 +40,16 @@ class GlmerResult(RandomEffectsTables):
     Shapes: n rows, p fixed effects, term j with l_j levels and p_j columns. ``b[j]`` is
     (l_j, p_j); ``eta`` and ``mu`` (n,) are the linear predictor and the fitted means at the
     conditional modes; ``hessian`` (k, k) is the finite-difference Hessian of the deviance
-    over (theta, beta[, log shape]) at the optimum, or None.
+    over (theta, beta[, log shape]) at the optimum, or None. ``info`` is the row-free
+    description of the design, ``terms`` its random-effects term specifications, ``rows`` the
+    rows the model was fitted on (a ``Design``).
     """
 
     formula: str
     family: Any
     nagq: int
-    design: Design = field(repr=False)
+    info: ModelInfo = field(repr=False)
+    rows: Design = field(repr=False)
     terms: tuple = field(repr=False)
     theta: np.ndarray = field(repr=False)
     beta: np.ndarray = field(repr=False)
@@ -65,8 +73,8 @@ class GlmerResult(RandomEffectsTables):
     reml = False            # what code shared with LMMs asks; GLMMs are ML fits
 
     @classmethod
-    def from_fit(cls, model: GeneralizedLinearMixedModel, design: Design, fit: GlmmFit,
-                 formula: str) -> "GlmerResult":
+    def from_fit(cls, model: GeneralizedLinearMixedModel, info: ModelInfo, rows: Design,
+                 fit: GlmmFit, formula: str) -> "GlmerResult":
         ws = model.ws
         fam = model.family(fit.nb_theta)
         state = fit.state
@@ -81,8 +89,8 @@ class GlmerResult(RandomEffectsTables):
         L = ws.factor_with_x(state, fit.theta, fam)
         p = ws.X.shape[1]
         RX_inv = np.linalg.inv(L.xx[:p, :p]) if p else np.zeros((0, 0))
-        return cls(formula=formula, family=fam, nagq=model.nagq, design=design,
-                   terms=ws.terms, theta=frozen(fit.theta), beta=frozen(fit.beta),
+        return cls(formula=formula, family=fam, nagq=model.nagq, info=info, rows=rows,
+                   terms=specs(ws.terms), theta=frozen(fit.theta), beta=frozen(fit.beta),
                    nb_theta=fit.nb_theta, objective=float(fit.objective),
                    deviance=float(state.dev), sigma=sigma,
                    u=tuple(frozen(x) for x in state.u), b=tuple(frozen(x) for x in state.b),
@@ -110,12 +118,12 @@ class GlmerResult(RandomEffectsTables):
         value, state = self.model.evaluate(params)
         point = GlmmFit(theta=theta, beta=beta, nb_theta=nb_theta, objective=value,
                         state=state, stage1=self.fit.stage1, stage2=None)
-        return type(self).from_fit(self.model, self.design, point, self.formula)
+        return type(self).from_fit(self.model, self.info, self.rows, point, self.formula)
 
     # ---- scalars -------------------------------------------------------------------
     @property
     def nobs(self) -> int:
-        return self.design.n
+        return self.info.n
 
     @property
     def n_theta(self) -> int:
@@ -152,7 +160,7 @@ class GlmerResult(RandomEffectsTables):
 
     @property
     def fixef(self) -> pd.Series:
-        return pd.Series(np.array(self.beta), index=list(self.design.x_names), name="fixef")
+        return pd.Series(np.array(self.beta), index=list(self.info.x_names), name="fixef")
 
     @property
     def theta_names(self) -> list[str]:
@@ -174,7 +182,7 @@ class GlmerResult(RandomEffectsTables):
     def vcov_rx(self) -> pd.DataFrame:
         """sigma^2 (R_X' R_X)^{-1} from the PIRLS factor (lme4's ``use.hessian = FALSE``)."""
         V = self.sigma**2 * (self.RX_inv.T @ self.RX_inv)
-        names = list(self.design.x_names)
+        names = list(self.info.x_names)
         return pd.DataFrame(V, index=names, columns=names)
 
     def vcov_hessian(self) -> pd.DataFrame | None:
@@ -194,7 +202,7 @@ class GlmerResult(RandomEffectsTables):
         V = (V + V.T) / 2.0
         if p and np.linalg.eigvalsh(V).min() <= 0:
             return None
-        names = list(self.design.x_names)
+        names = list(self.info.x_names)
         return pd.DataFrame(V, index=names, columns=names)
 
     @property
@@ -213,7 +221,7 @@ class GlmerResult(RandomEffectsTables):
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.design.x_names))
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.info.x_names))
 
     def coefficients(self) -> pd.DataFrame:
         """The fixed-effects table of lme4's glmer summary: Estimate, Std. Error, z value (t for
@@ -225,7 +233,7 @@ class GlmerResult(RandomEffectsTables):
         name = "t value" if self.family.has_dispersion else "z value"
         return pd.DataFrame({"Estimate": est, "Std. Error": se, name: stat,
                              "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(stat))},
-                            index=list(self.design.x_names))
+                            index=list(self.info.x_names))
 
     # ---- random effects ------------------------------------------------------------
     def covariance_matrices(self) -> list[np.ndarray]:
@@ -267,7 +275,7 @@ class GlmerResult(RandomEffectsTables):
 
     # ---- row-level outputs ---------------------------------------------------------
     def _series(self, values: np.ndarray, name: str) -> pd.Series:
-        return pd.Series(np.array(values), index=self.design.row_index, name=name)
+        return pd.Series(np.array(values), index=self.rows.row_index, name=name)
 
     def fitted(self) -> pd.Series:
         """(n,) fitted means on the response scale (proportions for binomial trials)."""
@@ -316,11 +324,11 @@ class GlmerResult(RandomEffectsTables):
             raise ValueError(f"type must be 'link' or 'response', not {type!r}")
         if newdata is None and re_form is None:
             eta = np.array(self.eta)
-            index = self.design.row_index
+            index = self.rows.row_index
         else:
             eta = np.asarray(predict(self, newdata, re_form=re_form,
                                      allow_new_levels=allow_new_levels), dtype=float)
-            index = self.design.row_index if newdata is None else getattr(
+            index = self.rows.row_index if newdata is None else getattr(
                 newdata, "index", pd.RangeIndex(len(eta)))
         values = eta if type == "link" else self.family.link.linkinv(eta)
         return pd.Series(values, index=index, name=f"predict ({type})")

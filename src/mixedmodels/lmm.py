@@ -17,7 +17,7 @@ from .linalg.cholesky import BlockedCholesky
 from .objective import profiled_objective
 from .optimize import OptSummary, minimize_theta, polish_and_check
 from .start import initial_steps, moment_start
-from .terms import ReTerm, theta_slices
+from .terms import TermSpec, specs, theta_slices
 
 
 class ConvergenceWarning(UserWarning):
@@ -43,13 +43,14 @@ class LinearMixedModel:
     Parameters
     ----------
     A : the cross-product blocks, for ``terms`` in the same order.
-    terms : random-effects terms (only their dimensions, names and levels are used here).
+    terms : the random-effects terms of A, in the same order; the model keeps their row-free
+        specifications (``TermSpec``) only.
     reml : optimize the REML criterion (True) or the ML deviance (False).
     """
 
-    def __init__(self, A: CrossProducts, terms: tuple[ReTerm, ...], reml: bool = True):
+    def __init__(self, A: CrossProducts, terms: tuple[TermSpec, ...], reml: bool = True):
         self.A = A
-        self.terms = tuple(terms)
+        self.terms = specs(terms)
         self.reml = bool(reml)
         self.L = BlockedCholesky(A)
         self.slices = theta_slices(list(self.terms))

@@ -120,16 +120,17 @@ class GlmmWorkspace:
         starts from the linear predictor of mustart."""
         from .errors import FormulaError
 
+        info = design.info
         if design.trials is not None and family.name != "binomial":
             raise FormulaError(f"a cbind(successes, failures) response needs the binomial "
-                               f"family, not {family.name}", formula=design.formula.text)
-        if design.response_levels is not None and family.name != "binomial":
-            raise DataError(f"the response '{design.formula.response}' is a factor "
-                            f"(levels {design.response_levels[0]!r}, ...): only the binomial "
+                               f"family, not {family.name}", formula=info.formula.text)
+        if info.response_levels is not None and family.name != "binomial":
+            raise DataError(f"the response '{info.formula.response}' is a factor "
+                            f"(levels {info.response_levels[0]!r}, ...): only the binomial "
                             f"family takes a factor response, not {family.name}")
         y, pw, mustart, n_trials = family.initialize(
-            design.y, design.weights if design.has_weights else None, design.trials,
-            response=design.formula.response)
+            design.y, design.weights if info.has_weights else None, design.trials,
+            response=info.formula.response)
         ws = cls(design.X, y, np.asarray(design.offset), np.asarray(pw, dtype=float),
                  n_trials, design.terms, family)
         ws.eta_start = family.link.linkfun(mustart)

@@ -223,11 +223,13 @@ def group_data(data: Any, x: str, y: str, by: str, panels: bool = True, ols: boo
 # ---- fitted model --------------------------------------------------------------------------
 
 def _term_for(result: Any, name: str | None):
-    """The first random-effects term with column ``name`` (else the first term)."""
-    for t in result.terms:
+    """The first random-effects term with column ``name`` (else the first term), with its
+    rows."""
+    terms = result.rows.terms
+    for t in terms:
         if name in t.column_names:
             return t
-    return result.terms[0]
+    return terms[0]
 
 
 def model_lines(result: Any, x: str, groups: Any = None, population: bool = True,
@@ -273,7 +275,7 @@ def model_lines(result: Any, x: str, groups: Any = None, population: bool = True
     term = _term_for(result, x)
     group = term.group_name
     table = result.coef()[group]
-    if x not in table.columns or x not in result.design.x_names:
+    if x not in table.columns or x not in result.info.x_names:
         raise DataError(f"{x!r} is not a fixed-effect coefficient of the model "
                         f"(coefficients: {', '.join(map(str, table.columns))})")
     levels = list(table.index)
@@ -282,9 +284,8 @@ def model_lines(result: Any, x: str, groups: Any = None, population: bool = True
     if unknown:
         raise DataError(f"unknown level(s) {unknown} of the grouping factor {group!r}")
 
-    design = result.design
-    xs = design.X[:, list(design.x_names).index(x)]
-    response = design.formula.response
+    xs = result.rows.X[:, list(result.info.x_names).index(x)]
+    response = result.info.formula.response
     level_index = {label: j for j, label in enumerate(term.levels)}
     units = _units(units, data)
     own_figure = ax is None
@@ -378,7 +379,7 @@ def caterpillar(result: Any, term: str | None = None, group: str | None = None,
             re = re[re[column] == wanted]
     z = norm.ppf(0.5 + level / 2)
     family = getattr(result, "family", None)
-    response = result.design.formula.response
+    response = result.info.formula.response
     units = _units(units) if family is None else {}
     pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
     most = max(int(((re.grpvar == g) & (re.term == t)).sum()) for g, t in pairs)
@@ -471,7 +472,7 @@ def shrinkage(result: Any, data: Any = None, ax: Any = None,
     result : LmerResult
     data : data frame, optional
         Not needed: the own fits are computed from the arrays the model was fitted on
-        (``result.design``). When given, the own fits use these rows instead (the model's
+        (``result.rows``). When given, the own fits use these rows instead (the model's
         formula is applied to them), e.g. to compare with data that the fit did not see.
     ax : matplotlib Axes, optional
         Draw only the arrow panel, into this axes (no move panels, no caption).
@@ -494,16 +495,16 @@ def shrinkage(result: Any, data: Any = None, ax: Any = None,
 
     from .teaching.tables import pooling_estimates
 
-    design = result.design
+    design = None
     if units is None:
         units = dict(getattr(data, "attrs", {}).get("units", {}))
     if data is not None:
         from .formula.design import build_design
 
-        design = build_design(design.formula, data)
+        design = build_design(result.info.formula, data)
     est = pooling_estimates(result, design)
     ok = np.all(np.isfinite(est.own), axis=1)
-    response = design.formula.response
+    response = result.info.formula.response
     drawn = est.names[:2]
     labels = [_coef_label(name, response, units) for name in drawn]
     # Groups of one size give no spread along an N axis; order them by their own estimate.

@@ -44,7 +44,7 @@ def residuals(result: Any, units: dict[str, str] | None = None):
     re = result.ranef()
     pairs = list(dict.fromkeys(zip(re["grpvar"], re["term"])))
     fig, axes, _ = _grid(2 + len(pairs), ncols=3, panel_size=(3.8, 3.3))
-    response = result.design.formula.response
+    response = result.info.formula.response
     y_unit = units.get(response)
     in_y = f" ({y_unit})" if y_unit else ""
     fitted, resid = result.fitted().to_numpy(), result.residuals().to_numpy()

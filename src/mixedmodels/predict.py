@@ -117,7 +117,7 @@ def predict(result, newdata: Any = None, re_form: Any = None,
             allow_new_levels: bool = False) -> pd.Series:
     """(m,) predictions X beta + offset (+ Z b for the chosen random effects), as a Series named
     "predicted" indexed like ``newdata`` (its row labels), or like the fit's rows
-    (``result.design.row_index``) when ``newdata`` is None.
+    (``result.rows.row_index``) when ``newdata`` is None.
 
     re_form : None for every random-effects term (conditional predictions); ``"~0"``, ``NaN``
         or False for population-level predictions; a formula such as ``"~(1|Subject)"`` or
@@ -129,23 +129,26 @@ def predict(result, newdata: Any = None, re_form: Any = None,
     if newdata is None and re_form is None:
         return result.fitted().rename("predicted")
     selected = _selected_columns(result, re_form)
-    d = result.design
+    info = result.info
+    terms = result.terms   # the specifications rebuild z on newdata; the fit's rows hold it
     if newdata is None:
-        X, offset, frame, row_labels = d.X, d.offset, None, d.row_index
+        rows = result.rows
+        X, offset, frame, row_labels = rows.X, rows.offset, None, rows.row_index
+        terms = rows.terms
     else:
         frame = to_pandas(newdata, what="newdata")
         if len(frame) == 0:
             raise DataError("newdata has no rows; give at least one row to predict")
         row_labels = frame.index
         frame = frame.reset_index(drop=True)
-        X = d.x_spec.build(frame)[:, d.x_keep]
+        X = info.x_spec.build(frame)[:, info.x_keep]
         offset = np.zeros(len(frame))
-        for expr in d.offset_exprs:
+        for expr in info.offset_exprs:
             offset = offset + np.asarray(fx.evaluate(expr, frame), dtype=float)
     eta = X @ result.beta + offset
     if frame is not None:
-        eta[d.x_spec.missing_rows(frame)] = np.nan
-    for j, (t, bj) in enumerate(zip(result.terms, result.b)):
+        eta[info.x_spec.missing_rows(frame)] = np.nan
+    for j, (t, bj) in enumerate(zip(terms, result.b)):
         if j not in selected:
             continue
         cols = selected[j]

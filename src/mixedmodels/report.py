@@ -188,7 +188,7 @@ def prediction_equation(result: Any, level: str, group: str | None = None) -> st
 def _lhs(result: Any) -> str:
     """What the equation predicts: the response, or for a GLMM its link-scale mean."""
     if getattr(result, "family", None) is None:
-        return result.design.formula.response
+        return result.info.formula.response
     from .report_glmer_parts import link_scale_response
 
     return link_scale_response(result)
@@ -356,7 +356,7 @@ def _figure_sections(page: _Page, result: Any, data: pd.DataFrame, x: str | None
         # a grid of more than 30 panels is unreadable: then all groups share one axes
         panels = data[group].nunique() <= 30
         # the points need the response as a column; an expression such as log(y) is not one
-        points = data if result.design.formula.response in data.columns else None
+        points = data if result.info.formula.response in data.columns else None
         figures += [
             ("group_data", f"The data by {group}", "group data",
              lambda: plots.group_data(data, x, outcome, group, panels=panels, ols=True,
@@ -457,7 +457,7 @@ def write_report(formula: str, data: Any, out_path: str | Path, data_name: str |
     caught = ReportWarnings()
     result, notes = _fit(formula, frame, reml, caught)
     # One sample for the whole page: the rows the fit kept after dropping missing values.
-    rows = frame.loc[result.design.row_index]
+    rows = frame.loc[result.rows.row_index]
     name = data_name or "data"
     page = _Page(f"Mixed model report: {formula}",
                  [f"Data: {name}, {result.nobs} observations, groups: "

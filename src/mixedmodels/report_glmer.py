@@ -167,7 +167,7 @@ def _null_icc(result: Any, frame: pd.DataFrame, group: str, say: Callable[[str],
     if outcome_kind(result) != "binomial" or result.family.link.name not in LATENT_VARIANCE:
         return None, []
     say("fitting the intercept-only model for the ICC...")
-    formula = f"{result.design.formula.response} ~ 1 + (1 | {group})"
+    formula = f"{result.info.formula.response} ~ 1 + (1 | {group})"
     try:
         null, caught = _caught(lambda: glmer(formula, frame, family=result.family))
     except MixedModelsError as exc:
@@ -313,7 +313,7 @@ def write_glmer_report(formula: str, data: Any, out_path: str | Path, family: An
         warn_user(w.message, w.category)
     term = first_term(result, mf)
     group, fam = term.group_name, result.family
-    rows = frame.loc[result.design.row_index]
+    rows = frame.loc[result.rows.row_index]
     page = _Page(f"Mixed model report: {formula}",
                  [f"Data: {data_name or 'data'}, {result.nobs} observations, groups: "
                   + ", ".join(f"{g} ({n})" for g, n in result.ngroups.items()),

@@ -37,14 +37,14 @@ def outcome_kind(result: Any) -> str:
 
 def outcome_label(result: Any) -> str:
     """The outcome in words: a cbind() response's successes, ``y = level`` for a factor."""
-    design = result.design
-    response = design.formula.response
+    info = result.info
+    response = info.formula.response
     if result.family.name == "binomial":
         args = cbind_arguments(response)
         if args:
             return args[0]
-        if design.response_levels is not None:
-            return f"{response} = {design.response_levels[1]}"
+        if info.response_levels is not None:
+            return f"{response} = {info.response_levels[1]}"
     return response
 
 
@@ -66,9 +66,9 @@ def link_scale_response(result: Any) -> str:
 
 
 def first_term(result: Any, mf: Any):
-    """The random-effects term of the formula's first grouping factor."""
+    """The random-effects term of the formula's first grouping factor, with its rows."""
     group = mf.bars[0].group_name
-    return next(t for t in result.terms if t.group_name == group)
+    return next(t for t in result.rows.terms if t.group_name == group)
 
 
 # ---- tables -------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def group_predictions(result: Any, term: Any) -> pd.DataFrame:
 
 def fixed_variables(result: Any, rows: pd.DataFrame) -> list[str]:
     """Data columns of the fixed part (offsets included), in the order the formula names them."""
-    fixed = result.design.formula.fixed
+    fixed = result.info.formula.fixed
     used = fx.variables(fixed, list(rows.columns))
     order = [tok[1:-1] if kind == "bq" else tok for kind, tok in fx.r_tokens(fixed)]
     return sorted(used, key=lambda name: order.index(name) if name in order else len(order))

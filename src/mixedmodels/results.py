@@ -6,8 +6,12 @@ reads. The one exception is ``cond_var`` (a forward substitution per level block
 expensive read-off of a large fit): it is computed on first use, after putting the workspace
 back at this result's theta if something moved it.
 
+A result holds the row-free description of its design (``info``, a ``model_info.ModelInfo``)
+and, for a fit from a data frame, the rows it was fitted on (``rows``, a ``Design``); a fit
+from a source has none, and ``rows`` raises ``RowsNeededError``.
+
 Read-only all the way down: every array the result holds (theta, beta, RX_inv, u, b, cond_var,
-the fitted values, the design's y and X, the terms' codes and z, the optimizer's theta) has
+the fitted values, the rows' y and X, the terms' codes and z, the optimizer's theta) has
 ``flags.writeable = False``, so writing into one raises ``ValueError``; tables and Series are
 built anew on each call. The optimizer summary is a copy with tuples for its logs. Only the
 workspace ``model`` is shared and mutable: inference refills it and puts it back.
@@ -27,12 +31,14 @@ import numpy as np
 import pandas as pd
 
 from ._threads import with_blas_threads
+from .errors import RowsNeededError
 from .formula.design import Design
 from .lmm import LinearMixedModel
+from .model_info import ModelInfo
 from .objective import profiled_objective, sigma_hat
 from .optimize import OptSummary
 from .results_common import RandomEffectsTables, varcorr_frame
-from .terms import ReTerm
+from .terms import TermSpec
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -52,19 +58,24 @@ def _frozen_optsum(optsum: OptSummary) -> OptSummary:
         warnings=tuple(optsum.warnings))
 
 
-def _freeze_design(design: Design, terms: tuple[ReTerm, ...]) -> None:
-    """Mark the arrays of the design and the terms read-only (they are the result's now).
-
-    A design of a fit from a source (``holds_rows`` False) has no row arrays to mark."""
-    if not getattr(design, "holds_rows", True):
+def freeze_rows(info: ModelInfo, rows: Design | None) -> None:
+    """Mark the arrays of the design and of its rows read-only (they are a result's now)."""
+    _read_only(info.x_keep)
+    if rows is None:
         return
-    for a in (design.y, design.X, design.offset, design.weights, design.x_keep,
-              design.trials):
+    for a in (rows.y, rows.X, rows.offset, rows.weights, rows.trials):
         if a is not None:
             _read_only(a)
-    for t in set(terms) | set(design.terms):
+    for t in rows.terms:
         _read_only(t.refs)
         _read_only(t.z)
+
+
+def missing_rows(info: ModelInfo, what: str = "this output") -> RowsNeededError:
+    """The error for an output that needs rows a fit from a source does not hold."""
+    return RowsNeededError(
+        f"{what} needs the rows in memory, and this model was fitted from {info.origin}; "
+        "use fitted() / residuals(), which stream, or fit the model from a data frame")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -92,12 +103,16 @@ class LmerResult(RandomEffectsTables):
         likelihood-ratio tests at face value (the null value is on the boundary).
     model : the workspace (``LinearMixedModel``) the fit was read off; inference refills it
         and puts it back.
+    info : the row-free description of the design (names, term specs, counts).
+    terms : the random-effects term specifications of ``model``, in fitting order.
+    row_data : the rows of a fit from a data frame (a ``Design``), None for a fit from a
+        source; read them through ``rows``.
     """
 
     formula: str
     reml: bool
-    design: Design = field(repr=False)
-    terms: tuple[ReTerm, ...] = field(repr=False)
+    info: ModelInfo = field(repr=False)
+    terms: tuple[TermSpec, ...] = field(repr=False)
     theta: np.ndarray = field(repr=False)
     beta: np.ndarray = field(repr=False)
     sigma: float = 0.0
@@ -112,12 +127,16 @@ class LmerResult(RandomEffectsTables):
     optsum: OptSummary = field(repr=False, default=None)
     is_singular: bool = False
     model: LinearMixedModel = field(repr=False, default=None)
+    row_data: Design | None = field(repr=False, default=None)
 
     # ---- construction --------------------------------------------------------------
     @classmethod
-    def from_model(cls, model: LinearMixedModel, design: Design, optsum: OptSummary,
-                   formula: str) -> "LmerResult":
-        """Read every estimate off the workspace L, which must hold theta-hat."""
+    def from_model(cls, model: LinearMixedModel, info: ModelInfo, rows: Design | None,
+                   optsum: OptSummary, formula: str) -> "LmerResult":
+        """Read every estimate off the workspace L, which must hold theta-hat.
+
+        rows : the rows the cross-products were built from, or None (a fit from a source).
+        """
         L, A = model.L, model.A
         theta = _read_only(np.array(optsum.theta, dtype=float))
         beta = L.beta()
@@ -130,13 +149,21 @@ class LmerResult(RandomEffectsTables):
         p = A.p
         RX_inv = np.linalg.inv(L.xx[:p, :p])  # (p, p); p is small, LAPACK's LU is cheapest
         ml_dev = profiled_objective(L.ldL2(), L.ldRX2(), pwrss, A.n, A.p, A.sum_log_w, False)
-        _freeze_design(design, model.terms)
-        return cls(formula=formula, reml=model.reml, design=design, terms=model.terms,
+        freeze_rows(info, rows)
+        return cls(formula=formula, reml=model.reml, info=info, terms=model.terms,
                    theta=theta, beta=_read_only(beta), sigma=sigma, objective=optsum.fmin,
                    ldL2=L.ldL2(), ldRX2=L.ldRX2(), pwrss=pwrss, ml_deviance_at_estimates=ml_dev,
                    RX_inv=_read_only(RX_inv), u=tuple(_read_only(x) for x in u),
                    b=tuple(_read_only(x) for x in b), optsum=_frozen_optsum(optsum),
-                   is_singular=model.is_singular(theta), model=model)
+                   is_singular=model.is_singular(theta), model=model, row_data=rows)
+
+    @property
+    def rows(self) -> Design:
+        """The rows the model was fitted on (y, X, offset, weights, row labels, the terms'
+        codes and z); ``RowsNeededError`` for a fit from a source."""
+        if self.row_data is None:
+            raise missing_rows(self.info, "the rows (y, X, weights, row labels)")
+        return self.row_data
 
     @cached_property
     @with_blas_threads
@@ -161,14 +188,14 @@ class LmerResult(RandomEffectsTables):
         back = np.array(self.theta if model.theta_in_L is None else model.theta_in_L)
         value = model.objective(theta)
         point = OptSummary(theta0=theta, lower=model.theta_lower, theta=theta, fmin=value)
-        other = type(self).from_model(model, self.design, point, self.formula)
+        other = type(self).from_model(model, self.info, self.row_data, point, self.formula)
         model.objective(back)
         return other
 
     # ---- scalars -------------------------------------------------------------------
     @property
     def nobs(self) -> int:
-        return self.design.n
+        return self.info.n
 
     @property
     def n_theta(self) -> int:
@@ -205,18 +232,18 @@ class LmerResult(RandomEffectsTables):
     @property
     def fixef(self) -> pd.Series:
         """(p,) fixed effects with R's coefficient names (a new Series on each call)."""
-        return pd.Series(self.beta.copy(), index=list(self.design.x_names), name="fixef")
+        return pd.Series(self.beta.copy(), index=list(self.info.x_names), name="fixef")
 
     @property
     def vcov(self) -> pd.DataFrame:
         """sigma^2 (R_X' R_X)^{-1} with R's coefficient names."""
         V = self.sigma**2 * (self.RX_inv.T @ self.RX_inv)
-        names = list(self.design.x_names)
+        names = list(self.info.x_names)
         return pd.DataFrame(V, index=names, columns=names)
 
     @property
     def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.design.x_names))
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=list(self.info.x_names))
 
 
     @property
@@ -284,9 +311,9 @@ class LmerResult(RandomEffectsTables):
     # ---- row-level outputs (one more pass over the data) -----------------------------
     @cached_property
     def _fitted(self) -> np.ndarray:
-        d = self.design
-        eta = d.X @ self.beta + d.offset
-        for t, bj in zip(self.terms, self.b):
+        rows = self.rows
+        eta = rows.X @ self.beta + rows.offset
+        for t, bj in zip(rows.terms, self.b):
             eta = eta + np.einsum("np,np->n", t.z, bj[t.refs])
         return _read_only(eta)
 
@@ -294,9 +321,9 @@ class LmerResult(RandomEffectsTables):
         """(n,) fitted values X beta + Z b + offset.
 
         Indexed like the data: the row labels of the rows used for the fit (those kept after
-        dropping rows with missing values, ``design.row_index``).
+        dropping rows with missing values, ``rows.row_index``).
         """
-        return pd.Series(self._fitted.copy(), index=self.design.row_index, name="fitted")
+        return pd.Series(self._fitted.copy(), index=self.rows.row_index, name="fitted")
 
     def residuals(self, type: str = "response") -> pd.Series:
         """(n,) residuals, indexed as ``fitted()``.
@@ -306,9 +333,9 @@ class LmerResult(RandomEffectsTables):
             ``resid(type = "normalized")``: the Pearson residuals over sigma, decorrelated
             within groups by the inverse Cholesky factor of the residual correlation).
         """
-        r = self.design.y - self._fitted
+        r = self.rows.y - self._fitted
         if type in ("pearson", "normalized"):
-            r = np.sqrt(self.design.weights) * r
+            r = np.sqrt(self.rows.weights) * r
             if self.residual_structure is not None:
                 r = r / self.model.row_sd_scale(self.theta)
             if type == "normalized":
@@ -318,7 +345,7 @@ class LmerResult(RandomEffectsTables):
         elif type != "response":
             raise ValueError(f"residual type must be 'response', 'pearson' or 'normalized', "
                              f"not {type!r}")
-        return pd.Series(r, index=self.design.row_index, name="residuals")
+        return pd.Series(r, index=self.rows.row_index, name="residuals")
 
     @with_blas_threads
     def hatvalues(self) -> pd.Series:

@@ -1,7 +1,8 @@
 """Tables every mixed-model result shares: VarCorr rows, ranef with conditional SDs, coef.
 
-Functions of the terms and the estimates only, so the linear (``LmerResult``) and the
-generalized (``GlmerResult``) results build the same lme4 layouts from one place.
+Functions of the term specifications and the estimates only (``zb_rows`` also reads the
+terms' rows), so the linear (``LmerResult``) and the generalized (``GlmerResult``) results
+build the same lme4 layouts from one place.
 """
 from __future__ import annotations
 
@@ -115,7 +116,8 @@ def coef_frames(terms, fixef: pd.Series, b) -> dict[str, pd.DataFrame]:
 
 
 def zb_rows(terms, b) -> np.ndarray:
-    """(n,) Z b summed over the terms, for b per term (l_j, p_j)."""
+    """(n,) Z b summed over the terms (``ReTerm``, with their rows), for b per term
+    (l_j, p_j)."""
     out = None
     for t, bj in zip(terms, b):
         part = np.einsum("np,np->n", t.z, bj[t.refs])

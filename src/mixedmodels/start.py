@@ -24,7 +24,7 @@ import numpy as np
 
 from .covariance import STEP_FRACTION
 from .crossprod import CrossProducts
-from .terms import ReTerm
+from .terms import TermSpec
 
 # Relative SDs (random-effect SD / residual SD) a start may take: never on the bound at 0,
 # where BOBYQA's first steps would be zero, and never further out than any fit we have seen.
@@ -53,7 +53,7 @@ def _level_fits(G: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return b, inv, keep
 
 
-def moment_start(A: CrossProducts, terms: tuple[ReTerm, ...]) -> np.ndarray:
+def moment_start(A: CrossProducts, terms: tuple[TermSpec, ...]) -> np.ndarray:
     """(n_theta,) starting theta in the terms' theta order (see module docstring)."""
     p, n = A.p, A.n
     xx = A.xx
@@ -86,7 +86,7 @@ def moment_start(A: CrossProducts, terms: tuple[ReTerm, ...]) -> np.ndarray:
     return np.concatenate(theta)
 
 
-def initial_steps(theta0: np.ndarray, terms: tuple[ReTerm, ...]) -> np.ndarray:
+def initial_steps(theta0: np.ndarray, terms: tuple[TermSpec, ...]) -> np.ndarray:
     """(n_theta,) BOBYQA's first step per coordinate for a start from ``moment_start``.
 
     The term's template decides (``CovarianceTemplate.initial_steps``); for lme4's

@@ -133,7 +133,7 @@ class Summary:
         r = self.result
         groups = "; ".join(f"{g}, {n}" for g, n in r.ngroups.items())
         lines = cat_fill([f"Number of obs: {r.nobs}, groups: ", groups])
-        dropped = getattr(r.design, "n_dropped_rows", 0)
+        dropped = r.info.n_dropped_rows
         if dropped:
             noun = "observation" if dropped == 1 else "observations"
             lines.append(f"({dropped} {noun} deleted due to missingness)")
@@ -218,7 +218,7 @@ class Summary:
         """lme4's fit messages after the tables (its optimizer-code line is left out)."""
         r = self.result
         lines = []
-        n_drop = len(getattr(r.design, "dropped_columns", ()))
+        n_drop = len(r.info.dropped_columns)
         if n_drop:
             what = "column / coefficient" if n_drop == 1 else "columns / coefficients"
             lines += ["fit warnings:",

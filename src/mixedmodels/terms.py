@@ -1,13 +1,26 @@
 """Random-effects terms: one per bar after expansion, with its grouping factor and template.
 
-A term ``(lhs | g)`` has a raw model matrix ``z`` (n, p) built from ``lhs``, a grouping factor
-coded as ``refs`` (n,) into ``levels`` (l,), and a covariance template (``covariance.py``) that
-maps its slice of ``theta`` to the p x p lower-triangular ``T`` (for lme4's ``(x | g)`` the
-column-major lower triangle, as lme4's ``Lind``). See ``algorithm.md`` sections 1 and 9b.
+A term ``(lhs | g)`` is split in two:
+
+* ``TermSpec``, its specification: the grouping factor's name, variables and levels, the
+  names of the columns of its raw model matrix, how to rebuild them on new data
+  (``lhs_spec``) and its covariance template (``covariance.py``), which maps the term's slice
+  of ``theta`` to the p x p lower-triangular ``T`` (for lme4's ``(x | g)`` the column-major
+  lower triangle, as lme4's ``Lind``). Everything that does not read rows (the model on its
+  cross-products, theta handling, results, inference on the blocks, printing) works on specs.
+  Fits from DuckDB or Dask build specs only.
+* ``ReTerm``, a ``TermSpec`` with the term's rows: ``refs`` (n,), each row's level, and ``z``
+  (n, p), the raw model matrix. Only the code that reads rows (cross-products, PIRLS,
+  leverages, influence, simulation, teaching tables and plots) takes ReTerms. A ReTerm is a
+  TermSpec (a subclass), so it can go wherever a spec is expected; ``term.spec`` is the
+  row-free specification of either (the TermSpec itself, or the one a ReTerm was made with),
+  which is what a fitted model keeps.
+
+See ``algorithm.md`` sections 1 and 9b.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -16,18 +29,17 @@ from .covariance import CovarianceTemplate, Unstructured
 
 
 @dataclass(frozen=True, eq=False)
-class ReTerm:
-    """One random-effects term.
+class TermSpec:
+    """The specification of one random-effects term (no rows).
 
     Attributes
     ----------
     group_name : lme4's name of the grouping factor ("Subject", "cask:batch").
     group_vars : data columns whose interaction is the grouping factor.
     levels : (l,) level labels in R's order.
-    refs : (n,) int32 codes of each row's level into ``levels``.
-    z : (n, p) float64 raw model matrix of the bar's left side.
-    column_names : (p,) R names of the columns of ``z`` ("(Intercept)", "Days").
-    lhs_spec : rebuilds ``z`` on new data (``formula.fixed.MatrixSpec``).
+    column_names : (p,) R names of the columns of the term's raw model matrix z
+        ("(Intercept)", "Days").
+    lhs_spec : rebuilds z on new data (``formula.fixed.MatrixSpec``).
     correlated : False for terms that came from ``||`` (label only: lme4 1.1 keeps a full
         template for each expanded piece).
     covariance : the theta -> T map (``covariance.py``); lme4's unstructured one by default.
@@ -36,8 +48,6 @@ class ReTerm:
     group_name: str
     group_vars: tuple[str, ...]
     levels: tuple[str, ...]
-    refs: np.ndarray
-    z: np.ndarray
     column_names: tuple[str, ...]
     lhs_spec: Any = field(repr=False)
     correlated: bool = True
@@ -45,15 +55,20 @@ class ReTerm:
 
     def __post_init__(self):
         if self.covariance is None:
-            object.__setattr__(self, "covariance", Unstructured(self.z.shape[1]))
-        elif self.covariance.p != self.z.shape[1]:
+            object.__setattr__(self, "covariance", Unstructured(self.p))
+        elif self.covariance.p != self.p:
             raise ValueError(f"covariance template for {self.covariance.p} columns on a term "
-                             f"with {self.z.shape[1]}")
+                             f"with {self.p}")
+
+    @property
+    def spec(self) -> "TermSpec":
+        """The row-free specification: the TermSpec itself."""
+        return self
 
     @property
     def p(self) -> int:
         """Columns per level."""
-        return self.z.shape[1]
+        return len(self.column_names)
 
     @property
     def n_levels(self) -> int:
@@ -92,8 +107,46 @@ class ReTerm:
         """lme4's names: ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``, ``Subject.Days``."""
         return self.covariance.theta_names(self.group_name, self.column_names)
 
+    def with_rows(self, refs: np.ndarray, z: np.ndarray) -> "ReTerm":
+        """This term with rows: refs (n,) level codes, z (n, p) raw model matrix."""
+        return ReTerm(**{f.name: getattr(self, f.name) for f in fields(TermSpec)},
+                      refs=refs, z=z)
 
-def theta_slices(terms: list[ReTerm]) -> list[slice]:
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ReTerm(TermSpec):
+    """One random-effects term with its rows: a ``TermSpec`` plus
+
+    refs : (n,) int32 codes of each row's level into ``levels``.
+    z : (n, p) float64 raw model matrix of the bar's left side (columns ``column_names``).
+
+    ``spec`` is the TermSpec of the same fields, made once (so it keeps its identity).
+    """
+
+    refs: np.ndarray
+    z: np.ndarray
+    _spec: TermSpec = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if self.z.ndim != 2 or self.z.shape[1] != len(self.column_names):
+            raise ValueError(f"z has shape {self.z.shape} for a term with columns "
+                             f"{self.column_names}")
+        super().__post_init__()
+        spec = TermSpec(**{f.name: getattr(self, f.name) for f in fields(TermSpec)})
+        object.__setattr__(self, "_spec", spec)
+
+    @property
+    def spec(self) -> TermSpec:
+        """The row-free specification of this term."""
+        return self._spec
+
+
+def specs(terms) -> tuple[TermSpec, ...]:
+    """The row-free specifications of ``terms`` (TermSpecs or ReTerms), in order."""
+    return tuple(t.spec for t in terms)
+
+
+def theta_slices(terms: list[TermSpec]) -> list[slice]:
     """Slice of the full theta vector that belongs to each term, in term order."""
     out, start = [], 0
     for t in terms:
@@ -102,7 +155,7 @@ def theta_slices(terms: list[ReTerm]) -> list[slice]:
     return out
 
 
-def order_terms(terms: list[ReTerm]) -> list[ReTerm]:
+def order_terms(terms: list[TermSpec]) -> list[TermSpec]:
     """lme4's order of the random-effects terms (``mkReTrms`` with ``reorder.terms = TRUE``).
 
     The terms stay in formula order unless some term has more levels than the one before it

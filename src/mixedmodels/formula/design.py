@@ -2,10 +2,10 @@
 
 This is the only stage that reads the user's data frame. It drops rows with missing values in
 any used column (and says how many), checks the data as lme4 does, codes grouping factors and
-builds X, y, offset, weights and one ``ReTerm`` per bar.  The response is R's
-``model.response`` read with the binomial family's conventions when the model is a GLMM:
-``cbind(successes, failures)`` gives proportions and trials, a factor gives 0 for its first
-level and 1 for every other.
+builds X, y, offset, weights and one ``ReTerm`` per bar, with the row-free ``ModelInfo`` that
+a fitted result keeps. The response is R's ``model.response`` read with the binomial family's
+conventions when the model is a GLMM: ``cbind(successes, failures)`` gives proportions and
+trials, a factor gives 0 for its first level and 1 for every other.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, warn_user
-from ..terms import ReTerm, order_terms
+from ..model_info import ModelInfo
+from ..rank import independent_columns
+from ..terms import ReTerm, TermSpec, order_terms, specs
 from . import fixed as fx
 from .bars import MixedFormula
 from .contrasts import level_label, r_tokens
@@ -37,38 +39,29 @@ class RankDeficiencyWarning(UserWarning):
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """Arrays of one model, after dropping incomplete rows.
+    """One model's rows, after dropping incomplete rows, with its row-free description.
 
+    info : the ``ModelInfo`` (names, specs, counts) a fitted result keeps;
     y : (n,) response: numbers as given, a logical (a boolean column, ``I(y > 3)``) as 0/1;
     for a GLMM also a ``cbind(successes, failures)`` response as successes / trials (0 where
     trials is 0) and a factor response as 0 (first level) / 1 (any other level);
     X : (n, p) full-rank fixed-effects matrix (dependent columns dropped);
     offset : (n,) known offset (a read-only zero-stride view of 0 when none); weights : (n,)
     prior weights (a read-only view of 1 when none);
-    terms : random-effects terms in lme4's order (decreasing number of levels);
     row_index : (n,) the data frame's row labels of the rows kept;
-    trials : (n,) successes + failures of a ``cbind()`` response, else None (one trial each);
-    response_levels : (failure, success) labels of a factor response: its two levels, or with
-    one or more than two levels (first level, "not " + first level); else None.
+    terms : random-effects terms with their rows (``ReTerm``), in the order of ``info.terms``
+    (lme4's: decreasing number of levels);
+    trials : (n,) successes + failures of a ``cbind()`` response, else None (one trial each).
     """
 
-    formula: MixedFormula
+    info: ModelInfo
     y: np.ndarray
     X: np.ndarray
-    x_names: tuple[str, ...]
-    x_terms: tuple[str, ...]
-    x_spec: Any
-    x_keep: np.ndarray
-    dropped_columns: tuple[str, ...]
     offset: np.ndarray
-    offset_exprs: tuple[str, ...]
     weights: np.ndarray
-    has_weights: bool
-    terms: tuple[ReTerm, ...]
-    n_dropped_rows: int
     row_index: pd.Index
+    terms: tuple[ReTerm, ...]
     trials: np.ndarray | None = None
-    response_levels: tuple[str, str] | None = None
 
     @property
     def n(self) -> int:
@@ -165,10 +158,6 @@ def _used_columns(mf: MixedFormula, fixed_rhs: str, offsets: list[str], data: pd
     if weights is not None:
         add([weights])
     return used
-
-
-# |R_jj| / ||x_j|| above which the Cholesky shortcut of ``independent_columns`` decides.
-RANK_SAFE = 1e-3
 
 
 def cbind_arguments(response: str, formula: str | None = None) -> list[str] | None:
@@ -310,43 +299,6 @@ def _response(mf: MixedFormula, data: pd.DataFrame, frame: pd.DataFrame, complet
     return y, None, None
 
 
-def independent_columns(X: np.ndarray, tol: float = 1e-7, chunk: int = 1 << 18) -> np.ndarray:
-    """Indices of the columns of X kept by R's rank check (later dependent columns dropped).
-
-    An unpivoted QR: column j depends on earlier ones when ``|R_jj| < tol * ||x_j||``
-    (R's ``qr(X, tol = 1e-7)`` as used by lme4's ``check.rankX``).
-
-    The usual full-rank X is settled without a QR: the Cholesky factor of the scaled X'X has
-    the diagonal |R_jj| / ||x_j||, and when every entry clears RANK_SAFE (far above tol and
-    above the round-off of X'X, about n eps) the QR could not drop a column. Otherwise R is
-    built ``chunk`` rows at a time (the R of [R_so_far; next rows] is the R of all rows so
-    far), so the check needs no copy of a tall X; the column norms are those of R's columns.
-    """
-    n, p = X.shape
-    if p == 0:
-        return np.arange(0)
-    gram = X.T @ X
-    norms = np.sqrt(np.diag(gram))
-    if np.all(norms > 0):
-        try:
-            ratios = np.diag(np.linalg.cholesky(gram / np.outer(norms, norms)))
-        except np.linalg.LinAlgError:
-            ratios = np.zeros(p)
-        if ratios.min() > RANK_SAFE:
-            return np.arange(p)
-    from scipy.linalg import qr
-
-    R = np.zeros((0, p))
-    for start in range(0, n, chunk):
-        R = qr(np.vstack([R, X[start:start + chunk]]), mode="r")[0][:p]
-    norms = np.linalg.norm(R, axis=0)
-    diag = np.abs(np.diag(R))
-    keep = np.zeros(p, dtype=bool)
-    keep[:diag.size] = diag > tol * np.where(norms[:diag.size] > 0, norms[:diag.size], 1.0)
-    keep &= norms > 0
-    return np.flatnonzero(keep)
-
-
 def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
                  glm: bool = False) -> Design:
     """Build the ``Design`` of ``mf`` on ``data`` (see module docstring).
@@ -359,7 +311,7 @@ def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
         Prior weights: a column, or one value per data row (see ``frame.prior_weights``).
     glm : bool
         A generalized model (glmer): also accept a ``cbind(successes, failures)`` response
-        (``Design.trials``) and a factor or text response (``Design.response_levels``).
+        (``Design.trials``) and a factor or text response (``ModelInfo.response_levels``).
 
     Returns
     -------
@@ -411,12 +363,14 @@ def build_design(mf: MixedFormula, data: Any, weights: Any = None, *,
     whole_x = Xmm if keep.size == Xmm.values.shape[1] else None
     terms = [_build_term(mf, bar, frame, X, fixed_rhs, whole_x, row_index) for bar in mf.bars]
     _check_terms(mf, terms, len(frame), glm)
-    return Design(formula=mf, y=y, X=X, x_names=tuple(Xmm.names[i] for i in keep),
-                  x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
-                  x_keep=keep, dropped_columns=dropped, offset=offset,
-                  offset_exprs=tuple(offsets), weights=w, has_weights=weights_column is not None,
-                  terms=tuple(order_terms(terms)), n_dropped_rows=n_dropped, row_index=row_index,
-                  trials=trials, response_levels=response_levels)
+    terms = tuple(order_terms(terms))
+    info = ModelInfo(formula=mf, x_names=tuple(Xmm.names[i] for i in keep),
+                     x_terms=tuple(Xmm.term_of_column[i] for i in keep), x_spec=Xmm.spec,
+                     x_keep=keep, dropped_columns=dropped, offset_exprs=tuple(offsets),
+                     has_weights=weights_column is not None, terms=specs(terms),
+                     n=len(frame), n_dropped_rows=n_dropped, response_levels=response_levels)
+    return Design(info=info, y=y, X=X, offset=offset, weights=w, row_index=row_index,
+                  terms=terms, trials=trials)
 
 
 def _model_frame(mf: MixedFormula, data: pd.DataFrame, fixed_rhs: str, offsets: list[str],
@@ -518,7 +472,7 @@ def _shared_columns(z: np.ndarray, X: np.ndarray) -> np.ndarray:
     return view
 
 
-def _check_terms(mf: MixedFormula, terms: list[ReTerm], n: int, glm: bool = False) -> None:
+def _check_terms(mf: MixedFormula, terms: list[TermSpec], n: int, glm: bool = False) -> None:
     """lme4's checks: each factor has more than one level, fewer levels than rows, and q < n.
 
     For a GLMM only the first applies (glmerControl ignores the other two by default: an

@@ -73,11 +73,11 @@ class _Simulator:
 
     @classmethod
     def from_result(cls, result: FittedModel) -> "_Simulator":
-        d = result.design
+        d = result.rows
         return cls(mean=d.X @ result.beta + d.offset,
-                   n_levels=tuple(t.n_levels for t in result.terms),
-                   refs=tuple(t.refs for t in result.terms),
-                   z=tuple(t.z for t in result.terms),
+                   n_levels=tuple(t.n_levels for t in d.terms),
+                   refs=tuple(t.refs for t in d.terms),
+                   z=tuple(t.z for t in d.terms),
                    templates=tuple(result.model.templates(result.theta)),
                    sigma=result.sigma, noise_sd=result.sigma / np.sqrt(d.weights))
 
@@ -104,7 +104,7 @@ def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> pd.DataFra
     Returns
     -------
     DataFrame with columns ``sim_1 .. sim_<nsim>`` (R's names), indexed by the row labels of
-    the rows used for the fit (``result.design.row_index``).
+    the rows used for the fit (``result.rows.row_index``).
     """
     refuse_residual_structure(result, "simulate")
     if nsim < 1:
@@ -112,7 +112,7 @@ def simulate(result: FittedModel, nsim: int = 1, seed: Any = None) -> pd.DataFra
     sim = _Simulator.from_result(result)
     _, children = _seed_sequences(seed, nsim)
     values = np.column_stack([sim.draw(np.random.default_rng(c)) for c in children])
-    return pd.DataFrame(values, index=result.design.row_index,
+    return pd.DataFrame(values, index=result.rows.row_index,
                         columns=[f"sim_{i + 1}" for i in range(nsim)])
 
 
@@ -129,9 +129,9 @@ class _Refitter:
 
     @classmethod
     def from_result(cls, result: FittedModel) -> "_Refitter":
-        d = result.design
+        d = result.rows
         zt_w = []
-        for t in result.terms:
+        for t in d.terms:
             n, p = t.z.shape
             rows = (t.refs.astype(np.int64)[:, None] * p + np.arange(p)[None, :]).ravel()
             cols = np.repeat(np.arange(n), p)
@@ -141,7 +141,7 @@ class _Refitter:
 
     def refit(self, y: np.ndarray) -> tuple[LinearMixedModel, Any]:
         """Fit to response y (n,); returns the model (workspace at the optimum) and OptSummary."""
-        d, A = self.result.design, self.result.model.A
+        d, A = self.result.rows, self.result.model.A
         yc = y - d.offset
         p = A.p
         xz = []
@@ -203,8 +203,8 @@ def _run_one(task: _Task, child: np.random.SeedSequence) -> tuple[np.ndarray, li
                 value = _default_statistic(base.terms, np.asarray(optsum.theta), sigma,
                                            model.L.beta())
             else:
-                design = dataclasses.replace(base.design, y=y)
-                refit = type(base).from_model(model, design, optsum, base.formula)
+                rows = dataclasses.replace(base.rows, y=y)
+                refit = type(base).from_model(model, base.info, rows, optsum, base.formula)
                 value = _as_vector(task.func(refit))
             if value.size != task.n_stat:
                 raise MixedModelsError(f"func returned {value.size} values on a replicate, "

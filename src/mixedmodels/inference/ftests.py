@@ -104,7 +104,7 @@ def coefficients(result, ddf: str = "satterthwaite") -> pd.DataFrame:
     """
     method = _ddf_method(ddf)
     table = _t_rows(result, np.eye(result.beta.size), method)
-    table.index = list(result.design.x_names)
+    table.index = list(result.info.x_names)
     return table
 
 
@@ -159,7 +159,7 @@ def _f_table(result, hypotheses: dict[str, np.ndarray], method: str) -> pd.DataF
 # ---- contrast --------------------------------------------------------------------------------
 def _contrast_matrix(result, L: Any) -> tuple[np.ndarray, Any]:
     """(h, p) array from a vector, array or DataFrame of coefficient columns; and its index."""
-    names = list(result.design.x_names)
+    names = list(result.info.x_names)
     p = len(names)
     index = None
     if isinstance(L, pd.Series):
@@ -230,17 +230,17 @@ def doolittle_lower(M: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 def _term_columns(result) -> dict[str, list[int]]:
     """Columns of X per R term label, in X's order ("(Intercept)" included)."""
     out: dict[str, list[int]] = {}
-    for j, term in enumerate(result.design.x_terms):
+    for j, term in enumerate(result.info.x_terms):
         out.setdefault(term, []).append(j)
     return out
 
 
 def _xtx(result) -> np.ndarray:
     """X'X (p, p) of the fit's fixed effects; a fit from a source carries it (no X in memory)."""
-    xtx = getattr(result.design, "xtx", None)
+    xtx = getattr(result.info, "xtx", None)
     if xtx is not None:
         return np.asarray(xtx, dtype=float)
-    X = np.asarray(result.design.X, dtype=float)
+    X = np.asarray(result.rows.X, dtype=float)
     return X.T @ X
 
 
@@ -274,7 +274,7 @@ def type2_hypotheses(result) -> dict[str, np.ndarray]:
     p = G.shape[0]
     if p <= 1 or len(terms) <= 1:
         return type1_hypotheses(result)
-    contained_in = _containment(result.design.x_spec)
+    contained_in = _containment(result.info.x_spec)
     out = {}
     for term in terms:
         outer = [t for t in contained_in.get(term, []) if t in columns]
@@ -382,21 +382,21 @@ def type3_hypotheses(result) -> dict[str, np.ndarray]:
     terms that contain it (highest order first), and the rows are then mapped to the fit's own
     coding. One term only (or one column): the type I contrasts, as lmerTest.
     """
-    design = result.design
-    spec = design.x_spec
-    terms = [t for t in dict.fromkeys(design.x_terms) if t != "(Intercept)"]
-    if len(design.x_names) <= 1 or len(terms) <= 1:
+    info = result.info
+    spec = info.x_spec
+    terms = [t for t in dict.fromkeys(info.x_terms) if t != "(Intercept)"]
+    if len(info.x_names) <= 1 or len(terms) <= 1:
         return type1_hypotheses(result)
-    if design.dropped_columns:
+    if info.dropped_columns:
         raise MixedModelsError(
             "type III hypotheses are not available for a rank-deficient fixed-effects design "
-            f"(dropped: {', '.join(design.dropped_columns)}); test the coefficients with "
+            f"(dropped: {', '.join(info.dropped_columns)}); test the coefficients with "
             "contrast() instead")
     widths = [_numeric_width(v) if v.levels is None else len(v.levels)
               for v in spec._variables]
     full = _synthetic_encodings(spec._variables, widths)
     X_orig, orig_names, _ = _assemble(spec, full, "model")
-    if orig_names != list(design.x_names):
+    if orig_names != list(info.x_names):
         raise MixedModelsError("cannot rebuild the fixed-effects design for type III tests")
     X, names, owners = _assemble(spec, full, "treatment")
     dummies = [_assemble(spec, full, "dummies", [term]) for term in spec._terms]

@@ -58,7 +58,7 @@ def default_statistic(result: Any) -> pd.Series:
     sdcor = theta_to_sdcor(np.asarray(result.theta), result.terms,
                            result.sigma if scale else 1.0)
     values = np.concatenate([sdcor, [result.sigma] if scale else [], result.beta])
-    return pd.Series(values, index=variance_names(result) + list(result.design.x_names))
+    return pd.Series(values, index=variance_names(result) + list(result.info.x_names))
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,8 +94,8 @@ def _replicate(task: _GlmmTask, child: np.random.SeedSequence
             messages += list(fit.warnings)
             if model.is_singular(fit.theta):
                 messages.append(SINGULAR_MESSAGE)
-            design = dataclasses.replace(result.design, y=y)
-            refit = type(result).from_fit(model, design, fit, result.formula)
+            rows = dataclasses.replace(result.rows, y=y)
+            refit = type(result).from_fit(model, result.info, rows, fit, result.formula)
             if task.func is None:
                 value = default_statistic(refit).to_numpy()
             else:

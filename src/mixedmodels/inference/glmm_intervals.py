@@ -42,7 +42,7 @@ def variance_names(result, old: bool = True) -> list[str]:
 
 
 def _wald(result, level: float) -> pd.DataFrame:
-    names = variance_names(result) + list(result.design.x_names)
+    names = variance_names(result) + list(result.info.x_names)
     n_var = len(names) - result.beta.size
     a = (1.0 - level) / 2.0
     z = stats.norm.ppf([a, 1.0 - a])
@@ -98,7 +98,7 @@ def confint(result, method: str = "wald", level: float = 0.95, parm: Any = None,
     if not 0 < level < 1:
         raise MixedModelsError(f"level must be between 0 and 1, not {level}")
     var_names = variance_names(result)
-    names = var_names + list(result.design.x_names)
+    names = var_names + list(result.info.x_names)
     rows = [names[i] for i in select_parameters(parm, names, len(var_names))]
     if key == "wald":
         _check_arguments("Wald", kwargs, set())

@@ -78,7 +78,7 @@ class _GlmmProfiler:
         self.model = new_model(result)
         self.map = _SdcorMap(result.terms)
         self.nvp = result.n_theta
-        self.names = variance_names(result) + list(result.design.x_names)
+        self.names = variance_names(result) + list(result.info.x_names)
         nuisance = [] if result.nb_theta is None else [math.log(result.nb_theta)]
         self.opt = np.concatenate([theta_to_sdcor(np.asarray(result.theta), result.terms, 1.0),
                                    result.beta, nuisance])

@@ -31,7 +31,7 @@ __all__ = ["simulate", "simulate_responses", "population_means", "check_glmer_re
            "check_nsim"]
 
 
-GLMM_ATTRIBUTES = ("family", "prior_weights", "design", "terms", "theta", "beta", "b", "sigma",
+GLMM_ATTRIBUTES = ("family", "prior_weights", "info", "rows", "terms", "theta", "beta", "b", "sigma",
                    "model")
 
 
@@ -55,15 +55,15 @@ def check_nsim(nsim: Any, minimum: int = 1) -> int:
 
 def population_means(result: Any) -> np.ndarray:
     """(n,) eta = X beta + offset, the linear predictor without random effects."""
-    d = result.design
-    return d.X @ np.asarray(result.beta) + np.asarray(d.offset, dtype=float)
+    rows = result.rows
+    return rows.X @ np.asarray(result.beta) + np.asarray(rows.offset, dtype=float)
 
 
 def _new_effects_zb(result: Any, nsim: int, rng: np.random.Generator) -> np.ndarray:
     """(nsim, n) Z b for new effects b_j = scale * u_j T_j', u_j (nsim, l_j, p_j) ~ N(0, I)."""
     scale = result.sigma if result.family.has_dispersion else 1.0
     zb = np.zeros((nsim, result.nobs))
-    for t, T in zip(result.terms, result.model.ws.templates(np.asarray(result.theta))):
+    for t, T in zip(result.rows.terms, result.model.ws.templates(np.asarray(result.theta))):
         u = rng.standard_normal((nsim, t.n_levels, t.p))
         b = scale * (u @ T.T)
         # One column of z at a time keeps the temporary at (nsim, n), not (nsim, n, p).
@@ -81,7 +81,7 @@ def simulate_responses(result: Any, nsim: int, rng: np.random.Generator,
     """
     eta0 = population_means(result)
     if use_u:
-        eta = np.broadcast_to(eta0 + zb_rows(result.terms, result.b), (nsim, result.nobs))
+        eta = np.broadcast_to(eta0 + zb_rows(result.rows.terms, result.b), (nsim, result.nobs))
     else:
         eta = eta0 + _new_effects_zb(result, nsim, rng)
     fam = result.family
@@ -126,5 +126,5 @@ def simulate(result: Any, nsim: int = 1, seed: Any = None, use_u: bool = False
     nsim = check_nsim(nsim)
     rng = np.random.default_rng(seed)
     y = simulate_responses(result, nsim, rng, use_u=bool(use_u))
-    return pd.DataFrame(y, index=result.design.row_index,
+    return pd.DataFrame(y, index=result.rows.row_index,
                         columns=[f"sim_{i}" for i in range(1, nsim + 1)])

@@ -119,7 +119,8 @@ def leverage(L, terms, templates: list[np.ndarray], X: np.ndarray,
     Parameters
     ----------
     L : ``BlockedCholesky`` filled at the fit's theta.
-    terms : the model's random-effects terms, in the order of L's blocks.
+    terms : the model's random-effects terms with their rows (``ReTerm``), in the order of
+        L's blocks.
     templates : per term the (p_j, p_j) template T_j at that theta.
     X : (n, p) fixed-effects matrix; weights : (n,) prior weights.
     """
@@ -164,13 +165,13 @@ def hatvalues(result: Any) -> pd.Series:
 
     Returns
     -------
-    Series (n,) indexed like the data rows used in the fit (``design.row_index``); they sum to
+    Series (n,) indexed like the data rows used in the fit (``rows.row_index``); they sum to
     trace(H), the effective number of parameters of the fitted values.
     """
     refuse_residual_structure(result, "hatvalues")
-    d = result.design
+    d = result.rows
     L = _workspace_at(result)
-    h = leverage(L, result.terms, result.model.templates(result.theta), d.X,
+    h = leverage(L, d.terms, result.model.templates(result.theta), d.X,
                  np.asarray(d.weights, dtype=float))
     return pd.Series(h, index=d.row_index, name="hat")
 
@@ -194,7 +195,7 @@ def without_row(A: CrossProducts, terms, X: np.ndarray, y: np.ndarray, offset: n
     Parameters
     ----------
     A : cross-products of all n rows (unchanged).
-    terms : the random-effects terms A was built for, in the same order.
+    terms : the random-effects terms A was built from (``ReTerm``), in the same order.
     X : (n, p); y, offset, weights : (n,) the arrays A was built from.
     r : the row to delete (0-based position).
 
@@ -235,7 +236,7 @@ class Influence:
     Attributes
     ----------
     fixed_effects : DataFrame (n, p), row r holds beta-hat refitted without row r (lme4's
-        ``fixed.effects[-case]``); index: the data rows used (``design.row_index``).
+        ``fixed.effects[-case]``); index: the data rows used (``rows.row_index``).
     fixed_se : DataFrame (n, p), the standard errors of those refits (sqrt of the diagonal of
         lme4's ``vcov[-case]``).
     theta : DataFrame (n, n_theta) and sigma : Series (n,), the refits' covariance parameters.
@@ -289,8 +290,8 @@ def _check_rank(A: CrossProducts, A_r: CrossProducts, r: int) -> None:
 def _refit_without(result: Any, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float,
                                                  bool, int]:
     """(beta, se, theta, sigma, converged, feval) of the fit without row r."""
-    d, A = result.design, result.model.A
-    A_r = without_row(A, result.terms, d.X, d.y, d.offset, d.weights, r)
+    d, A = result.rows, result.model.A
+    A_r = without_row(A, d.terms, d.X, d.y, d.offset, d.weights, r)
     _check_rank(A, A_r, r)
     model = LinearMixedModel(A_r, result.terms, reml=result.reml)
     with warnings.catch_warnings(record=True) as caught:
@@ -319,11 +320,11 @@ def influence(result: Any, progress: bool | None = None) -> Influence:
 
     Returns
     -------
-    Influence, its frames indexed like the data rows used (``design.row_index``); Cook's
+    Influence, its frames indexed like the data rows used (``rows.row_index``); Cook's
     distance from ``.cooks_distance()``.
     """
     refuse_residual_structure(result, "influence")
-    d = result.design
+    d = result.rows
     n, p, n_theta = d.n, d.X.shape[1], np.asarray(result.theta).size
     beta, se = np.full((n, p), np.nan), np.full((n, p), np.nan)
     theta, sigma = np.full((n, n_theta), np.nan), np.full(n, np.nan)
@@ -347,7 +348,7 @@ def influence(result: Any, progress: bool | None = None) -> Influence:
         first = next(iter(failed.items()))
         warn_user(f"{len(failed)} of {n} case-deletion refits failed (their rows are NaN); "
                   f"first, row {first[0]}: {first[1]}", InfluenceWarning)
-    names = list(d.x_names)
+    names = list(result.info.x_names)
     index = d.row_index
     theta_names = [name for t in result.terms for name in t.theta_names()]
     return Influence(

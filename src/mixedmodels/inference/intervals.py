@@ -44,7 +44,7 @@ def variance_names(result: FittedModel, old: bool = True) -> list[str]:
 
 def param_names(result: FittedModel, old: bool = True) -> list[str]:
     """``variance_names`` followed by the fixed-effect names (lme4's confint row names)."""
-    return variance_names(result, old) + list(result.design.x_names)
+    return variance_names(result, old) + list(result.info.x_names)
 
 
 def select_parameters(which, names: list[str], nvp: int) -> list[int]:

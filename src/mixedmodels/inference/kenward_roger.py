@@ -38,7 +38,7 @@ Two pbkrtest behaviours are reproduced on purpose:
 - **Prior weights**: pbkrtest's V ignores them (sigma^2 has G = I, and Z, X are unweighted)
   while its unadjusted Var(beta-hat) is lme4's weighted one, an inconsistency that gives the
   weighted cbpp fit df of 4000 to 10000. ``weights="pbkrtest"`` (the default) reproduces it,
-  building unweighted cross-products from the design arrays (one pass over n);
+  building unweighted cross-products from the fit's rows (one pass over n);
   ``weights="model"`` uses the model's V = sigma^2 (W^{-1} + Z D Z') throughout.
 """
 from __future__ import annotations
@@ -322,15 +322,15 @@ def _reml_fit(result) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, bool]:
 
 def _covariance_products(result, weights: str) -> CrossProducts:
     """The cross-products that define V: the model's, or pbkrtest's unweighted ones."""
-    design = result.design
-    if weights == "model" or not design.has_weights:
+    info = result.info
+    if weights == "model" or not info.has_weights:
         return result.model.A
-    if hasattr(design, "unit_weight_blocks"):      # a fit from a source: one more pass
-        return design.unit_weight_blocks()
-    if np.all(np.asarray(design.weights) == 1.0):
+    if hasattr(info, "unit_weight_blocks"):      # a fit from a source: one more pass
+        return info.unit_weight_blocks()
+    rows = result.rows
+    if np.all(np.asarray(rows.weights) == 1.0):
         return result.model.A
-    return from_design(result.terms, design.X, design.y, design.offset,
-                       np.ones_like(design.weights))
+    return from_design(rows.terms, rows.X, rows.y, rows.offset, np.ones_like(rows.weights))
 
 
 _CACHE: dict = {mode: weakref.WeakKeyDictionary() for mode in WEIGHT_MODES}

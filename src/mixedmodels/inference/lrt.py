@@ -2,7 +2,8 @@
 and lme4's ``drop1(test = "Chisq")`` for glmer fits (``drop1_glmer``).
 
 Every model refitted here is built from cross-products the fit already holds (or rebuilt from
-the design's arrays), never from the user's data frame: the cross-products do not depend on
+the fit's rows, or for a fit from a source from one more pass over it), never from the user's
+data frame: the cross-products do not depend on
 REML versus ML, and dropping a random-effects term only removes its blocks.
 
 lme4 prints the message "refitting model(s) with ML (instead of REML)" when ``anova`` refits
@@ -31,7 +32,7 @@ from ..errors import MixedModelsError, warn_user
 from ..lmm import LinearMixedModel
 from ..objective import profiled_objective
 from ..rformat import deparse_formula, print_anova
-from ..terms import ReTerm, order_terms
+from ..terms import ReTerm, TermSpec, order_terms
 from .glmm_refit import family_key, family_label, is_glmm_fit, new_model
 from .protocol import FittedModel, is_fitted_model, refuse_residual_structure
 
@@ -66,7 +67,8 @@ def ml_refit(result: FittedModel) -> FittedModel:
         return cached
     model = result.model.workspace(reml=False)
     optsum = model.fit(theta0=result.theta)
-    refit = type(result).from_model(model, result.design, optsum, result.formula)
+    refit = type(result).from_model(model, result.info, result.row_data, optsum,
+                                    result.formula)
     _ML_REFITS[result] = refit
     return refit
 
@@ -80,7 +82,7 @@ def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
             raise MixedModelsError(
                 f"models were not all fitted to the same size of dataset: '{first_label}' has "
                 f"{first.nobs} observations, '{label}' has {m.nobs}")
-        keys = [getattr(d, "data_key", None) for d in (m.design, first.design)]
+        keys = [m.info.data_key, first.info.data_key]
         if keys != [None, None]:
             # fits from a source hold no rows: the same source, response, weights and rows
             if keys[0] != keys[1]:
@@ -88,15 +90,16 @@ def _check_same_data(labelled: list[tuple[str, FittedModel]]) -> None:
                     f"models were not all fitted to the same data: '{label}' and "
                     f"'{first_label}' read different sources, responses, weights or columns")
             continue
-        if not np.array_equal(m.design.y, first.design.y):
+        rows, first_rows = m.rows, first.rows
+        if not np.array_equal(rows.y, first_rows.y):
             raise MixedModelsError(
                 f"models were not all fitted to the same data: the response values of "
                 f"'{label}' differ from those of '{first_label}'")
-        if not np.array_equal(m.design.weights, first.design.weights):
+        if not np.array_equal(rows.weights, first_rows.weights):
             raise MixedModelsError(
                 f"models were not all fitted with the same prior weights ('{first_label}' and "
                 f"'{label}'); their likelihoods are not comparable")
-        trials = (first.design.trials, m.design.trials)
+        trials = (first_rows.trials, rows.trials)
         if (trials[0] is None) != (trials[1] is None) or (
                 trials[0] is not None and not np.array_equal(*trials)):
             raise MixedModelsError(
@@ -268,7 +271,7 @@ def _bars_with_terms(result: FittedModel) -> list[tuple[object, int]]:
     left-hand side. ``findbars`` lists the pieces of a nested ``(1 | a/b)`` innermost first,
     while the parser lists them outermost first, so those groups are reversed.
     """
-    bars = list(result.design.formula.bars)
+    bars = list(result.info.formula.bars)
     unused = list(range(len(result.terms)))
     matched = []
     for bar in bars:
@@ -296,7 +299,7 @@ def _bars_with_terms(result: FittedModel) -> list[tuple[object, int]]:
     return ordered
 
 
-def _lhs_structure(term: ReTerm) -> tuple[list[str], list[frozenset], list[list[int]], bool]:
+def _lhs_structure(term: TermSpec) -> tuple[list[str], list[frozenset], list[list[int]], bool]:
     """Labels, variable sets and column indices of the terms of a bar's left-hand side.
 
     Returns (labels, variable index sets, column indices per term, has intercept). Reads the
@@ -318,16 +321,17 @@ def _drop_scope(var_sets: list[frozenset]) -> list[int]:
             if not any(s < other for j, other in enumerate(var_sets) if j != i)]
 
 
-def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
+def _reduced_term(term: TermSpec, drop: int) -> TermSpec:
     """The term with one left-hand-side term removed, as lmerTest's ``get_newforms``.
 
     When nothing but that term was on the left (``(0 + x | g)``), lmerTest keeps ``(1 | g)``.
     The reduced term is used for fitting only (``lhs_spec`` is cleared: it could not rebuild
-    the reduced columns on new data).
+    the reduced columns on new data). A ``ReTerm`` gives a ReTerm (its z reduced alike), a
+    ``TermSpec`` a TermSpec.
     """
     labels, var_sets, columns, intercept = _lhs_structure(term)
     if len(labels) == 1:
-        z = np.ones((term.z.shape[0], 1))
+        keep = None
         names: tuple[str, ...] = ("(Intercept)",)
     else:
         variables = term.lhs_spec._variables
@@ -342,25 +346,42 @@ def _reduced_term(term: ReTerm, drop: int) -> ReTerm:
                 f"'{labels[drop]}' from the fitted design: the remaining factor would be "
                 f"re-coded; refit the reduced model with lmer()")
         keep = [c for c in range(term.p) if c not in set(columns[drop])]
-        z = np.ascontiguousarray(term.z[:, keep])
         names = tuple(term.column_names[c] for c in keep)
-    return dataclasses.replace(term, z=z, column_names=names, lhs_spec=None,
+    spec = dataclasses.replace(term.spec, column_names=names, lhs_spec=None,
                                covariance=term.covariance.reduced(len(names)))
+    if not isinstance(term, ReTerm):
+        return spec
+    z = (np.ones((term.z.shape[0], 1)) if keep is None
+         else np.ascontiguousarray(term.z[:, keep]))
+    return spec.with_rows(term.refs, z)
 
 
-def _refit_terms(result: FittedModel, terms: list[ReTerm]) -> tuple[float, int]:
-    """(objective, npar) of the model with these random-effects terms, same REML/ML setting."""
-    d = result.design
+def _terms_to_reduce(result: FittedModel) -> list[TermSpec]:
+    """The fit's terms in fitting order: with their rows (``ReTerm``) when the fit holds them,
+    for refits on cross-products built from them; the specifications alone for a fit from a
+    source, whose refits take one more pass over it (``SourceInfo.refit_blocks``)."""
+    if hasattr(result.info, "refit_blocks"):
+        return list(result.terms)
+    return list(result.rows.terms)
+
+
+def _refit_terms(result: FittedModel, terms: list[TermSpec]) -> tuple[float, int]:
+    """(objective, npar) of the model with these random-effects terms (from
+    ``_terms_to_reduce``), same REML/ML setting."""
+    p = result.info.p
     if not terms:
         # Only the [X y] block is needed, and it is the same as the fitted model's.
-        return _lm_objective(result.model.A, result.reml), d.p + 1
+        return _lm_objective(result.model.A, result.reml), p + 1
     terms = order_terms(terms)
-    refit = getattr(d, "refit_blocks", None)      # a fit from a source: one more pass
-    A = refit(terms) if refit is not None else from_design(terms, d.X, d.y, d.offset,
-                                                           d.weights)
+    refit = getattr(result.info, "refit_blocks", None)      # a fit from a source
+    if refit is not None:
+        A = refit(terms)
+    else:
+        rows = result.rows
+        A = from_design(terms, rows.X, rows.y, rows.offset, rows.weights)
     model = LinearMixedModel(A, tuple(terms), reml=result.reml)
     optsum = model.fit()
-    return optsum.fmin, d.p + model.n_theta + 1
+    return optsum.fmin, p + model.n_theta + 1
 
 
 def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
@@ -378,7 +399,7 @@ def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
     ``npar, logLik, AIC, LRT, Df, Pr(>Chisq)``; LRT = 2 (logLik_full - logLik_reduced).
     """
     refuse_residual_structure(result, "ranova")
-    terms = list(result.terms)
+    terms = _terms_to_reduce(result)
     rows: list[tuple[str, float, int]] = [("<none>", result.objective, result.df)]
     for bar, j in _bars_with_terms(result):
         structure = "" if bar.structure == "us" else bar.structure
@@ -412,7 +433,7 @@ def ranova(result: FittedModel, reduce_terms: bool = True) -> pd.DataFrame:
 # ---- drop1 ----------------------------------------------------------------------------------
 def _marginal_fixed_terms(result: FittedModel) -> list[str]:
     """Labels of the fixed-effects terms that ``drop.scope`` allows dropping."""
-    spec = result.design.x_spec
+    spec = result.info.x_spec
     variables = spec._variables
     labels = [":".join(variables[i].label for i, _ in tt) for tt in spec._terms]
     var_sets = [frozenset(i for i, _ in tt) for tt in spec._terms]
@@ -465,7 +486,7 @@ def _recoded_by_dropping(result, label: str) -> bool:
     """
     from ..formula.fixed import term_codes
 
-    spec = result.design.x_spec
+    spec = result.info.x_spec
     variables, coded = spec._variables, spec._terms
     labels = [":".join(variables[i].label for i, _ in tt) for tt in coded]
     nlevels = [len(v.levels) if v.levels is not None else 0 for v in variables]
@@ -479,14 +500,13 @@ def _refit_without(result, label: str) -> tuple[float, int]:
     from ..lmm import ConvergenceWarning
     from ..pirls import PirlsError
 
-    d = result.design
     if _recoded_by_dropping(result, label):
         raise MixedModelsError(
             f"cannot drop '{label}' from the fitted design: R would code the remaining "
             f"factors differently without it (a model without an intercept); fit the reduced "
             f"model with glmer() and compare with mixedmodels.anova()")
-    keep = [c for c, owner in enumerate(d.x_terms) if owner != label]
-    model = new_model(result, X=d.X[:, keep])
+    keep = [c for c, owner in enumerate(result.info.x_terms) if owner != label]
+    model = new_model(result, X=result.rows.X[:, keep])
     try:
         fit = model.fit()
     except PirlsError as err:

@@ -36,7 +36,7 @@ from ..errors import MixedModelsError, warn_user
 from ..lmm import LinearMixedModel
 from ..optimize import minimize_theta
 from ..rformat import percent_labels
-from ..terms import ReTerm, theta_slices
+from ..terms import TermSpec, theta_slices
 from .intervals import param_names, select_parameters
 from .protocol import FittedModel, refuse_residual_structure
 
@@ -49,7 +49,7 @@ class ProfileWarning(UserWarning):
 
 
 # ---- the SD / correlation scale ------------------------------------------------------------------
-def theta_to_sdcor(theta: np.ndarray, terms: tuple[ReTerm, ...], sigma: float) -> np.ndarray:
+def theta_to_sdcor(theta: np.ndarray, terms: tuple[TermSpec, ...], sigma: float) -> np.ndarray:
     """(sum of the terms' n_theta,) SDs and correlations of Sigma_i = sigma^2 T_i T_i', per
     term in the order its covariance template gives (theta's order for an unstructured term).
 
@@ -63,7 +63,7 @@ def theta_to_sdcor(theta: np.ndarray, terms: tuple[ReTerm, ...], sigma: float) -
 class _SdcorMap:
     """(sd/cor..., sigma) -> theta for fixed terms, by their covariance templates."""
 
-    def __init__(self, terms: tuple[ReTerm, ...]):
+    def __init__(self, terms: tuple[TermSpec, ...]):
         self.parts = [(t.covariance, s) for t, s in zip(terms, theta_slices(list(terms)))]
         self.n_theta = sum(t.n_theta for t in terms)
 
@@ -83,7 +83,7 @@ class _SdcorMap:
         return (np.concatenate([lo for lo, _ in pairs]), np.concatenate([up for _, up in pairs]))
 
 
-def sdcor_to_theta(values: np.ndarray, terms: tuple[ReTerm, ...], sigma: float
+def sdcor_to_theta(values: np.ndarray, terms: tuple[TermSpec, ...], sigma: float
                    ) -> np.ndarray | None:
     """Inverse of ``theta_to_sdcor``: (n_theta,) theta, or None if a term's matrix is not PSD."""
     return _SdcorMap(terms).theta(np.asarray(values, dtype=float), sigma)

@@ -15,26 +15,34 @@ if TYPE_CHECKING:
 
     from ..formula.design import Design
     from ..lmm import LinearMixedModel
+    from ..model_info import ModelInfo
     from ..optimize import OptSummary
-    from ..terms import ReTerm
+    from ..terms import TermSpec
 
 
 class FittedModel(Protocol):
     """A fitted linear mixed model as the inference functions use it.
 
     Shapes: p fixed effects, k random-effects terms, n_theta covariance parameters.
+    ``info`` is the row-free description of the design; ``row_data`` the rows of a fit from a
+    data frame (None for a fit from a source), which ``rows`` gives or refuses with
+    ``RowsNeededError``.
     """
 
     formula: str
     reml: bool
-    design: Design
-    terms: tuple[ReTerm, ...]
+    info: ModelInfo
+    terms: tuple[TermSpec, ...]
+    row_data: Design | None
     theta: np.ndarray          # (n_theta,)
     beta: np.ndarray           # (p,)
     sigma: float
     objective: float           # REML criterion or ML deviance at the estimates
     RX_inv: np.ndarray         # (p, p) L_X^{-1}
     model: LinearMixedModel    # the fit's workspace
+
+    @property
+    def rows(self) -> Design: ...
 
     @property
     def nobs(self) -> int: ...
@@ -61,11 +69,11 @@ class FittedModel(Protocol):
     def vcov(self) -> pd.DataFrame: ...
 
     @classmethod
-    def from_model(cls, model: LinearMixedModel, design: Design, optsum: OptSummary,
-                   formula: str) -> Any: ...
+    def from_model(cls, model: LinearMixedModel, info: ModelInfo, rows: Design | None,
+                   optsum: OptSummary, formula: str) -> Any: ...
 
 
-REQUIRED = ("formula", "reml", "design", "terms", "theta", "beta", "sigma", "objective", "model",
+REQUIRED = ("formula", "reml", "info", "terms", "theta", "beta", "sigma", "objective", "model",
             "loglik", "df")
 
 

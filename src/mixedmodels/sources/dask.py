@@ -197,7 +197,7 @@ def _blocks_partial(frame: pd.DataFrame, program: RowProgram, with_gram: bool):
     part_terms = []
     for t, zs, key in zip(program.terms, program.z, program.group_keys):
         z = np.column_stack([program.value(p, rows, codes) for p in zs])
-        part_terms.append(dataclasses.replace(t, refs=codes[key], z=z))
+        part_terms.append(t.with_rows(codes[key], z))
     A = CrossProductPlan(part_terms).fill(X, y, offset, w)
     yc = y - offset
     mean = X.mean(axis=0) if m else np.zeros(X.shape[1])
@@ -325,9 +325,9 @@ class DaskSource:
 
     # ---- after the fit ----------------------------------------------------------------------
     def _estimates(self, result) -> tuple:
-        spec = result.design.spec
+        spec = result.info.spec
         program = RowProgram.of(spec, self.categories)
-        kept = tuple(spec.x[i] for i in result.design.x_keep)
+        kept = tuple(spec.x[i] for i in result.info.x_keep)
         return program, kept, np.asarray(result.beta), tuple(np.asarray(b) for b in result.b)
 
     def fitted(self, result, residuals: str | None = None):
@@ -343,7 +343,7 @@ class DaskSource:
         row of this frame, aligned with the partitions (see ``dask_predict``)."""
         from .dask_predict import predict_series
 
-        spec = result.design.spec
+        spec = result.info.spec
         used = (tuple(spec.used), spec.nan_exprs) if training else None
         return predict_series(self, plan, self.frame, used)
 
@@ -352,7 +352,7 @@ class DaskSource:
         from .dask_predict import rows_frame
         from .newdata import prediction_plan
 
-        spec = result.design.spec
+        spec = result.info.spec
         full = prediction_plan(result, None, False) if training else None
         rows_frame(self, plan, self.frame, full, spec.y if training else None,
                    (tuple(spec.used), spec.nan_exprs) if training else None).to_parquet(path)

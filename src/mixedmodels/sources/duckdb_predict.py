@@ -64,7 +64,7 @@ def b_tables(result, runner: DuckDBSource) -> list[str]:
             return names
         except duckdb.Error:
             continue
-    spec = result.design.spec
+    spec = result.info.spec
     names = []
     for j, (t, b) in enumerate(zip(result.terms, result.b)):
         coding = spec.codings[spec.group_keys[j]]
@@ -167,7 +167,7 @@ def write_predictions(result, source: DuckDBSource, path: str, plan: PredictPlan
         full = prediction_plan(result, None, False)
         runner, rows, _ = _rows(source, result, full, None)
         fitted = _eta(source, full, mask=False)
-        spec = result.design.spec
+        spec = result.info.spec
         y = source.render(spec.y, spec.codings)
         items = (f"s.*, {_eta(source, plan, mask=False)} AS prediction, {fitted} AS fitted, "
                  f"({y}) - ({fitted}) AS residual")
@@ -190,7 +190,7 @@ def _keep_alive(result, runner: DuckDBSource) -> None:
 # ---- fitted values and residuals of the rows used -------------------------------------------
 def fitted_relation(source: DuckDBSource, result, residuals: str | None):
     """A relation of the source's columns and ``fitted`` (or ``residual``) per row used."""
-    spec = result.design.spec
+    spec = result.info.spec
     plan = prediction_plan(result, None, False)
     _, rows, value = _rows(source, result, plan, None)
     if residuals is not None:
@@ -236,7 +236,7 @@ class _ResidualReader:
 
 
 def residual_reader(source: DuckDBSource, result) -> _ResidualReader:
-    spec = result.design.spec
+    spec = result.info.spec
     plan = prediction_plan(result, None, False)
     _, rows, value = _rows(source, result, plan, None)
     value = f"({source.render(spec.y, spec.codings)}) - ({value})"

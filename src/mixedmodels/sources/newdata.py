@@ -86,10 +86,10 @@ def _atom_columns(poly: Poly, codings: dict, kinds: dict[str, str]) -> list[str]
 def prediction_plan(result, re_form: Any, allow_new_levels: bool) -> PredictPlan:
     """The ``PredictPlan`` of ``result`` (a fit from a source) for ``re_form`` (see
     ``predict.predict``: None keeps every term, "~0" / NaN none, a formula some columns)."""
-    spec = result.design.spec
+    spec = result.info.spec
     kinds = spec.kinds
     selected = _selected_columns(result, re_form)
-    x = tuple(spec.x[i] for i in result.design.x_keep)
+    x = tuple(spec.x[i] for i in result.info.x_keep)
     terms = []
     for j, t in enumerate(result.terms):
         if j not in selected:

@@ -21,8 +21,8 @@ from ..errors import DataError, warn_user
 from ..formula.bars import parse_formula
 from ..formula.design import DroppedRowsWarning, RankDeficiencyWarning
 from ..lmm import LinearMixedModel, SingularFitWarning
-from .blocks import independent_from_gram
-from .result import SourceDesign, SourceLmerResult
+from ..rank import independent_from_gram
+from .result import SourceInfo, SourceLmerResult
 from .spec import analyse, build_spec
 
 SUPPORTED = ("a data frame (pandas, polars, ...), a DuckDB relation, a path or glob of Parquet "
@@ -122,13 +122,13 @@ def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
     xtx = np.ascontiguousarray(gram[np.ix_(keep, keep)])
     xtx.flags.writeable = False
     keep.flags.writeable = False
-    design = SourceDesign(
+    info = SourceInfo(
         formula=mf, x_names=x_names, x_terms=tuple(spec.x_terms[i] for i in keep),
         x_spec=spec.x_spec, x_keep=keep, dropped_columns=dropped_columns,
         offset_exprs=spec.offset_exprs, has_weights=weights is not None, terms=spec.terms,
         n=first.n, n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec,
         timings=dict(zip(("first_pass", "second_pass", "optimizer"), np.diff(clock))))
-    result = SourceLmerResult.from_model(model, design, optsum, formula=formula)
+    result = SourceLmerResult.from_model(model, info, None, optsum, formula=formula)
     if exact:
         warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
                   f"'{mf.response}' exactly (residual SD 0); every variance component is "

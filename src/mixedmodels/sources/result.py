@@ -1,13 +1,13 @@
 """The result of a fit from a source: every output read off the blocks, rows streamed.
 
-``SourceDesign`` stands where an in-memory fit keeps its ``Design``: the names, terms, counts
-and the source, but no row-level arrays; asking it for ``y``, ``X``, ``weights`` or the row
-labels raises ``RowsNeededError``. ``SourceLmerResult`` is an ``LmerResult`` whose row-level
-outputs run where the data live: ``fitted()``, ``residuals()`` and ``predict()`` return a
-lazy result of the engine (a DuckDB relation, a Dask Series), ``write_predictions()`` writes
-Parquet there, the summary's residual quantiles take a few
-passes over the residuals, and what needs every row in client memory (leverages, simulation,
-the parametric bootstrap, influence) says so.
+``SourceInfo`` is the ``ModelInfo`` of such a fit (the row-free description every result
+keeps) with what the source adds: the engine that reads the rows, the model's columns as
+polynomials, X'X and timings. The result holds no rows: ``rows`` raises ``RowsNeededError``.
+``SourceLmerResult`` is an ``LmerResult`` whose row-level outputs run where the data live:
+``fitted()``, ``residuals()`` and ``predict()`` return a lazy result of the engine (a DuckDB
+relation, a Dask Series), ``write_predictions()`` writes Parquet there, the summary's residual
+quantiles take a few passes over the residuals, and what needs every row in client memory
+(leverages, simulation, the parametric bootstrap, influence) says so.
 """
 from __future__ import annotations
 
@@ -19,49 +19,31 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MixedModelsError
+# RowsNeededError lives in errors.py (results raise it too); importable from here as before.
+from ..errors import MixedModelsError, RowsNeededError
+from ..model_info import ModelInfo
 from ..results import LmerResult
 
-
-class RowsNeededError(MixedModelsError):
-    """An output that needs the rows in client memory, asked of a fit from a source."""
+__all__ = ["SourceInfo", "SourceLmerResult", "RowsNeededError", "exact_quantiles"]
 
 
-@dataclass(frozen=True, eq=False)
-class SourceDesign:
-    """What a fit from a source knows about its design (the ``Design`` of an in-memory fit
-    without its n-length arrays).
+@dataclass(frozen=True, eq=False, kw_only=True)
+class SourceInfo(ModelInfo):
+    """The ``ModelInfo`` of a fit from a source, plus what the source needs.
 
-    x_names, x_terms : (p,) R names and term labels of X's kept columns; x_keep : (p,)
-    their positions among all columns; dropped_columns : names dropped by the rank check;
-    terms : the random-effects terms in fitting order (levels and names only); n : rows used;
-    n_dropped_rows : rows dropped for missing values; xtx : (p, p) unweighted X'X of the
-    kept columns; source : the engine that reads the rows; spec : the model's columns;
+    xtx : (p, p) unweighted X'X of the kept columns (what inference would compute from X);
+    source : the engine that reads the rows; spec : the model's columns (``SourceSpec``);
     timings : seconds of the first pass, the second pass and the optimizer.
     """
 
-    formula: Any
-    x_names: tuple[str, ...]
-    x_terms: tuple[str, ...]
-    x_spec: Any
-    x_keep: np.ndarray
-    dropped_columns: tuple[str, ...]
-    offset_exprs: tuple[str, ...]
-    has_weights: bool
-    terms: tuple
-    n: int
-    n_dropped_rows: int
     xtx: np.ndarray
     source: Any
     spec: Any
     timings: dict = dataclasses.field(default_factory=dict)
-    trials: None = None
-    response_levels: None = None
-    holds_rows = False
 
     @property
-    def p(self) -> int:
-        return len(self.x_names)
+    def origin(self) -> str:
+        return f"{self.source.engine} ({self.source.label})"
 
     @property
     def data_key(self) -> tuple:
@@ -81,7 +63,7 @@ class SourceDesign:
         the original term of its grouping factor with some columns kept (or, as lmerTest's
         ranova reduces ``(0 + x | g)``, an intercept): one more pass over the source.
 
-        terms : ReTerm sequence in fitting order (their rows are not used)."""
+        terms : TermSpec sequence in fitting order."""
         from .poly import Poly
 
         taken: set[int] = set()
@@ -100,18 +82,6 @@ class SourceDesign:
         A = self.source.cross_products(spec)[0]
         return A if self.x_keep.size == A.p else A.select_x(self.x_keep)
 
-    def _rows(self, what: str):
-        raise RowsNeededError(
-            f"{what} needs the rows in memory, and this model was fitted from "
-            f"{self.source.engine} ({self.source.label}); use fitted() / residuals(), which "
-            "stream, or fit the model from a data frame")
-
-    y = property(lambda self: self._rows("the response vector y"))
-    X = property(lambda self: self._rows("the fixed-effects matrix X"))
-    offset = property(lambda self: self._rows("the offset vector"))
-    weights = property(lambda self: self._rows("the weights vector"))
-    row_index = property(lambda self: self._rows("the row labels"))
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SourceLmerResult(LmerResult):
@@ -119,7 +89,7 @@ class SourceLmerResult(LmerResult):
 
     @property
     def source(self):
-        return self.design.source
+        return self.info.source
 
     def _needs_rows(self, what: str):
         raise RowsNeededError(

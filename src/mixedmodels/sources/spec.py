@@ -4,7 +4,7 @@
 must learn: the levels of every factor and grouping factor, the mean and SD of each
 ``scale()``d column. ``build_spec`` turns the first pass into a ``SourceSpec``: every column of
 X and of each term's z, the response and the offset as polynomials (``poly.py``), R's column
-names, and one ``ReTerm`` per term that holds levels and names but no rows.
+names, and one ``TermSpec`` per term (levels, names, covariance template: no rows).
 
 The column names, the term labels and the ``MatrixSpec`` come from the in-memory code itself
 (``formula.fixed.model_matrix``) run on a small synthetic frame that has every level, so they
@@ -24,7 +24,7 @@ from ..formula.bars import MixedFormula
 from ..formula.contrasts import interaction_columns, level_codes, r_levels, r_tokens
 from ..formula.design import _check_terms, _expressions, _used_columns, cbind_arguments
 from ..formula.structures import term_covariance
-from ..terms import ReTerm, order_terms
+from ..terms import TermSpec, order_terms
 from .poly import Poly, parse_numeric
 
 NUMERIC, LOGICAL, FACTOR = "numeric", "logical", "factor"
@@ -120,7 +120,7 @@ class SourceSpec:
     offset: Poly
     offset_exprs: tuple[str, ...]
     weights: str | None
-    terms: tuple[ReTerm, ...]
+    terms: tuple[TermSpec, ...]
     z: tuple[tuple[Poly, ...], ...]
     group_keys: tuple[str, ...]
     codings: dict[str, Coding]
@@ -359,11 +359,11 @@ def build_spec(mf: MixedFormula, needs: Needs, first: FirstPass) -> SourceSpec:
                                f"columns", formula=mf.text, position=bar.position)
         z = _symbolic_columns(zmm, codings, first, kinds, where)
         key = ":".join(bar.group)
-        terms.append(ReTerm(group_name=bar.group_name, group_vars=tuple(bar.group),
-                            levels=tuple(codings[key].labels), refs=np.empty(0, np.int32),
-                            z=np.empty((0, len(z))), column_names=tuple(zmm.names),
-                            lhs_spec=zmm.spec, correlated=bar.correlated,
-                            covariance=term_covariance(mf, bar, zmm.spec, tuple(zmm.names))))
+        terms.append(TermSpec(group_name=bar.group_name, group_vars=tuple(bar.group),
+                              levels=tuple(codings[key].labels), column_names=tuple(zmm.names),
+                              lhs_spec=zmm.spec, correlated=bar.correlated,
+                              covariance=term_covariance(mf, bar, zmm.spec,
+                                                         tuple(zmm.names))))
         zs.append((tuple(z), key))
     ordered = order_terms(terms)
     index = [next(i for i, t in enumerate(terms) if t is o) for o in ordered]

@@ -209,13 +209,13 @@ def pooling_estimates(result: Any, design: Design | None = None) -> PoolingEstim
     The own (no pooling) and complete pooling fits regress the response (less any offset) on
     the model's fixed-effects matrix, within each group and on all rows; the reported
     coefficients are those of the grouping factor's random-effects terms, which must all be
-    fixed effects too. ``design`` defaults to the arrays the model was fitted on.
+    fixed effects too. ``design`` defaults to the rows the model was fitted on.
     """
-    design = result.design if design is None else design
+    design = result.rows if design is None else design
     group = result.terms[0].group_name
     terms = [t for t in result.terms if t.group_name == group]
     names = tuple(dict.fromkeys(c for t in terms for c in t.column_names))
-    x_names = list(design.x_names)
+    x_names = list(design.info.x_names)
     missing = [c for c in names if c not in x_names]
     if missing:
         raise FormulaError(f"the random effects {', '.join(missing)} of '{group}' are not in the "
