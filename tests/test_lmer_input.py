@@ -261,3 +261,21 @@ def test_predict_gives_nan_for_missing_values_in_expressions(sleepstudy):
     assert np.isnan(m.predict(new, re_form="~0")[1])
     full = m.predict(sleepstudy.iloc[[1, 10]].reset_index(drop=True))
     np.testing.assert_allclose(full, m.fitted().iloc[[1, 10]].to_numpy(), rtol=1e-12)
+
+
+def test_write_predictions_in_memory(sleepstudy, tmp_path):
+    pytest.importorskip("pyarrow")
+    m = mm.lmer(FORMULA, sleepstudy)
+    path = m.write_predictions(tmp_path / "fit.parquet", re_form="~0")
+    back = pd.read_parquet(path)
+    assert list(back.columns) == ["row", "prediction", "fitted", "residual"]
+    np.testing.assert_array_equal(back["fitted"], m.fitted().to_numpy())
+    np.testing.assert_array_equal(back["residual"], m.residuals().to_numpy())
+    np.testing.assert_array_equal(back["prediction"], m.predict(re_form="~0").to_numpy())
+    np.testing.assert_array_equal(back["row"], sleepstudy.index.to_numpy())
+    new = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["308", "999"]})
+    back = pd.read_parquet(m.write_predictions(tmp_path / "new.parquet", new,
+                                               allow_new_levels=True))
+    np.testing.assert_array_equal(back["prediction"],
+                                  m.predict(new, allow_new_levels=True).to_numpy())
+    assert list(back.columns) == ["Days", "Subject", "prediction"]

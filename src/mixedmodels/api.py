@@ -57,7 +57,8 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
         if correlation is not None or variance is not None:
             from .errors import DataError
 
-            # TODO(#12): residual structures need per-group sequences of rows
+            # A residual structure's R(phi) couples rows within a group in their order:
+            # its cross-products are not sums of per-level tiles that a GROUP BY can give.
             raise DataError("correlation= and variance= (nlme's residual structures) fit from "
                             "in-memory data frames only, not from a DuckDB or Dask source")
         return fit_source(formula, open_source(data, kind), reml=reml, weights=weights)
@@ -107,7 +108,7 @@ def _glmm_design(formula: str, data: Any, weights: Any):
     mf = parse_formula(formula)
     for bar in mf.bars:
         if bar.structure != "us":
-            # TODO(#11): glmer's stage 2 and its sign rectification assume lme4's templates.
+            # glmer's stage 2 and its sign rectification assume lme4's unstructured templates.
             raise FormulaError(f"{bar.structure}() terms are fitted by lmer only; glmer takes "
                                f"lme4's (x | g) and (x || g)", formula=formula,
                                position=bar.position)

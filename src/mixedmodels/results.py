@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ._threads import with_blas_threads
-from .errors import RowsNeededError
+from .errors import DataError, RowsNeededError
 from .formula.design import Design
 from .lmm import LinearMixedModel
 from .model_info import ModelInfo
@@ -361,6 +361,34 @@ class LmerResult(RandomEffectsTables):
         from .predict import predict
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    def write_predictions(self, path: Any, newdata: Any = None, re_form: Any = None,
+                          allow_new_levels: bool = False) -> str:
+        """Write predictions to a Parquet file (needs pyarrow: ``mixedmodels[parquet]``);
+        returns ``path``. As for a fit from a source: newdata None writes the fit's rows
+        (their labels as column ``row``) with ``prediction`` (for ``re_form``), ``fitted`` and
+        ``residual``; else newdata's columns and ``prediction``."""
+        import os
+
+        from .predict import predict
+
+        pred = predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        if newdata is None:
+            out = pd.DataFrame({"row": self.rows.row_index, "prediction": pred.to_numpy(),
+                                "fitted": self._fitted, "residual": self.rows.y - self._fitted})
+        else:
+            from .formula.design import to_pandas
+
+            out = to_pandas(newdata, what="newdata").reset_index(drop=True)
+            if "prediction" in out.columns:
+                raise DataError("newdata already has a column 'prediction'; rename it")
+            out["prediction"] = pred.to_numpy()
+        try:
+            out.to_parquet(os.fspath(path), index=False)
+        except ImportError:
+            raise ImportError("writing Parquet needs pyarrow: pip install "
+                              "'mixedmodels[parquet]'") from None
+        return os.fspath(path)
 
     # ---- inference (mixedmodels.inference) ------------------------------------------
     @with_blas_threads

@@ -89,8 +89,8 @@ def refuse_residual_structure(result: Any, what: str) -> None:
         return
     from ..errors import MixedModelsError
 
-    # TODO(#11): Kenward-Roger, profiles, simulation and refits without a row need R(phi) and
-    # its derivatives beyond the cross-products.
+    # Kenward-Roger, profiles, simulation and refits would need R(phi) and its derivatives
+    # beyond the cross-products that these models keep.
     raise MixedModelsError(f"{what} is not available for a model with a residual correlation "
                            "or variance structure; use the Satterthwaite tables (summary, "
                            "coefficients, anova) or mm.anova likelihood-ratio tests")
