@@ -194,6 +194,9 @@ def test_unreadable_paths(tmp_path):
     (tmp_path / "data.json").write_text("{}")
     with pytest.raises(DataError, match="'.*data.json' is not a Parquet or CSV file"):
         mm.lmer("y ~ x + (1 | g)", str(tmp_path / "data.json"))
+    with pytest.raises(DataError, match=r"'sleepstudy' is a bundled dataset: pass "
+                                        r"mixedmodels\.datasets\.load\('sleepstudy'\)"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", "SleepStudy")
 
 
 def test_unsupported_sources_and_terms(frame, files):

@@ -479,6 +479,12 @@ def open_path(path: str | os.PathLike) -> DuckDBSource:
     except duckdb.Error as err:
         raise DataError(f"cannot list the files of '{text}': {err}") from None
     if not files:
+        from ..datasets import names
+
+        bundled = {n.casefold(): n for n in names()}.get(text.casefold())
+        if bundled is not None:
+            raise DataError(f"no file matches '{text}'; '{bundled}' is a bundled dataset: "
+                            f"pass mixedmodels.datasets.load('{bundled}') as data")
         if not os.path.splitext(text)[1]:
             raise DataError(f"no file matches '{text}' (a path or glob of Parquet or CSV files "
                             f"is read by DuckDB); {READ_FIRST}")
