@@ -6,7 +6,7 @@ stored in the connection). The second computes every cross-product block as ``GR
 sums on the raw values of the grouping columns (one query per term and per pair of terms)
 and codes the groups in Python with the first pass's levels: what comes back has one row
 per level or observed pair of levels, never one per data row. Fitted values, residuals and
-predictions are relations that join the rows to temporary tables of b, keyed by the same
+predictions are relations that join the rows to data frames of b, keyed by the same
 raw values (``duckdb_predict.py``). ``duckdb`` is imported on first use only.
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 import weakref
 from typing import Any
 
@@ -59,12 +58,6 @@ def _kind(type_id: str) -> str:
     return type_id.upper()
 
 
-def _double_list(values: np.ndarray) -> str:
-    """An exact DOUBLE[] literal (the shortest round-trip text of each value, parsed as text:
-    a decimal literal would round twice)."""
-    return "[" + ", ".join(_string(repr(float(v))) for v in values) + "]::DOUBLE[]"
-
-
 class DuckDBSource:
     """A DuckDB relation and what the passes need to query it.
 
@@ -85,25 +78,28 @@ class DuckDBSource:
         # what makes two fits read the same rows: the files, or the relation object itself
         self.identity = (tuple(f for f, _ in self.files) if self.files
                          else ("relation", id(relation)))
-        self.prefix = f"mm_{uuid.uuid4().hex[:10]}"
         self._types = {c: str(t.id) for c, t in zip(relation.columns, relation.types)}
         self._complete = "TRUE"
 
     # ---- running SQL --------------------------------------------------------------------
-    def sql(self, text: str):
-        """A relation for ``text`` (which reads ``mm_src``); errors name the source."""
+    def sql(self, text: str, frames: dict[str, pd.DataFrame] | None = None):
+        """A relation for ``text`` (which reads ``mm_src``, and the data frames ``frames`` by
+        their names); errors name the source."""
         import duckdb
 
         try:
+            if frames:
+                return _query_with_frames(self.relation, text, frames)
             return self.relation.query(VIEW, text)
         except duckdb.Error as err:
             raise DataError(f"DuckDB could not read {self.label}: {err}") from None
 
-    def fetch(self, text: str) -> dict[str, np.ndarray]:
+    def fetch(self, text: str, frames: dict[str, pd.DataFrame] | None = None
+              ) -> dict[str, np.ndarray]:
         import duckdb
 
         try:
-            return self.sql(text).fetchnumpy()
+            return self.sql(text, frames).fetchnumpy()
         except duckdb.Error as err:
             raise DataError(f"DuckDB could not read {self.label}: {err}") from None
 
@@ -420,6 +416,23 @@ def _value_sql(value) -> str:
     if isinstance(value, (float, np.floating)):
         return sql_double(float(value))
     return _string(str(value))
+
+
+def _query_with_frames(relation, text: str, frames: dict[str, pd.DataFrame]):
+    """``relation.query(VIEW, text)`` where ``text`` also reads the pandas data frames of
+    ``frames`` by their names (identifiers).
+
+    DuckDB finds a data frame named in a query among the local variables of the Python frame
+    that calls ``query`` (its replacement scan; not the callers above it), and the relation it
+    returns holds the data frame for as long as it lives. So the call is made from a function
+    whose parameters carry those names: no table is created in the relation's connection, and
+    nothing has to be dropped later."""
+    if not all(name.isidentifier() for name in frames):
+        raise ValueError(f"data frame names must be identifiers: {list(frames)}")
+    namespace: dict = {}
+    exec(f"def query(relation, text, {', '.join(frames)}):\n"
+         f"    return relation.query({VIEW!r}, text)\n", namespace)
+    return namespace["query"](relation, text, **frames)
 
 
 def _join(parts: list[np.ndarray], dtype) -> np.ndarray:
