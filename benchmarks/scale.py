@@ -9,7 +9,9 @@ x ~ N(0, 1); fixed effects (10, 2); g1 SDs (2, 0.5) with correlation 0.3; g2 SD 
 SD 3. Data are written once per size with a seed to ``--data-dir`` (default
 /tmp/mixedmodels-scale), 1e6 rows per Parquet file. Each fit runs in a fresh process that
 reports its own peak RSS (the DuckDB engine and the fit share the process). At sizes up to
-``--compare-max`` rows the same fit runs in memory (pandas) for the objective's agreement.
+``--compare-max`` rows the same fit runs in memory (pandas) for the objective's agreement,
+and up to ``--lme4-max`` rows lme4 fits it too when ``Rscript`` with lme4 and data.table is
+installed (R reads a CSV copy of the files; its fit time excludes reading, as pandas').
 """
 from __future__ import annotations
 
@@ -110,6 +112,54 @@ def child(args: argparse.Namespace) -> dict:
     return out
 
 
+LME4_SCRIPT = r"""
+suppressMessages({library(lme4); library(data.table)})
+d <- fread("@CSV@")
+d[, g1 := factor(g1)]
+d[, g2 := factor(g2)]
+t0 <- proc.time()[["elapsed"]]
+m <- lmer(y ~ x + (x | g1) + (1 | g2), data = d, REML = TRUE)
+fit_s <- proc.time()[["elapsed"]] - t0
+hwm <- grep("^VmHWM:", readLines("/proc/self/status"), value = TRUE)
+peak <- as.numeric(strsplit(trimws(sub("VmHWM:", "", hwm)), "[[:space:]]+")[[1]][1]) / 1024
+cat(sprintf('{"fit_s": %.6f, "objective": %.10f, "feval": %d, "peak_rss_mb": %.1f, ',
+            fit_s, REMLcrit(m), as.integer(m@optinfo$feval), peak),
+    sprintf('"theta": [%s], "version": "%s"}\n',
+            paste(sprintf("%.10g", getME(m, "theta")), collapse = ", "),
+            as.character(packageVersion("lme4"))), sep = "")
+"""
+
+
+def lme4_available() -> bool:
+    """Rscript with lme4 and data.table on this machine."""
+    import shutil
+
+    if shutil.which("Rscript") is None:
+        return False
+    probe = subprocess.run(["Rscript", "-e", "cat(requireNamespace('lme4', quietly = TRUE) && "
+                            "requireNamespace('data.table', quietly = TRUE))"],
+                           capture_output=True, text=True)
+    return probe.stdout.strip().endswith("TRUE")
+
+
+def run_lme4(n: int, path: Path) -> dict:
+    """lme4's fit of the same rows (from a CSV copy, written once) in an Rscript process."""
+    import pandas as pd
+
+    csv = path / "lme4.csv"
+    if not csv.exists():
+        pd.read_parquet(path).to_csv(csv, index=False)
+    script = path / "lme4_fit.R"
+    script.write_text(LME4_SCRIPT.replace("@CSV@", str(csv)))
+    load = os.getloadavg()[0]
+    done = subprocess.run(["Rscript", str(script)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"engine": "lme4", "n": n, "error": done.stderr.strip().splitlines()[-1:]}
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out.update(engine="lme4", n=n, load_start=load, load_end=os.getloadavg()[0])
+    return out
+
+
 def run_child(engine: str, n: int, path: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", engine, "--n", str(n), "--path", str(path)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
@@ -158,11 +208,22 @@ def report(rows: list[dict]) -> str:
         worker = f"{r['worker_peak_rss_mb']:,.0f} MB" if "worker_peak_rss_mb" in r else ""
         phases = " | ".join(f"{r[k]:.1f} s" if k in r else ""
                             for k in ("first_pass", "second_pass", "optimizer"))
+        summary = f"{r['summary_s']:.1f} s" if "summary_s" in r else ""
         lines.append(f"| {r['engine']} | {r['n']:,} | {phases} | {r['fit_s']:.1f} s | "
-                     f"{r['summary_s']:.1f} s | {r['feval']} | {r['objective']:.4f} | {diff} | "
+                     f"{summary} | {r['feval']} | {r['objective']:.4f} | {diff} | "
                      f"{r['peak_rss_mb']:,.0f} MB | {worker} | "
                      f"{r.get('load_start', float('nan')):.1f} / "
                      f"{r.get('load_end', float('nan')):.1f} |")
+    duck = {r["n"]: r for r in rows if r["engine"] == "duckdb" and "error" not in r}
+    for r in rows:
+        if r["engine"] == "lme4" and "error" not in r and r["n"] in duck:
+            d = duck[r["n"]]
+            lines.append("")
+            lines.append(f"lme4 {r.get('version', '')} / mixedmodels from Parquet at "
+                         f"{r['n']:,} rows, same run: fit time {r['fit_s'] / d['fit_s']:.1f}x, "
+                         f"peak memory {r['peak_rss_mb'] / d['peak_rss_mb']:.1f}x (lme4's fit "
+                         "time excludes reading its CSV; mixedmodels' includes both passes "
+                         "over the files).")
     return "\n".join(lines) + "\n"
 
 
@@ -172,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask-sizes", default="1e7")
     parser.add_argument("--compare-max", default="1e7",
                         help="largest size also fitted in memory (pandas)")
+    parser.add_argument("--lme4-max", default="1e6",
+                        help="largest size also fitted by lme4 (when Rscript and lme4 exist)")
     parser.add_argument("--data-dir", default="/tmp/mixedmodels-scale")
-    parser.add_argument("--engines", default="duckdb,dask,pandas",
-                        help="which of duckdb, dask, pandas to run (dask only at --dask-sizes, "
-                             "pandas only up to --compare-max)")
+    parser.add_argument("--engines", default="duckdb,dask,pandas,lme4",
+                        help="which of duckdb, dask, pandas, lme4 to run (dask only at "
+                             "--dask-sizes, pandas only up to --compare-max, lme4 up to "
+                             "--lme4-max)")
     parser.add_argument("--write-md", metavar="FILE",
                         help="write the report there, and its rows next to it as JSON; rows of "
                              "an earlier run in that JSON are kept unless rerun")
@@ -198,15 +262,20 @@ def main(argv: list[str] | None = None) -> int:
         engines = ["duckdb"] + (["dask"] if n in dask_sizes else [])
         if n <= _size(args.compare_max):
             engines.append("pandas")
+        if n <= _size(args.lme4_max) and "lme4" in chosen:
+            if lme4_available():
+                engines.append("lme4")
+            else:
+                print("lme4 skipped: no Rscript with lme4 and data.table", file=sys.stderr)
         for engine in (e for e in engines if e in chosen):
-            row = run_child(engine, n, path)
+            row = run_lme4(n, path) if engine == "lme4" else run_child(engine, n, path)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "summary"}), file=sys.stderr)
     if args.write_md and Path(args.write_md).with_suffix(".json").exists():
         done = {(r["engine"], r["n"]) for r in rows}
         earlier = json.loads(Path(args.write_md).with_suffix(".json").read_text())
         rows = [r for r in earlier if (r["engine"], r["n"]) not in done] + rows
-    order = {"duckdb": 0, "dask": 1, "pandas": 2}
+    order = {"duckdb": 0, "dask": 1, "pandas": 2, "lme4": 3}
     rows.sort(key=lambda r: (r["n"], order.get(r["engine"], 3)))
     text = report(rows)
     print(text)
