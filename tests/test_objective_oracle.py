@@ -172,3 +172,34 @@ def test_block_description_names_every_block(layout):
     assert len(text) == 4
     first = "tiles" if layout == "typed" else "dense"
     assert text[1].split()[-1] == first and text[2].split()[-1] == "dense"
+
+
+@pytest.mark.parametrize("kind", ["crossed_sparse_vector", "three", "crossed"])
+def test_densified_downdates_match_the_sparse_ones(kind, layout, monkeypatch):
+    """A downdate L_im L_jm' of sparse blocks into a dense one, taken as a BLAS product of
+    the expanded blocks (``kernels.densify_product``), gives the sparse product's objective
+    and the dense oracle's."""
+    from mixedmodels.linalg import kernels
+
+    if layout == "one-dense":
+        pytest.skip("one dense block: no downdates")
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    terms, X, y = scenario(kind, rng)
+    n = len(y)
+    A = from_design(terms, X, y, np.zeros(n), np.ones(n))
+    values, plans = [], []
+    for cost in (0.0, 1e12):
+        monkeypatch.setattr(kernels, "SPARSE_PAIR_COST", cost)
+        model = LinearMixedModel(A, tuple(terms), reml=True)
+        theta = np.linspace(0.4, 1.3, model.n_theta)
+        values.append(model.objective(theta))
+        plans.append(model.L._densify)
+    assert plans[0] == set()
+    if kind == "crossed_sparse_vector":
+        assert plans[1]                       # the case has a sparse product to expand
+    Ts = model.templates(theta)
+    Zs = [dense_z(t.refs, t.z, t.n_levels) for t in terms]
+    Lams = [np.kron(np.eye(t.n_levels), T) for t, T in zip(terms, Ts)]
+    expected = dense_objective(X, y, Zs, Lams, reml=True)
+    assert values[1] == pytest.approx(values[0], rel=1e-13)
+    assert values[1] == pytest.approx(expected, rel=1e-10)

@@ -27,7 +27,8 @@ from scipy.linalg import lapack
 
 from ..crossprod import CrossProducts
 from .kernels import (DENSE_FRACTION, MAX_DOWNDATE_PAIRS, SMALL_DENSE, PairDowndate, as_dense,
-                      scale_dense, scale_off, scaled_tiles, subtract_tiles, tile_cholesky)
+                      densify_product, scale_dense, scale_off, scaled_tiles, subtract_tiles,
+                      tile_cholesky)
 
 
 def _check_info(W: np.ndarray, info: int, what: str) -> None:
@@ -148,6 +149,7 @@ class BlockedCholesky:
             self._tile_idx[j] = (np.flatnonzero(lower),
                                  (rows[lower] + r0) * self._offsets[-1] + cols[lower] + r0)
         self._pairs = self._plan_pair_downdates()
+        self._densify = self._plan_densify()
         if small:
             self._plan_small()
 
@@ -254,6 +256,26 @@ class BlockedCholesky:
                 plans[(i, j)] = plan
         return plans
 
+    def _plan_densify(self) -> set:
+        """(i, j, m) of the downdates L_im L_jm' into a dense block whose sparse L_im, L_jm
+        are cheaper expanded (``densify_product``). L_im keeps A_im's pattern (its diagonal
+        block L_mm is block diagonal), so the choice is made once from A."""
+        out = set()
+        if self.small:
+            return out
+        for m in range(self.trail):
+            for j in range(m + 1, self.A.k):
+                for i in range(j, self.A.k):
+                    target_dense = self.diag_dense[j] if i == j else self.off_dense[(i, j)]
+                    Ai, Aj = self.A_off[(i, m)], self.A_off[(j, m)]
+                    if (not target_dense or (m == 0 and (i, j) in self._pairs)
+                            or self.off_dense[(i, m)] or self.off_dense[(j, m)]
+                            or not sp.issparse(Ai) or not sp.issparse(Aj)):
+                        continue
+                    if densify_product(Ai, Aj, same=i == j):
+                        out.add((i, j, m))
+        return out
+
     def _block_origin(self, i: int, j: int) -> tuple[int, int]:
         """(row, column) of block (i, j) in the trailing matrix (i = k for [X y])."""
         return int(self._offsets[i - self.trail]), int(self._offsets[j - self.trail])
@@ -267,7 +289,13 @@ class BlockedCholesky:
             scale = templates[i][0, 0] * templates[j][0, 0]
             self._pairs[(i, j)].subtract_from(S if W is None else W, s0, scale)
             return S
-        prod = self.off[(i, m)] @ self.off[(j, m)].T
+        Lim, Ljm = self.off[(i, m)], self.off[(j, m)]
+        if isinstance(S, np.ndarray) and (i, j, m) in self._densify:
+            # Expanded for BLAS: cheaper than the sparse product (``densify_product``).
+            Lim = Lim.toarray()
+            S -= Lim @ (Lim if i == j else Ljm.toarray()).T
+            return S
+        prod = Lim @ Ljm.T
         if isinstance(S, np.ndarray):
             S -= as_dense(prod)
             return S
