@@ -146,10 +146,11 @@ def run_lme4(n: int, path: Path) -> dict:
     """lme4's fit of the same rows (from a CSV copy, written once) in an Rscript process."""
     import pandas as pd
 
-    csv = path / "lme4.csv"
+    # beside the Parquet directory, not in it: readers of the directory take every file
+    csv = path.parent / f"{path.name}_lme4.csv"
     if not csv.exists():
         pd.read_parquet(path).to_csv(csv, index=False)
-    script = path / "lme4_fit.R"
+    script = path.parent / f"{path.name}_lme4_fit.R"
     script.write_text(LME4_SCRIPT.replace("@CSV@", str(csv)))
     load = os.getloadavg()[0]
     done = subprocess.run(["Rscript", str(script)], capture_output=True, text=True)
