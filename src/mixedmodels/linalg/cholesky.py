@@ -258,8 +258,9 @@ class BlockedCholesky:
 
     def _plan_densify(self) -> set:
         """(i, j, m) of the downdates L_im L_jm' into a dense block whose sparse L_im, L_jm
-        are cheaper expanded (``densify_product``). L_im keeps A_im's pattern (its diagonal
-        block L_mm is block diagonal), so the choice is made once from A."""
+        are cheaper expanded (``densify_product``). The cost is estimated once from A's
+        patterns: L_im has A_im's pattern when no earlier term fills it in (its L_mm is block
+        diagonal), and the choice only decides speed, never values."""
         out = set()
         if self.small:
             return out
