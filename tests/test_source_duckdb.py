@@ -205,6 +205,9 @@ def test_unsupported_sources_and_terms(frame, files):
         mm.lmer("y ~ x + (1 | g1)", frame.to_numpy())
     with pytest.raises(DataError, match="no file matches 'sleepstudy'.*datasets.load"):
         mm.lmer("y ~ x + (1 | g1)", "sleepstudy")
+    pl = pytest.importorskip("polars")
+    with pytest.raises(DataError, match=r"polars LazyFrame: collect\(\) it .* pass the path"):
+        mm.lmer("y ~ x + (1 | g1)", pl.from_pandas(frame).lazy())
     with pytest.raises(DataError, match="a DuckDB relation, a path or glob of Parquet or CSV "
                                         "files.*Dask DataFrame, not ndarray"):
         mm.lmer("y ~ x + (1 | g1)", frame.to_numpy())

@@ -48,6 +48,10 @@ def source_kind(data: Any) -> str:
 
     if isinstance(data, pd.DataFrame):
         return "memory"
+    if module.startswith("polars") and type(data).__name__ == "LazyFrame":
+        raise DataError("data is a polars LazyFrame: collect() it for an in-memory fit, or pass "
+                        "the path of its files (e.g. 'events/*.parquet') to fit through DuckDB "
+                        "without loading them")
     try:
         import narwhals as nw
 
