@@ -90,6 +90,13 @@ class CovarianceTemplate:
         """
         raise NotImplementedError
 
+    def rectify(self, theta: np.ndarray) -> np.ndarray | None:
+        """(n_theta,) signs (+-1) that move theta (n_theta,) onto its bounds with T T'
+        unchanged, or None when a negative entry has no such partner (the point lies outside
+        this structure). GLMM stage 2 runs Newton steps without bounds and uses this to come
+        back (MixedModels.jl's ``rectify!``)."""
+        raise NotImplementedError
+
     def is_singular(self, theta: np.ndarray, tol: float) -> bool:
         """lme4's ``isSingular`` for this term: a diagonal entry of T below tol."""
         return bool(np.any(np.diag(self.template(np.asarray(theta, dtype=float))) < tol))
@@ -163,6 +170,14 @@ class Unstructured(CovarianceTemplate):
     def start(self, S: np.ndarray) -> np.ndarray:
         return np.linalg.cholesky(S)[self.rows, self.cols]
 
+    def rectify(self, theta: np.ndarray) -> np.ndarray:
+        # Negating a column of T leaves T T' unchanged: every column whose diagonal entry is
+        # negative is flipped as a whole.
+        theta = np.asarray(theta, dtype=float)
+        negative = np.zeros(self.p, dtype=bool)
+        negative[self.cols[self.on_diag]] = theta[self.on_diag] < 0
+        return np.where(negative[self.cols], -1.0, 1.0)
+
     def initial_steps(self, theta: np.ndarray) -> np.ndarray:
         # A fraction of the entry on the diagonal and of sqrt(T_ii T_jj) for the (i, j) entry
         # below it: the scale of that covariance.
@@ -225,6 +240,10 @@ class Diagonal(CovarianceTemplate):
 
     def start(self, S: np.ndarray) -> np.ndarray:
         return np.sqrt(np.diag(S))
+
+    def rectify(self, theta: np.ndarray) -> np.ndarray:
+        # T = diag(theta): each entry is a column of its own.
+        return np.where(np.asarray(theta, dtype=float) < 0, -1.0, 1.0)
 
     def initial_steps(self, theta: np.ndarray) -> np.ndarray:
         return STEP_FRACTION * np.asarray(theta, dtype=float)
@@ -295,6 +314,20 @@ class _SdRho(CovarianceTemplate):
 
     def lower(self) -> np.ndarray:
         return np.append(np.zeros(self.n_sd), -np.inf)
+
+    def rectify(self, theta: np.ndarray) -> np.ndarray | None:
+        # T = diag(s) chol(C): negating s_a negates row a of T, which negates the
+        # correlations of column a with the others (T T' = S C S). Only negating every SD
+        # together (T -> -T) keeps the covariance; the correlation entry t is unbounded.
+        # With one SD (ar1) that is always the case; a cs point with SDs of both signs is a
+        # covariance outside cs unless rho = 0, and is not mapped back.
+        sd = np.asarray(theta[:self.n_sd], dtype=float)
+        signs = np.ones(self.n_theta)
+        if np.all(sd <= 0) and np.any(sd < 0):
+            signs[:self.n_sd] = -1.0
+        elif np.any(sd < 0):
+            return None
+        return signs
 
     def sds(self, theta: np.ndarray) -> np.ndarray:
         """(p,) relative SDs of the columns."""

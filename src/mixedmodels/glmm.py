@@ -184,10 +184,13 @@ class GeneralizedLinearMixedModel:
         delta[:k_theta] = DERIV_DELTA * np.clip(np.abs(stage1.theta), 0.1, 1.0)
         delta[k_theta:k_theta + self.p] = DERIV_DELTA_WHITENED
         newton = self._newton(objective, start, delta) if derivatives else None
+        # Newton's point back on the bounds; None when it left the structure (a cs term with
+        # SDs of both signs), and BOBYQA then takes over from its projection onto the bounds.
+        rectified = None if newton is None else self._rectify(*newton[1:2], *newton[3:])
         gradient = hessian = None
-        if newton is not None and newton[0]:
-            _, x, value, g_x, H_x = newton
-            x, g_x, H_x = self._rectify(x, g_x, H_x)
+        if newton is not None and newton[0] and rectified is not None:
+            x, g_x, H_x = rectified
+            value = newton[2]
             x, value = self._snap_to_boundary(objective, x, value, lower)
             stage2 = OptSummary(theta0=start, lower=lower, theta=x, fmin=value,
                                 feval=self.n_evals - before, optimizer="newton",
@@ -196,7 +199,8 @@ class GeneralizedLinearMixedModel:
         else:
             # From the best point Newton reached (or the start), with first steps on the scale
             # of each parameter; the result is never worse than that point.
-            origin_x = start if newton is None else self._rectify(*newton[1:2], *newton[3:])[0]
+            origin_x = (start if newton is None else
+                        newton[1] if rectified is None else rectified[0])
             origin_x = np.maximum(origin_x, lower)
             step = np.concatenate([np.where(origin_x[:k_theta] > 0,
                                             0.25 * np.abs(origin_x[:k_theta]), 0.05),
@@ -233,9 +237,9 @@ class GeneralizedLinearMixedModel:
 
         Stage 2 starts in whitened coordinates next to the optimum, where the deviance is close
         to quadratic: a few Newton steps (k (k + 1) evaluations each) beat BOBYQA's model
-        building, and the last Hessian is the one lme4's vcov needs. The diagonal theta are
-        unconstrained here (the deviance is even in each of them; ``_rectify`` makes them
-        nonnegative afterwards). Stops after the full step taken where the Newton decrement
+        building, and the last Hessian is the one lme4's vcov needs. The bounded theta are
+        unconstrained here (for lme4's terms the deviance is even in each of them;
+        ``_rectify`` brings them back onto their bounds afterwards). Stops after the full step taken where the Newton decrement
         g' H^{-1} g was below 1e-6.
 
         Returns (converged, x, f(x), gradient at x, Hessian at the point before): converged is
@@ -282,16 +286,18 @@ class GeneralizedLinearMixedModel:
         return x, value
 
     def _rectify(self, x: np.ndarray, g: np.ndarray, H: np.ndarray):
-        """Flip the sign of every template column whose diagonal entry is negative (the
-        covariance T T' is unchanged), carrying the derivatives along (MixedModels.jl's
-        ``rectify!``)."""
+        """Flip the signs that each term's covariance template names (``rectify``: for lme4's
+        terms, every template column whose diagonal entry is negative) so that x is within
+        its bounds with every T T' unchanged, carrying the derivatives along (MixedModels.jl's
+        ``rectify!``). x, g (k,), H (k, k); None when a term's point has no such image."""
         sign = np.ones(x.size)
         start = 0
         for t in self.ws.terms:
-            rows, cols = t.tril_indices()
             block = slice(start, start + t.n_theta)
-            diag = {int(c): x[start + i] for i, (r, c) in enumerate(zip(rows, cols)) if r == c}
-            sign[block] = [-1.0 if diag[int(c)] < 0 else 1.0 for c in cols]
+            signs = t.covariance.rectify(x[block])
+            if signs is None:
+                return None
+            sign[block] = signs
             start += t.n_theta
         return x * sign, g * sign, H * np.outer(sign, sign)
 
@@ -330,8 +336,13 @@ class GeneralizedLinearMixedModel:
         return params, value, gradient, hess, _gradient_check(grad, H_free)
 
     def is_singular(self, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
-        diag = np.isfinite(self.theta_lower)
-        return bool(np.any(np.asarray(theta)[diag] < tol))
+        """lme4's ``isSingular``: a diagonal entry of some term's T below tol (for lme4's
+        terms, a diagonal theta; for cs and ar1 also a correlation at its bound)."""
+        theta, start, out = np.asarray(theta, dtype=float), 0, False
+        for t in self.ws.terms:
+            out = out or t.covariance.is_singular(theta[start:start + t.n_theta], tol)
+            start += t.n_theta
+        return bool(out)
 
 
 def central_derivs_gradient(f, x: np.ndarray, delta: np.ndarray) -> np.ndarray:
