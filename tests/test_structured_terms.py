@@ -110,12 +110,6 @@ def test_cs_and_ar1_over_a_single_level(kind, orthodont):
         mm.lmer(f"distance ~ age + {kind}(0 + one | Subject)", data)
 
 
-def test_glmer_refuses_structured_terms():
-    cbpp = mm.datasets.load("cbpp")
-    with pytest.raises(FormulaError, match="diag\\(\\) terms are fitted by lmer only"):
-        mm.glmer("cbind(incidence, size - incidence) ~ period + diag(1 | herd)", cbpp)
-
-
 # ---- inference: diag() is lme4's (1 | g) + (0 + x | g) -------------------------------------
 def test_diag_equals_lme4s_two_terms(diag_fit):
     case = _lme4("sleepstudy_uncorr_two_terms")

@@ -103,15 +103,7 @@ def _refuse_source(data: Any, what: str) -> None:
 
 
 def _glmm_design(formula: str, data: Any, weights: Any):
-    from .errors import FormulaError
-
     mf = parse_formula(formula)
-    for bar in mf.bars:
-        if bar.structure != "us":
-            # glmer's stage 2 and its sign rectification assume lme4's unstructured templates.
-            raise FormulaError(f"{bar.structure}() terms are fitted by lmer only; glmer takes "
-                               f"lme4's (x | g) and (x || g)", formula=formula,
-                               position=bar.position)
     return build_design(mf, data, weights=weights, glm=True)
 
 

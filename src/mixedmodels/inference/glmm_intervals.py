@@ -32,12 +32,8 @@ def variance_names(result, old: bool = True) -> list[str]:
     scale = bool(result.family.has_dispersion)
     if old:
         return [f".sig{i + 1:02d}" for i in range(result.n_theta)] + ([".sigma"] if scale else [])
-    names = []
-    for t in result.terms:
-        rows, cols = t.tril_indices()
-        for i, j in zip(rows, cols):
-            names.append(f"sd_{t.column_names[i]}|{t.group_name}" if i == j else
-                         f"cor_{t.column_names[i]}.{t.column_names[j]}|{t.group_name}")
+    names = [name for t in result.terms
+             for name in t.covariance.sdcor_names(t.group_name, t.column_names)]
     return names + (["sigma"] if scale else [])
 
 

@@ -82,11 +82,12 @@ class _GlmmProfiler:
         nuisance = [] if result.nb_theta is None else [math.log(result.nb_theta)]
         self.opt = np.concatenate([theta_to_sdcor(np.asarray(result.theta), result.terms, 1.0),
                                    result.beta, nuisance])
-        theta_lower = np.concatenate([t.theta_lower() for t in result.terms])
         free = np.full(self.opt.size - self.nvp, np.inf)
-        # lme4's bounds on the SD / correlation scale: SD >= 0, -1 <= correlation <= 1.
-        self.lower = np.concatenate([np.maximum(theta_lower, -1.0), -free])
-        self.upper = np.concatenate([np.where(theta_lower == 0, np.inf, 1.0), free])
+        # The templates' bounds on the SD / correlation scale (lme4's: SD >= 0,
+        # -1 <= correlation <= 1; cs: -1 / (p - 1) <= rho <= 1).
+        bounds = [t.covariance.sdcor_bounds() for t in result.terms]
+        self.lower = np.concatenate([b[0] for b in bounds] + [-free])
+        self.upper = np.concatenate([b[1] for b in bounds] + [free])
         self.base = float(result.objective)
         at_opt = self.deviance(self.opt)
         if not math.isclose(at_opt, self.base, rel_tol=1e-5):
