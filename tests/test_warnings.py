@@ -285,3 +285,15 @@ def test_warn_user_skips_package_and_standard_library_frames():
     _, caught = _record(lambda: Holder().value)
     assert [(w.filename, str(w.message)) for w in caught] == [(__file__, "hello")]
     assert user_stacklevel() == 1
+
+
+def test_glmer_singular_messages_point_at_glmer_result():
+    cbpp = mm.datasets.load("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | period)"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = mm.glmer(formula, cbpp, family="binomial")
+    expected = SINGULAR.replace("LmerResult", "GlmerResult")
+    assert g.is_singular
+    assert expected in [str(w.message) for w in caught]
+    assert expected in str(g.summary()) and SINGULAR not in str(g.summary())

@@ -11,12 +11,8 @@ from .formula.bars import parse_formula
 from .formula.design import build_design
 from .checks import check_reml, check_response_scale, check_scale_x, fits_exactly
 from .errors import warn_user
-from .lmm import LinearMixedModel, SingularFitWarning
+from .lmm import LinearMixedModel, SingularFitWarning, singular_message
 from .results import LmerResult
-
-
-SINGULAR_MESSAGE = ("boundary (singular) fit: see is_singular in "
-                    "help(mixedmodels.LmerResult)")
 
 
 @with_blas_threads
@@ -84,7 +80,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
                   f"'{mf.response}' exactly (residual SD 0); every variance component is "
                   f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
     elif result.is_singular:
-        warn_user(SINGULAR_MESSAGE, SingularFitWarning)
+        warn_user(singular_message(), SingularFitWarning)
     return result
 
 

@@ -386,13 +386,12 @@ def f_free_at(f, params: np.ndarray, free: np.ndarray):
 
 def warn_fit(fit: GlmmFit, singular: bool) -> None:
     """lme4's messages after a fit: convergence, then a singular fit (at the user's line)."""
-    from .lmm import SingularFitWarning
+    from .lmm import SingularFitWarning, singular_message
 
     for message in fit.warnings:
         warn_user(message, ConvergenceWarning)
     if singular:
-        warn_user("boundary (singular) fit: see is_singular in help(mixedmodels.GlmerResult)",
-                  SingularFitWarning)
+        warn_user(singular_message(glmm=True), SingularFitWarning)
 
 
 def check_separation(family, state: PirlsState, y: np.ndarray) -> None:

@@ -28,6 +28,12 @@ class SingularFitWarning(UserWarning):
     """A variance component is (close to) zero: lme4's 'boundary (singular) fit'."""
 
 
+def singular_message(glmm: bool = False) -> str:
+    """lme4's singular-fit message, pointing at the help of the result class users hold."""
+    kind = "GlmerResult" if glmm else "LmerResult"
+    return f"boundary (singular) fit: see is_singular in help(mixedmodels.{kind})"
+
+
 SINGULAR_TOL = 1e-4
 # lme4 computes finite-difference derivatives at the optimum of every fit (2 n_theta^2 + 1
 # evaluations) to check convergence; we do it, and the Newton polish it allows, while

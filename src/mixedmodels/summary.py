@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .lmm import singular_message
 from .residual.spec import deparse_form
 from .rformat import (SIGNIF_LEGEND, WIDTH, abbreviate, cat_fill, deparse_chunks, deparse_formula,
                       escape_html, format_num, format_pval, print_matrix, print_named, r_round,
@@ -23,7 +24,6 @@ from .rformat import (SIGNIF_LEGEND, WIDTH, abbreviate, cat_fill, deparse_chunks
 DIGITS = 4                        # print.summary.merMod: max(3, getOption("digits") - 3)
 COR_MAX = 12                      # getOption("lme4.summary.cor.max")
 # lme4 points to help('isSingular'); the reader here is in Python
-SINGULAR = "boundary (singular) fit: see is_singular in help(mixedmodels.LmerResult)"
 
 
 def _title_lines(title: str, cls: str) -> list[str]:
@@ -223,10 +223,11 @@ class Summary:
             what = "column / coefficient" if n_drop == 1 else "columns / coefficients"
             lines += ["fit warnings:",
                       f"fixed-effect model matrix is rank deficient so dropping {n_drop} {what}"]
+        singular = singular_message(glmm=hasattr(r, "family"))
         if r.is_singular:
-            lines.append(SINGULAR)
+            lines.append(singular)
         warnings = getattr(r.optsum, "warnings", None) or []
-        return lines + [str(w) for w in warnings if str(w) != SINGULAR]
+        return lines + [str(w) for w in warnings if str(w) != singular]
 
     def blocks(self, console: bool = True) -> list[tuple]:
         """The summary in print order, shared by the text and HTML renderings.

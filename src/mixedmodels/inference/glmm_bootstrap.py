@@ -38,6 +38,7 @@ import pandas as pd
 
 from .._threads import blas_threads
 from ..errors import MixedModelsError, warn_user
+from ..lmm import singular_message
 from ..pirls import PirlsError
 from .bootstrap import (BootResult, BootstrapWarning, _as_vector, _Progress, _run_all,
                         _seed_sequences)
@@ -48,7 +49,6 @@ from .profile import theta_to_sdcor
 
 __all__ = ["bootstrap", "default_statistic"]
 
-SINGULAR_MESSAGE = "boundary (singular) fit: see is_singular in help(mixedmodels.GlmerResult)"
 
 
 def default_statistic(result: Any) -> pd.Series:
@@ -93,7 +93,7 @@ def _replicate(task: _GlmmTask, child: np.random.SeedSequence
                 raise PirlsError("no finite estimates")
             messages += list(fit.warnings)
             if model.is_singular(fit.theta):
-                messages.append(SINGULAR_MESSAGE)
+                messages.append(singular_message(glmm=True))
             rows = dataclasses.replace(result.rows, y=y)
             refit = type(result).from_fit(model, result.info, rows, fit, result.formula)
             if task.func is None:

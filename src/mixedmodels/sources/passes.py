@@ -20,7 +20,7 @@ from ..checks import EXACT_FIT_TOL, check_response_scale, check_scale_sds
 from ..errors import DataError, warn_user
 from ..formula.bars import parse_formula
 from ..formula.design import DroppedRowsWarning, RankDeficiencyWarning
-from ..lmm import LinearMixedModel, SingularFitWarning
+from ..lmm import LinearMixedModel, SingularFitWarning, singular_message
 from ..rank import independent_from_gram
 from .result import SourceInfo, SourceLmerResult
 from .spec import analyse, build_spec
@@ -84,8 +84,6 @@ def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
     dropped as linearly dependent, a response on a scale double precision cannot square,
     predictors on very different scales, a response that X reproduces exactly, a singular fit.
     """
-    from ..api import SINGULAR_MESSAGE
-
     if weights is not None and not isinstance(weights, str):
         raise DataError(f"weights for a model fitted from {engine.engine} must name a column "
                         f"of the source, not a {type(weights).__name__}")
@@ -138,7 +136,7 @@ def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
                   f"'{mf.response}' exactly (residual SD 0); every variance component is "
                   f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
     elif result.is_singular:
-        warn_user(SINGULAR_MESSAGE, SingularFitWarning)
+        warn_user(singular_message(), SingularFitWarning)
     return result
 
 
