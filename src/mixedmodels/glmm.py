@@ -239,8 +239,8 @@ class GeneralizedLinearMixedModel:
         to quadratic: a few Newton steps (k (k + 1) evaluations each) beat BOBYQA's model
         building, and the last Hessian is the one lme4's vcov needs. The bounded theta are
         unconstrained here (for lme4's terms the deviance is even in each of them;
-        ``_rectify`` brings them back onto their bounds afterwards). Stops after the full step taken where the Newton decrement
-        g' H^{-1} g was below 1e-6.
+        ``_rectify`` brings them back onto their bounds afterwards). Stops after the full step
+        taken where the Newton decrement g' H^{-1} g was below 1e-6.
 
         Returns (converged, x, f(x), gradient at x, Hessian at the point before): converged is
         False when a Hessian is not positive definite or no step lowers f while the decrement
