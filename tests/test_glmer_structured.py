@@ -100,6 +100,10 @@ def test_profile_bounds_follow_the_template():
     ci = fit.confint(method="profile", old_names=False, parm=[".sig02"])
     lo, hi = ci.loc["rho_ar1|g"]
     assert 0.0 < lo < 0.639 < hi < 1.0
+    # the new-style name selects the same row
+    wald = fit.confint(old_names=False, parm="rho_ar1|g")
+    assert list(wald.index) == ["rho_ar1|g"]
+    assert wald.equals(fit.confint(old_names=False, parm=".sig02"))
 
 
 # ---- the templates' sign rectification ------------------------------------------------

@@ -280,6 +280,10 @@ def test_profile_traces_and_confint_method():
     # Intervals from result.confint(method="profile") on a subset are the same numbers.
     sub = m.confint(method="profile", parm=["Days", ".sigma"])
     np.testing.assert_allclose(sub, prof.confint().loc[[".sigma", "Days"]], rtol=1e-6)
+    # lme4's new-style names select the same rows (here shown in the old style)
+    by_new = m.confint(method="profile", parm=["Days", "sigma", "sd_Days|Subject"])
+    assert list(by_new.index) == [".sig03", ".sigma", "Days"]
+    np.testing.assert_allclose(by_new.loc[[".sigma", "Days"]], sub, rtol=0)
     wider = prof.confint(level=0.99)
     assert list(wider.columns) == ["0.5 %", "99.5 %"]
     assert np.all(wider.iloc[:, 0] < prof.confint().iloc[:, 0])

@@ -95,7 +95,8 @@ def confint(result, method: str = "wald", level: float = 0.95, parm: Any = None,
         raise MixedModelsError(f"level must be between 0 and 1, not {level}")
     var_names = variance_names(result)
     names = var_names + list(result.info.x_names)
-    rows = [names[i] for i in select_parameters(parm, names, len(var_names))]
+    aliases = dict(zip(variance_names(result, old=False), var_names))
+    rows = [names[i] for i in select_parameters(parm, names, len(var_names), aliases)]
     if key == "wald":
         _check_arguments("Wald", kwargs, set())
         table = _wald(result, level)

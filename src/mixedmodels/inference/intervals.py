@@ -47,11 +47,17 @@ def param_names(result: FittedModel, old: bool = True) -> list[str]:
     return variance_names(result, old) + list(result.info.x_names)
 
 
-def select_parameters(which, names: list[str], nvp: int) -> list[int]:
-    """lme4's ``get.which``: None (all), names, "theta_" / "beta_", or 0-based indices."""
+def select_parameters(which, names: list[str], nvp: int, aliases: dict | None = None
+                      ) -> list[int]:
+    """lme4's ``get.which``: None (all), names, "theta_" / "beta_", or 0-based indices.
+
+    aliases : other names of some parameters ({new-style name: name in ``names``}), so that
+        ``sd_(Intercept)|Subject`` selects ``.sig01`` whichever names the table shows."""
     if which is None:
         return list(range(len(names)))
     items = [which] if isinstance(which, (str, int, np.integer)) else list(which)
+    aliases = aliases or {}
+    items = [aliases.get(item, item) if isinstance(item, str) else item for item in items]
     chosen: set[int] = set()
     for item in items:
         if isinstance(item, (int, np.integer)):
@@ -105,7 +111,8 @@ def confint(result: FittedModel, method: str = "wald", level: float = 0.95, parm
     if not 0 < level < 1:
         raise MixedModelsError(f"level must be between 0 and 1, not {level}")
     names = param_names(result)
-    rows = [names[i] for i in select_parameters(parm, names, result.n_theta + 1)]
+    aliases = dict(zip(variance_names(result, old=False), variance_names(result, old=True)))
+    rows = [names[i] for i in select_parameters(parm, names, result.n_theta + 1, aliases)]
     if key == "wald":
         if kwargs:
             raise MixedModelsError(f"unexpected arguments for Wald intervals: {sorted(kwargs)}")
