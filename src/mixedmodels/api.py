@@ -11,7 +11,7 @@ from .formula.bars import parse_formula
 from .formula.design import build_design
 from .checks import check_reml, check_response_scale, check_scale_x, fits_exactly
 from .errors import warn_user
-from .lmm import LinearMixedModel, SingularFitWarning, singular_message
+from .lmm import LinearMixedModel, warn_boundary
 from .results import LmerResult
 
 
@@ -75,12 +75,7 @@ def lmer(formula: str, data: Any, reml: bool = True, weights: Any = None,
     exact = fits_exactly(design.X, design.y, design.offset, design.weights, A.xx)
     optsum = model.exact_fit() if exact else model.fit()
     result = LmerResult.from_model(model, design.info, design, optsum, formula=formula)
-    if exact:
-        warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
-                  f"'{mf.response}' exactly (residual SD 0); every variance component is "
-                  f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
-    elif result.is_singular:
-        warn_user(singular_message(), SingularFitWarning)
+    warn_boundary(mf.response, exact, result.is_singular)
     return result
 
 

@@ -122,14 +122,6 @@ class GlmerResult(RandomEffectsTables):
 
     # ---- scalars -------------------------------------------------------------------
     @property
-    def nobs(self) -> int:
-        return self.info.n
-
-    @property
-    def n_theta(self) -> int:
-        return self.theta.size
-
-    @property
     def df(self) -> int:
         """lme4's logLik df: fixed effects + theta (+ the scale, + the negative binomial shape)."""
         return (self.beta.size + self.n_theta + int(self.family.has_dispersion)

@@ -34,6 +34,17 @@ def singular_message(glmm: bool = False) -> str:
     return f"boundary (singular) fit: see is_singular in help(mixedmodels.{kind})"
 
 
+def warn_boundary(response: str, exact: bool, singular: bool) -> None:
+    """The warning after an lmer fit on the boundary: a response that X reproduces exactly
+    (every variance 0, infinite log-likelihood), else lme4's singular-fit message."""
+    if exact:
+        warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
+                  f"'{response}' exactly (residual SD 0); every variance component is "
+                  f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
+    elif singular:
+        warn_user(singular_message(), SingularFitWarning)
+
+
 SINGULAR_TOL = 1e-4
 # lme4 computes finite-difference derivatives at the optimum of every fit (2 n_theta^2 + 1
 # evaluations) to check convergence; we do it, and the Newton polish it allows, while

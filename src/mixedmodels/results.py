@@ -194,14 +194,6 @@ class LmerResult(RandomEffectsTables):
 
     # ---- scalars -------------------------------------------------------------------
     @property
-    def nobs(self) -> int:
-        return self.info.n
-
-    @property
-    def n_theta(self) -> int:
-        return self.theta.size
-
-    @property
     def df(self) -> int:
         """Number of parameters: fixed effects + theta + sigma (lme4's logLik df)."""
         return self.beta.size + self.n_theta + 1

@@ -141,9 +141,19 @@ def frozen(a: np.ndarray) -> np.ndarray:
 
 class RandomEffectsTables:
     """The random-effects tables lmer and glmer results share (lme4's ``ngrps``, ``ranef``,
-    ``coef``), read off ``terms``, ``b`` (per term (l_j, p_j)), ``cond_var`` (per term
-    (l_j, p_j, p_j)) and ``fixef``, which each result class provides. Values are on the
-    linear-predictor scale (the link scale of a GLMM)."""
+    ``coef``, and the counts ``nobs``, ``n_theta``), read off ``info``, ``theta``, ``terms``,
+    ``b`` (per term (l_j, p_j)), ``cond_var`` (per term (l_j, p_j, p_j)) and ``fixef``, which
+    each result class provides. Values are on the linear-predictor scale (the link scale of a
+    GLMM)."""
+
+    @property
+    def nobs(self) -> int:
+        """Rows used by the fit."""
+        return self.info.n
+
+    @property
+    def n_theta(self) -> int:
+        return self.theta.size
 
     @property
     def ngroups(self) -> dict[str, int]:

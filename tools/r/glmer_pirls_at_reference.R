@@ -4,18 +4,7 @@
 #   Rscript tools/r/glmer_pirls_at_reference.R
 # Writes tests/fixtures/lme4_tight/<id>_pirls.json (lme4 1.1-31 on R 4.2, Debian packages).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
+source("tools/r/datasets.R")
 ids <- c("cbpp_binomial_laplace", "cbpp_binomial_agq25", "cbpp_binomial_probit",
          "cbpp_poisson_offset", "arabidopsis_poisson", "sleepstudy_gamma_log",
          "arabidopsis_negbin", "insteval_binary")

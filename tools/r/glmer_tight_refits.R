@@ -3,18 +3,7 @@
 # Run from the repository root: Rscript tools/r/glmer_tight_refits.R
 # Writes tests/fixtures/lme4_tight/<id>.json (lme4 1.1-31 on R 4.2, Debian packages).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
+source("tools/r/datasets.R")
 # BOBYQA in both stages, run far past lme4's default stopping rule.
 tight <- glmerControl(optimizer = c("bobyqa", "bobyqa"), tolPwrss = 1e-12,
                       optCtrl = list(maxfun = 1e6, rhoend = 1e-10))

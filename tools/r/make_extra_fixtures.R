@@ -2,18 +2,7 @@
 # Run from the repository root: Rscript tools/r/make_extra_fixtures.R
 # Writes tests/fixtures/extra/<id>.json (lme4 1.1-31 on R 4.2, Debian packages).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
+source("tools/r/datasets.R")
 cases <- list(
   list(id = "sleepstudy_double_bar", data = "sleepstudy", formula = "Reaction ~ Days + (Days || Subject)", REML = TRUE),
   list(id = "sleepstudy_slope_only", data = "sleepstudy", formula = "Reaction ~ Days + (0 + Days | Subject)", REML = TRUE),

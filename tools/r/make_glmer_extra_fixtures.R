@@ -5,18 +5,7 @@
 #   Rscript tools/r/make_glmer_extra_fixtures.R
 # Writes tests/fixtures/extra_glmer/<id>.json (lme4 1.1-31 on R 4.2, Debian packages).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
+source("tools/r/datasets.R")
 # The tight refit also converges PIRLS tightly (tolPwrss 1e-12): with lme4's default 1e-7 its
 # deviance on the cloglog case is 9e-3 below its own tightly converged value at the same
 # parameters. lme4's PIRLS does not converge that far on the negative binomial refits, which

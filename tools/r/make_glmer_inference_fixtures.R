@@ -7,18 +7,7 @@
 #   Rscript tools/r/make_glmer_inference_fixtures.R
 # Writes tests/fixtures/extra_glmer/inference/<id>.json (lme4 1.1-31 on R 4.2).
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
+source("tools/r/datasets.R")
 tight <- glmerControl(optimizer = c("bobyqa", "bobyqa"), tolPwrss = 1e-12,
                       optCtrl = list(maxfun = 1e6, rhoend = 1e-10))
 # Runs expr and keeps its value with the warnings it raised (the fit's, drop1's, profile's).

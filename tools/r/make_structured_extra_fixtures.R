@@ -5,20 +5,9 @@
 #   Rscript tools/r/make_structured_extra_fixtures.R
 # Writes tests/fixtures/structured_extra/<id>.json (nlme 3.1-162 on R 4.2, Debian packages).
 suppressPackageStartupMessages({library(nlme); library(jsonlite)})
-data_dir <- "src/mixedmodels/datasets/data"
+source("tools/r/datasets.R")
 out_dir <- "tests/fixtures/structured_extra"
 dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-levels_json <- fromJSON(file.path(data_dir, "factor_levels.json"), simplifyVector = FALSE)
-load_data <- function(name) {
-  d <- read.csv(gzfile(file.path(data_dir, paste0(name, ".csv.gz"))), stringsAsFactors = FALSE,
-                check.names = FALSE)
-  for (col in names(levels_json[[name]])) {
-    spec <- levels_json[[name]][[col]]
-    d[[col]] <- factor(as.character(d[[col]]), levels = unlist(spec$levels),
-                       ordered = isTRUE(spec$ordered))
-  }
-  d
-}
 sleep <- load_data("sleepstudy")
 sleep$w <- 1 + (sleep$Days %% 3)        # prior weights 1, 2, 3
 sleep$invw <- 1 / sleep$w

@@ -405,11 +405,20 @@ def bootstrap(result: FittedModel, nsim: int, func: Callable | None = None, seed
     root, children = _seed_sequences(seed, int(nsim))
     task = _Task(simulator=_Simulator.from_result(result),
                  refitter=_Refitter.from_result(result), func=func, n_stat=t0.size)
+    return run_replicates(task, t0, root, children, n_jobs, progress)
+
+
+def run_replicates(task: Any, t0: pd.Series, root: Any, children: list, n_jobs: int,
+                   progress: bool | None) -> "BootResult":
+    """Run ``task`` once per child seed (``_run_all``, with a progress bar: by default for
+    100 or more replicates on a terminal) and collect a ``BootResult``: t (nsim, len(t0)),
+    the count of failed refits and of the refits' warnings, each reported once."""
+    nsim = len(children)
     if progress is None:
         progress = nsim >= 100 and sys.stderr.isatty()
-    bar = _Progress(int(nsim), bool(progress))
+    bar = _Progress(nsim, bool(progress))
     try:
-        outputs = _run_all(task, children, n_jobs, bar)
+        outputs = _run_all(task, children, int(n_jobs), bar)
     finally:
         bar.close()
     table = pd.DataFrame(np.vstack([out[0] for out in outputs]), columns=t0.index)

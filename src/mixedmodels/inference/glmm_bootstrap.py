@@ -27,9 +27,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import pickle
-import sys
 import warnings
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -37,11 +35,10 @@ import numpy as np
 import pandas as pd
 
 from .._threads import blas_threads
-from ..errors import MixedModelsError, warn_user
+from ..errors import MixedModelsError
 from ..lmm import singular_message
 from ..pirls import PirlsError
-from .bootstrap import (BootResult, BootstrapWarning, _as_vector, _Progress, _run_all,
-                        _seed_sequences)
+from .bootstrap import BootResult, _as_vector, _seed_sequences, run_replicates
 from .glmm_intervals import variance_names
 from .glmm_refit import new_model
 from .glmm_simulate import check_glmer_result, check_nsim, simulate_responses
@@ -167,20 +164,4 @@ def bootstrap(result: Any, nsim: int, func: Callable | None = None, seed: Any = 
     root, children = _seed_sequences(seed, nsim)
     source = dataclasses.replace(result, model=new_model(result))
     task = _GlmmTask(source=source, func=func, n_stat=t0.size)
-    if progress is None:
-        progress = nsim >= 100 and sys.stderr.isatty()
-    bar = _Progress(nsim, bool(progress), desc="bootstrap")
-    try:
-        outputs = _run_all(task, children, int(n_jobs), bar)
-    finally:
-        bar.close()
-    table = pd.DataFrame(np.vstack([out[0] for out in outputs]), columns=t0.index)
-    messages = Counter(m for out in outputs for m in out[1])
-    errors = Counter(out[2] for out in outputs if out[2])
-    n_failed = sum(errors.values())
-    if n_failed:
-        warn_user(f"some bootstrap runs failed ({n_failed}/{nsim}): {dict(errors)}",
-                  BootstrapWarning)
-    if messages:
-        warn_user(f"refits gave warnings: {dict(messages)}", BootstrapWarning)
-    return BootResult(t0=t0, t=table, seed=root, n_failed=n_failed, messages=messages)
+    return run_replicates(task, t0, root, children, n_jobs, progress)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import MixedModelsError, warn_user
+from ..errors import MixedModelsError
 from ..optimize import central_derivs
 from ..pirls import PirlsError
 from .bootstrap import _Progress
@@ -46,8 +46,7 @@ from .glmm_intervals import variance_names
 from .glmm_refit import new_model
 from .glmm_simulate import check_glmer_result
 from .intervals import select_parameters
-from .profile import (Profile, ProfileWarning, _BackSpline, _SdcorMap, _walk, _zeta,
-                      theta_to_sdcor)
+from .profile import Profile, _SdcorMap, _walk, _zeta, theta_to_sdcor, trace_all
 
 __all__ = ["profile"]
 
@@ -302,19 +301,9 @@ def profile(result: Any, which: Any = None, alphamax: float = 0.01, maxpts: int 
     if progress is None:
         progress = sys.stderr.isatty()
     bar = _Progress(len(selected), bool(progress), desc="profile")
-    traces: dict[str, pd.DataFrame] = {}
-    backward: dict[str, _BackSpline | None] = {}
     try:
-        for w in selected:
-            name = names[w]
-            traces[name] = table = prof.trace(w, delta, cutoff, maxpts, maxmult)
-            good = table[table[".zeta"].notna()]
-            try:
-                backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
-            except (ValueError, np.linalg.LinAlgError):
-                warn_user(f"non-monotonic profile for {name}", ProfileWarning)
-                backward[name] = None
-            bar.update()
+        traces, backward = trace_all(prof, selected, delta, cutoff, maxpts, maxmult,
+                                     each=bar.update)
     finally:
         bar.close()
     k = len(names)

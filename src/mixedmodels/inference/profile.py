@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -437,17 +438,7 @@ def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int
     selected = select_parameters(which, names, nvp)
     cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, len(names)))
     delta = cutoff * delta_cutoff if delta is None else delta
-    traces: dict[str, pd.DataFrame] = {}
-    backward: dict[str, _BackSpline | None] = {}
-    for w in selected:
-        name = names[w]
-        traces[name] = table = prof.trace(w, delta, cutoff, maxpts, maxmult)
-        good = table[table[".zeta"].notna()]
-        try:
-            backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
-        except (ValueError, np.linalg.LinAlgError):
-            warn_user(f"non-monotonic profile for {name}", ProfileWarning)
-            backward[name] = None
+    traces, backward = trace_all(prof, selected, delta, cutoff, maxpts, maxmult)
     # lme4 stores bounds for the variance parameters only: a fixed effect whose profile
     # does not reach the requested zeta gets NA.
     is_fixed = np.arange(len(names)) >= nvp
@@ -456,3 +447,25 @@ def profile(result: FittedModel, which=None, alphamax: float = 0.01, maxpts: int
                    lower=pd.Series(np.where(is_fixed, np.nan, prof.lower), index=names),
                    upper=pd.Series(np.where(is_fixed, np.nan, prof.upper), index=names),
                    _backward=backward)
+
+
+def trace_all(prof: Any, selected: list[int], delta: float, cutoff: float, maxpts: int,
+              maxmult: float, each: Any = None) -> tuple[dict, dict]:
+    """The traces of the parameters ``selected`` (indices into ``prof.names``) and their
+    backward splines (zeta -> value; None, with a ProfileWarning, where the profile is not
+    monotonic). ``prof`` is an lmer or glmer profiler with ``trace(w, delta, cutoff, maxpts,
+    maxmult)``; ``each()`` is called after every parameter (a progress bar)."""
+    traces: dict[str, pd.DataFrame] = {}
+    backward: dict[str, _BackSpline | None] = {}
+    for w in selected:
+        name = prof.names[w]
+        traces[name] = table = prof.trace(w, delta, cutoff, maxpts, maxmult)
+        good = table[table[".zeta"].notna()]
+        try:
+            backward[name] = _BackSpline(good[name].to_numpy(), good[".zeta"].to_numpy())
+        except (ValueError, np.linalg.LinAlgError):
+            warn_user(f"non-monotonic profile for {name}", ProfileWarning)
+            backward[name] = None
+        if each is not None:
+            each()
+    return traces, backward

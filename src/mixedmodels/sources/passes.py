@@ -20,7 +20,7 @@ from ..checks import EXACT_FIT_TOL, check_response_scale, check_scale_sds
 from ..errors import DataError, warn_user
 from ..formula.bars import parse_formula
 from ..formula.design import DroppedRowsWarning, RankDeficiencyWarning
-from ..lmm import LinearMixedModel, SingularFitWarning, singular_message
+from ..lmm import LinearMixedModel, warn_boundary
 from ..rank import independent_from_gram
 from .result import SourceInfo, SourceLmerResult
 from .spec import analyse, build_spec
@@ -131,12 +131,7 @@ def fit_source(formula: str, engine, reml: bool = True, weights: Any = None
         n=first.n, n_dropped_rows=dropped, xtx=xtx, source=engine, spec=spec,
         timings=dict(zip(("first_pass", "second_pass", "optimizer"), np.diff(clock))))
     result = SourceLmerResult.from_model(model, info, None, optsum, formula=formula)
-    if exact:
-        warn_user(f"boundary (singular) fit: the fixed effects reproduce the response "
-                  f"'{mf.response}' exactly (residual SD 0); every variance component is "
-                  f"estimated as 0 and the log-likelihood is infinite", SingularFitWarning)
-    elif result.is_singular:
-        warn_user(singular_message(), SingularFitWarning)
+    warn_boundary(mf.response, exact, result.is_singular)
     return result
 
 
