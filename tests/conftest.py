@@ -8,10 +8,21 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 
+# Figures render off screen in every test (before any test module imports pyplot).
+matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test drew (pyplot keeps every open figure in memory)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lme4"
 

@@ -6,27 +6,16 @@ the zero-inflation test. Rule-level checks use hand-worked arrays. Drawn headles
 """
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-from mixedmodels.diagnostics import (SimulatedResiduals, SimulationTest,  # noqa: E402
+import mixedmodels as mm
+from mixedmodels.diagnostics import (SimulatedResiduals, SimulationTest,
                                      UniformityTest, pit_residuals, quantile_curves,
                                      simulated_residuals, simulation_p_value)
-from mixedmodels.errors import MixedModelsError  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+from mixedmodels.errors import MixedModelsError
 
 
 def poisson_data(seed: int, extra_sd: float = 0.0, zero_share: float = 0.0,

@@ -13,11 +13,7 @@ import re
 import runpy
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import pytest  # noqa: E402
+import pytest
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 NUMBER = r"-?\d+\.\d+"

@@ -8,17 +8,13 @@ import math
 import re
 import warnings
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-from mixedmodels.cli import main  # noqa: E402
-from mixedmodels.errors import MixedModelsError  # noqa: E402
-from mixedmodels.report import _column_text, prediction_equation, write_report  # noqa: E402
+import mixedmodels as mm
+from mixedmodels.cli import main
+from mixedmodels.errors import MixedModelsError
+from mixedmodels.report import _column_text, prediction_equation, write_report
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 TICKS = "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)"

@@ -135,7 +135,7 @@ def test_modes_and_conditional_variances_match_dense_solve(kind):
         start += t.q
     ZL = Z @ Lam
     W = np.diag(w)
-    q, p = ZL.shape[1], X.shape[1]
+    q = ZL.shape[1]
     M = np.block([[ZL.T @ W @ ZL + np.eye(q), ZL.T @ W @ X], [X.T @ W @ ZL, X.T @ W @ X]])
     sol = np.linalg.solve(M, np.concatenate([ZL.T @ W @ y, X.T @ W @ y]))
     beta = model.L.beta()

@@ -6,20 +6,10 @@ ms, Days in days) or from ``units=``; a frame without units keeps the bare colum
 """
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+import mixedmodels as mm
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,11 @@ import runpy
 import sys
 from pathlib import Path
 
-import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-
-import pytest  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-from mixedmodels.cli import main  # noqa: E402
-from mixedmodels.report import prediction_equation, write_report  # noqa: E402
+import mixedmodels as mm
+from mixedmodels.cli import main
+from mixedmodels.report import prediction_equation, write_report
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = ["repeated_measures", "pre_post_intervention", "crossed_trials", "pupils_in_schools",

@@ -12,19 +12,15 @@ import subprocess
 import sys
 import warnings
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-from mixedmodels import plots  # noqa: E402
-from mixedmodels.report import write_report  # noqa: E402
-from mixedmodels.report_warnings import readable  # noqa: E402
-from mixedmodels.teaching import tables  # noqa: E402
+import mixedmodels as mm
+from mixedmodels import plots
+from mixedmodels.report import write_report
+from mixedmodels.report_warnings import readable
+from mixedmodels.teaching import tables
 
 FORMULA = "Yield ~ x + (1 | Batch)"
 MISSING = [2, 7, 11]

@@ -6,18 +6,14 @@ import runpy
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "time_grid_structures.py"
 
 
 def test_example_runs_compares_structures_and_plots(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--quick", "--out-dir", str(tmp_path)])
-    namespace = runpy.run_path(str(SCRIPT), run_name="__main__")
+    runpy.run_path(str(SCRIPT), run_name="__main__")
     out = capsys.readouterr().out
     plots = list(tmp_path.glob("*.png"))
     assert [p.name for p in plots] == ["time_grid_structures.png"]

@@ -9,25 +9,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.patches import FancyArrowPatch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
-
-import mixedmodels as mm  # noqa: E402
-from mixedmodels.errors import DataError, FormulaError  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+import mixedmodels as mm
+from mixedmodels.errors import DataError, FormulaError
 
 
 @pytest.fixture(scope="module")
