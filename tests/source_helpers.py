@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
+
+import mixedmodels as mm
 
 NUMBER = re.compile(r"^[<>]?(-?\d+\.?\d*(?:e[-+]\d+)?)([*.]*)$")
 
@@ -49,3 +52,12 @@ def assert_same_summary(expected: str, actual: str) -> None:
             unit = max(_last_place(mx.group(1)), _last_place(my.group(1)))
             assert abs(float(mx.group(1)) - float(my.group(1))) <= 1.000001 * unit, \
                 f"{la!r} != {lb!r}"
+
+
+def fit_and_warnings(formula: str, data, **kw):
+    """(``mm.lmer(formula, data, **kw)``, its warnings as "Category: message" strings), so
+    that a test can compare the warnings of two sources."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = mm.lmer(formula, data, **kw)
+    return m, [f"{w.category.__name__}: {w.message}" for w in caught]

@@ -12,7 +12,7 @@ import mixedmodels as mm
 from mixedmodels.errors import DataError
 from mixedmodels.sources.result import RowsNeededError, SourceLmerResult
 
-from source_helpers import assert_same_summary, make_frame
+from source_helpers import assert_same_summary, fit_and_warnings as _fit, make_frame
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
@@ -38,13 +38,6 @@ def frame() -> pd.DataFrame:
     data.loc[[3, 10, 50], "x"] = np.nan
     data.loc[[7], "g1"] = None
     return data
-
-
-def _fit(formula, data, **kw):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        m = mm.lmer(formula, data, **kw)
-    return m, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
 @pytest.mark.parametrize("formula,kw", [

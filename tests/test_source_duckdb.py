@@ -1,7 +1,6 @@
 """lmer from DuckDB (relations, Parquet and CSV paths) gives the in-memory fit."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.formula.design import RankDeficiencyWarning
 from mixedmodels.sources.result import RowsNeededError, SourceLmerResult
 
-from source_helpers import assert_same_summary, make_frame
+from source_helpers import assert_same_summary, fit_and_warnings as _fit, make_frame
 
 duckdb = pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
@@ -46,13 +45,6 @@ def files(frame, tmp_path_factory):
     for k, part in enumerate(_split(frame, 2)):
         part.to_csv(root / "csv" / f"part{k}.csv", index=False)
     return root
-
-
-def _fit(formula, data, **kw):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        m = mm.lmer(formula, data, **kw)
-    return m, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
 @pytest.mark.parametrize("formula,kw", FORMULAS)

@@ -1,7 +1,6 @@
 """Rows where a formula expression gives NaN are dropped and counted as in memory."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import DataError
 
-from source_helpers import assert_same_summary, make_frame
+from source_helpers import assert_same_summary, fit_and_warnings as _fit, make_frame
 
 duckdb = pytest.importorskip("duckdb")
 dd = pytest.importorskip("dask.dataframe")
@@ -26,13 +25,6 @@ def data():
     frame.loc[[2, 9], "x"] = np.nan      # missing, and NaN in an expression on row 9 too
     frame.loc[9, "yp"] = -1.0
     return frame
-
-
-def _fit(formula, source):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        m = mm.lmer(formula, source)
-    return m, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
 @pytest.mark.parametrize("where", ["parquet", "dask"])

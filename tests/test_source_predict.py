@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gc
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import DataError
 
-from source_helpers import make_frame
+from source_helpers import fit_and_warnings, make_frame
 
 duckdb = pytest.importorskip("duckdb")
 dd = pytest.importorskip("dask.dataframe")
@@ -50,9 +49,7 @@ def files(frame, new, tmp_path_factory):
 
 
 def _fit(formula, data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.lmer(formula, data)
+    return mm.lmer(formula, data)
 
 
 def _values(out) -> np.ndarray:
@@ -77,7 +74,8 @@ def test_predictions_as_in_memory(frame, new, files, formula, where):
     source = {"parquet": str(files / "train.parquet"),
               "relation": con.sql(f"SELECT * FROM read_parquet('{files / 'train.parquet'}')"),
               "dask": dd.from_pandas(frame, npartitions=3)}[where]
-    m0, m1 = _fit(formula, frame), _fit(formula, source)
+    (m0, w0), (m1, w1) = fit_and_warnings(formula, frame), fit_and_warnings(formula, source)
+    assert w1 == w0                  # the nested formula's singular fit warns in both
     newdata = {"pandas": new, "parquet": str(files / "new.parquet"),
                "relation": con.sql(f"SELECT * FROM read_parquet('{files / 'new.parquet'}')"),
                "dask": dd.from_pandas(new, npartitions=2)}
@@ -162,8 +160,9 @@ def test_write_predictions_duckdb(frame, new, files, tmp_path):
 
 
 def test_write_predictions_dask(frame, new, tmp_path):
-    m0 = _fit(FORMULAS[1], frame)
-    m1 = _fit(FORMULAS[1], dd.from_pandas(frame, npartitions=3))
+    m0, w0 = fit_and_warnings(FORMULAS[1], frame)
+    m1, w1 = fit_and_warnings(FORMULAS[1], dd.from_pandas(frame, npartitions=3))
+    assert w1 == w0
     path = m1.write_predictions(tmp_path / "train_pred")
     out = pd.read_parquet(path).sort_values("id")
     _close(out["prediction"].to_numpy(), m0.fitted().to_numpy(), 1e-9)
