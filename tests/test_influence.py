@@ -7,7 +7,6 @@ built from Z, Lambda and X; and fresh fits on the data without the deleted row.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +124,7 @@ def test_hatvalues_chunks_and_index(monkeypatch):
     data = mm.datasets.load("sleepstudy").copy()
     data.index = [f"obs{i}" for i in range(len(data))]
     data.loc["obs3", "Reaction"] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(mm.DroppedRowsWarning, match=r"^1 row\(s\) dropped"):
         m = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
     whole = hatvalues(m)
     monkeypatch.setattr(module, "CHUNK_ENTRIES", 7 * 39)

@@ -74,8 +74,7 @@ def test_missing_values_dropped_and_reported(sleepstudy):
 def test_no_rows_left(sleepstudy):
     data = sleepstudy.assign(Days=np.nan)
     with pytest.raises(DataError, match="no rows left"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with pytest.warns(mm.DroppedRowsWarning, match=r"180 row\(s\) dropped .*'Days': 180"):
             mm.lmer(FORMULA, data)
 
 

@@ -45,14 +45,15 @@ def test_nan_rows_dropped_and_counted_as_in_memory(data, tmp_path, where):
     assert len(got) == m0.nobs
 
 
-@pytest.mark.filterwarnings("ignore::mixedmodels.formula.design.DroppedRowsWarning")
 @pytest.mark.parametrize("where", ["parquet", "dask"])
 def test_log_of_zero_stays_an_error(data, tmp_path, where):
     zero = data.assign(yp=np.where(data.id == 5, 0.0, data.yp.abs() + 0.1))
     zero.to_parquet(tmp_path / "z.parquet")
-    with pytest.raises(DataError, match="-Inf"):
+    dropped = pytest.warns(mm.DroppedRowsWarning, match=r"2 row\(s\) dropped .*'x': 2")
+    with pytest.raises(DataError, match="-Inf"), dropped:
         mm.lmer("log(yp) ~ x + (1 | g1)", zero)
     source = str(tmp_path / "z.parquet") if where == "parquet" \
         else dd.from_pandas(zero, npartitions=3)
-    with pytest.raises(DataError, match=r"response 'log\(yp\)'.*non-finite"):
+    dropped = pytest.warns(mm.DroppedRowsWarning, match=r"2 row\(s\) dropped .*'x': 2")
+    with pytest.raises(DataError, match=r"response 'log\(yp\)'.*non-finite"), dropped:
         mm.lmer("log(yp) ~ x + (1 | g1)", source)
