@@ -32,8 +32,9 @@ def cbpp():
 
 
 def quiet(func, *args, **kwargs):
+    """func(*args, **kwargs), which must not warn (a warning fails the test)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")
         return func(*args, **kwargs)
 
 
