@@ -348,10 +348,14 @@ def test_the_corpus_is_large_and_ids_are_unique():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_error_names_the_culprit(case, data, fitted):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         with pytest.raises(case.error, match=case.names):
             case.call({**data, "fit": fitted})
+    # the only warning before an error is the count of rows dropped for missing values
+    stray = [f"{w.category.__name__}: {w.message}" for w in caught
+             if not issubclass(w.category, mm.DroppedRowsWarning)]
+    assert stray == []
 
 
 # ---- the command line: each bad --data is a message and exit status 2 -----------------------

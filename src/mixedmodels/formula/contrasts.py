@@ -198,7 +198,9 @@ def interaction_columns(
     values, labels = blocks[0], list(names[0])
     for block, block_names in zip(blocks[1:], names[1:]):
         n = values.shape[0]
-        values = (block[:, :, None] * values[:, None, :]).reshape(n, -1)
+        # 0 x Inf is NaN, as in R; the caller's finiteness check names the column and row
+        with np.errstate(invalid="ignore"):
+            values = (block[:, :, None] * values[:, None, :]).reshape(n, -1)
         labels = [f"{a}:{b}" for b in block_names for a in labels]
     return values, labels
 
