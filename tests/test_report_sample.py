@@ -41,7 +41,8 @@ def dyestuff2_with_gaps() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def kept() -> pd.Index:
-    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"):
+    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"), \
+            pytest.warns(mm.SingularFitWarning):
         return mm.lmer(FORMULA, dyestuff2_with_gaps()).rows.row_index
 
 
@@ -64,7 +65,8 @@ def test_every_table_and_figure_uses_the_fits_rows(tmp_path, monkeypatch, kept):
         _spy(monkeypatch, tables, name, seen)
     _spy(monkeypatch, plots, "group_data", seen)
     _spy(monkeypatch, plots, "model_lines", seen, position=99)
-    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"):
+    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"), \
+            pytest.warns(mm.SingularFitWarning):
         path = write_report(FORMULA, dyestuff2_with_gaps(), tmp_path / "r.html",
                             progress=False)
     assert len(kept) == 27 and not set(MISSING) & set(kept)
@@ -116,7 +118,8 @@ def test_a_duplicated_index_still_gives_one_sample(tmp_path, monkeypatch):
     _spy(monkeypatch, tables, "describe", seen)
     data = dyestuff2_with_gaps()
     data.index = np.zeros(len(data), dtype=int)
-    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"):
+    with pytest.warns(mm.DroppedRowsWarning, match=r"^3 row\(s\) dropped"), \
+            pytest.warns(mm.SingularFitWarning):
         write_report(FORMULA, data, tmp_path / "r.html", progress=False)
     assert len(seen["describe"]) == 27 and seen["describe"]["x"].notna().all()
 
