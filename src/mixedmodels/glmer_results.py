@@ -143,14 +143,6 @@ class GlmerResult(RandomEffectsTables):
         return self.objective
 
     @property
-    def aic(self) -> float:
-        return self.objective + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return self.objective + math.log(self.nobs) * self.df
-
-    @property
     def fixef(self) -> pd.Series:
         return pd.Series(np.array(self.beta), index=list(self.info.x_names), name="fixef")
 

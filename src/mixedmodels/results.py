@@ -22,7 +22,6 @@ it on first use, never the other way round.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -202,14 +201,6 @@ class LmerResult(RandomEffectsTables):
     def loglik(self) -> float:
         """lme4's logLik: the REML log-likelihood for REML fits, else the ML one."""
         return -self.objective / 2.0
-
-    @property
-    def aic(self) -> float:
-        return self.objective + 2.0 * self.df
-
-    @property
-    def bic(self) -> float:
-        return self.objective + math.log(self.nobs) * self.df
 
     @property
     def deviance(self) -> float | None:

@@ -6,6 +6,8 @@ build the same lme4 layouts from one place.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -141,7 +143,8 @@ def frozen(a: np.ndarray) -> np.ndarray:
 
 class RandomEffectsTables:
     """The random-effects tables lmer and glmer results share (lme4's ``ngrps``, ``ranef``,
-    ``coef``, and the counts ``nobs``, ``n_theta``), read off ``info``, ``theta``, ``terms``,
+    ``coef``, the counts ``nobs``, ``n_theta`` and AIC / BIC), read off ``info``, ``theta``,
+    ``objective``, ``df``, ``terms``,
     ``b`` (per term (l_j, p_j)), ``cond_var`` (per term (l_j, p_j, p_j)) and ``fixef``, which
     each result class provides. Values are on the linear-predictor scale (the link scale of a
     GLMM)."""
@@ -154,6 +157,16 @@ class RandomEffectsTables:
     @property
     def n_theta(self) -> int:
         return self.theta.size
+
+    @property
+    def aic(self) -> float:
+        """lme4's AIC: the fit's objective (-2 log-likelihood, or the REML criterion) + 2 df."""
+        return self.objective + 2.0 * self.df
+
+    @property
+    def bic(self) -> float:
+        """lme4's BIC: the objective + log(nobs) df."""
+        return self.objective + math.log(self.nobs) * self.df
 
     @property
     def ngroups(self) -> dict[str, int]:

@@ -391,11 +391,7 @@ def bootstrap(result: FittedModel, nsim: int, func: Callable | None = None, seed
         t0 = pd.Series(_default_statistic(result.terms, result.theta, result.sigma, result.beta),
                        index=param_names(result))
     else:
-        raw = func(result)
-        values = _as_vector(raw)
-        names = (list(pd.Series(raw).index.astype(str)) if isinstance(raw, (pd.Series, dict))
-                 else [f"t{i + 1}" for i in range(values.size)])
-        t0 = pd.Series(values, index=names)
+        t0 = statistic_at(func, result)
     if n_jobs > 1 and func is not None:
         try:
             pickle.dumps(func)
@@ -431,3 +427,13 @@ def run_replicates(task: Any, t0: pd.Series, root: Any, children: list, n_jobs: 
     if messages:
         warn_user(f"refits gave warnings: {dict(messages)}", BootstrapWarning)
     return BootResult(t0=t0, t=table, seed=root, n_failed=n_failed, messages=messages)
+
+
+def statistic_at(func: Callable, result: Any) -> pd.Series:
+    """``func(result)`` as the named vector t0 (k,): a Series or dict keeps its names, other
+    values are numbered t1..tk (boot's convention)."""
+    raw = func(result)
+    values = _as_vector(raw)
+    names = (list(pd.Series(raw).index.astype(str)) if isinstance(raw, (pd.Series, dict))
+             else [f"t{i + 1}" for i in range(values.size)])
+    return pd.Series(values, index=names)

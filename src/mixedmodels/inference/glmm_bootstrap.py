@@ -38,7 +38,7 @@ from .._threads import blas_threads
 from ..errors import MixedModelsError
 from ..lmm import singular_message
 from ..pirls import PirlsError
-from .bootstrap import BootResult, _as_vector, _seed_sequences, run_replicates
+from .bootstrap import BootResult, _as_vector, _seed_sequences, run_replicates, statistic_at
 from .glmm_intervals import variance_names
 from .glmm_refit import new_model
 from .glmm_simulate import check_glmer_result, check_nsim, simulate_responses
@@ -149,11 +149,7 @@ def bootstrap(result: Any, nsim: int, func: Callable | None = None, seed: Any = 
     if func is None:
         t0 = default_statistic(result)
     else:
-        raw = func(result)
-        values = _as_vector(raw)
-        names = (list(pd.Series(raw).index.astype(str)) if isinstance(raw, (pd.Series, dict))
-                 else [f"t{i + 1}" for i in range(values.size)])
-        t0 = pd.Series(values, index=names)
+        t0 = statistic_at(func, result)
         if n_jobs > 1:
             try:
                 pickle.dumps(func)
